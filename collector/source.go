@@ -1,0 +1,68 @@
+// Package collector turns records from identity sources into published SCIM Stream messages.
+package collector
+
+import (
+	"context"
+	"time"
+)
+
+// Type is a collector type; it is also the subject prefix and selects the NATS account.
+type Type string
+
+const (
+	Entra Type = "ENTRA"
+	HR    Type = "HR"
+)
+
+// Record is one raw object from a source, before mapping.
+type Record struct {
+	// ID is the source's stable identifier (Entra object id, HR person id). It keys the collector state.
+	ID string
+	// Data is the raw object as decoded JSON; the mapper reads source paths from it.
+	Data map[string]any
+	// Removed means the source says the object is gone (Entra hard delete). A soft delete is not a removal:
+	// the source reports it as a change (accountEnabled false).
+	Removed bool
+	// Who and when, when the source knows (Entra audit log); empty otherwise.
+	InitiatedByID    string
+	InitiatedByUPN   string
+	ActivityDateTime time.Time
+	// Groups and Roles are the memberships the source resolved (Entra: nested groups flattened, app roles
+	// through groups included). HR sources leave them empty.
+	Groups []Group
+	Roles  []Role
+}
+
+// Group is a group membership as the source sees it.
+type Group struct {
+	ID          string
+	DisplayName string
+}
+
+// Role is an application role assignment: Application is the application's display name, AppID its object id
+// (rules may address either).
+type Role struct {
+	Application string
+	AppID       string
+	Display     string
+	Value       string
+}
+
+// Checkpoints is the durable key/value space a source uses for its own watermarks (delta links, last run).
+// The pipeline backs it with the collector's state bucket.
+type Checkpoints interface {
+	Get(ctx context.Context, key string) ([]byte, error) // nil, nil when absent
+	Put(ctx context.Context, key string, value []byte) error
+}
+
+// Source is one collector source (Entra tenant, HR tenant). Sources never publish: they emit records and the
+// pipeline decides what changed.
+type Source interface {
+	// Type is the collector type of this source.
+	Type() Type
+	// Collect emits the records that may have changed since the last successful collection (a full source
+	// emits all of them and sets full=true in its return). emit's error aborts the collection and is returned.
+	// Checkpoints given to Collect are committed by the source only after emit returned for every record, so a
+	// crash mid-collection repeats the collection rather than losing changes.
+	Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (full bool, err error)
+}
