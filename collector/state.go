@@ -1,0 +1,125 @@
+package collector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// UserState is what the collector remembers about one source object between collections: the user exactly as it
+// was last published (after dynamics, before per-channel pruning) and what each dynamic changed on it.
+type UserState struct {
+	// Key is the source key: the source id, or for HR the mapped userName.
+	Key  string    `json:"key"`
+	User scim.User `json:"user"`
+	// Dynamics is the dynamics package's applied-state, kept opaque here so the state layout does not depend on
+	// how dynamics records its changes.
+	Dynamics json.RawMessage `json:"dynamics,omitempty"`
+}
+
+// State is the collector's durable memory for one (tenant, collector type). It lives in a JetStream KV bucket in
+// an internal account that no subscriber can join.
+type State struct {
+	kv jetstream.KeyValue
+}
+
+// NewState wraps a KV bucket (see broker's state buckets).
+func NewState(kv jetstream.KeyValue) *State { return &State{kv: kv} }
+
+// KV keys allow only [-/_=.a-zA-Z0-9]; source ids and attribute values allow anything, so they are hashed.
+func hashKey(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:16])
+}
+
+func userKey(key string) string { return "user." + hashKey(key) }
+
+// User returns the remembered state of a source object, or nil when it was never published.
+func (s *State) User(ctx context.Context, key string) (*UserState, error) {
+	e, err := s.kv.Get(ctx, userKey(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: read user %q: %w", s.kv.Bucket(), key, err)
+	}
+	var us UserState
+	if err := json.Unmarshal(e.Value(), &us); err != nil {
+		return nil, fmt.Errorf("state %s: user %q: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), key, err)
+	}
+	return &us, nil
+}
+
+// PutUser records what was published for a source object. Call it only after every message for the change was
+// acknowledged by JetStream: a crash before this point republishes with the same message ids (de-duplicated).
+func (s *State) PutUser(ctx context.Context, us *UserState) error {
+	b, err := json.Marshal(us)
+	if err != nil {
+		return fmt.Errorf("state %s: encode user %q: %w", s.kv.Bucket(), us.Key, err)
+	}
+	if _, err := s.kv.Put(ctx, userKey(us.Key), b); err != nil {
+		return fmt.Errorf("state %s: write user %q: %w", s.kv.Bucket(), us.Key, err)
+	}
+	return nil
+}
+
+// DeleteUser forgets a source object after its deleteUser message was acknowledged.
+func (s *State) DeleteUser(ctx context.Context, key string) error {
+	if err := s.kv.Purge(ctx, userKey(key)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("state %s: delete user %q: %w", s.kv.Bucket(), key, err)
+	}
+	return nil
+}
+
+// Reserve implements the mapper's uniqueness registry: it claims value for owner under attribute when the value is
+// free, and succeeds again when owner already holds it (so a repeated collection never burns a candidate).
+// Values compare case-insensitively, as directory names such as UPNs and sAMAccountNames do. The claim is atomic
+// across processes through the KV create-if-absent primitive.
+func (s *State) Reserve(ctx context.Context, attribute, value, owner string) (bool, error) {
+	k := "uniq." + hashKey(attribute) + "." + hashKey(strings.ToLower(value))
+	_, err := s.kv.Create(ctx, k, []byte(owner))
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return false, fmt.Errorf("state %s: reserve %s %q: %w", s.kv.Bucket(), attribute, value, err)
+	}
+	e, err := s.kv.Get(ctx, k)
+	if err != nil {
+		return false, fmt.Errorf("state %s: read reservation %s %q: %w", s.kv.Bucket(), attribute, value, err)
+	}
+	return string(e.Value()) == owner, nil
+}
+
+// Checkpoints returns the source's watermark space inside this state.
+func (s *State) Checkpoints() Checkpoints { return checkpoints{s.kv} }
+
+type checkpoints struct{ kv jetstream.KeyValue }
+
+func (c checkpoints) key(k string) string { return "cp." + hashKey(k) }
+
+func (c checkpoints) Get(ctx context.Context, key string) ([]byte, error) {
+	e, err := c.kv.Get(ctx, c.key(key))
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state %s: read checkpoint %q: %w", c.kv.Bucket(), key, err)
+	}
+	return e.Value(), nil
+}
+
+func (c checkpoints) Put(ctx context.Context, key string, value []byte) error {
+	if _, err := c.kv.Put(ctx, c.key(key), value); err != nil {
+		return fmt.Errorf("state %s: write checkpoint %q: %w", c.kv.Bucket(), key, err)
+	}
+	return nil
+}
