@@ -1,0 +1,156 @@
+package config
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// EncPrefix marks an encrypted secret value in config.yaml.
+const EncPrefix = "enc:v1:"
+
+// machineIDFiles are read in order for this machine's identity; the host name is the last resort.
+var machineIDFiles = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
+
+// machineKey derives the AES-256 key for secrets at rest from SEED when set, else from the machine identity.
+// A config encrypted on one machine therefore only opens on another with the same SEED.
+func machineKey() ([]byte, error) {
+	seed := os.Getenv("SEED")
+	salt := "scim-stream machine"
+	if seed == "" {
+		for _, f := range machineIDFiles {
+			if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) != "" {
+				seed = strings.TrimSpace(string(b))
+				break
+			}
+		}
+	} else {
+		salt = "scim-stream seed"
+	}
+	if seed == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return nil, errors.New("no machine identity (/etc/machine-id, host name) to derive the secret encryption key from: set SEED")
+		}
+		seed = h
+	}
+	return hkdf.Key(sha256.New, []byte(seed), []byte(salt), "config.yaml secrets v1", 32)
+}
+
+func encryptSecret(key []byte, clear string) (string, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return EncPrefix + base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, []byte(clear), nil)), nil
+}
+
+var errWrongKey = errors.New("cannot be decrypted on this machine: it was encrypted on another machine or with another SEED; set SEED to the seed used when it was encrypted, or replace the value with the clear text")
+
+func decryptSecret(key []byte, enc string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(enc, EncPrefix))
+	if err != nil {
+		return "", errors.New("is not a valid encrypted value (" + EncPrefix + "...): replace it with the clear text")
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return "", err
+	}
+	if len(raw) < gcm.NonceSize()+gcm.Overhead() {
+		return "", errors.New("is not a valid encrypted value (" + EncPrefix + "...): replace it with the clear text")
+	}
+	clear, err := gcm.Open(nil, raw[:gcm.NonceSize()], raw[gcm.NonceSize():], nil)
+	if err != nil {
+		return "", errWrongKey
+	}
+	return string(clear), nil
+}
+
+// secretNode is a scalar under a secret key, with its key path.
+type secretNode struct {
+	path string
+	node *yaml.Node
+}
+
+// secretNodes lists the scalar values under secret keys, in document order.
+func secretNodes(n *yaml.Node, path string, out []secretNode) []secretNode {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := joinPath(path, k.Value)
+			if IsSecretKey(k.Value) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
+				out = append(out, secretNode{p, v})
+				continue
+			}
+			out = secretNodes(v, p, out)
+		}
+	case yaml.SequenceNode:
+		for i, e := range n.Content {
+			out = secretNodes(e, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
+	return out
+}
+
+func hasSecretNodes(root *yaml.Node) bool { return len(secretNodes(root, "", nil)) > 0 }
+
+// encryptFile encrypts every clear-text secret of the file in place, changing only those values' bytes.
+func encryptFile(path string, data []byte, root *yaml.Node, key []byte) error {
+	var edits []scalarEdit
+	for _, s := range secretNodes(root, "", nil) {
+		if strings.HasPrefix(s.node.Value, EncPrefix) {
+			continue
+		}
+		enc, err := encryptSecret(key, s.node.Value)
+		if err != nil {
+			return fmt.Errorf("config %s: encrypting %s: %w", path, s.path, err)
+		}
+		edits = append(edits, scalarEdit{node: s.node, path: s.path, text: enc})
+	}
+	if len(edits) == 0 {
+		return nil
+	}
+	out, err := applyScalarEdits(data, edits)
+	if err != nil {
+		return fmt.Errorf("config %s: encrypting secrets: %w", path, err)
+	}
+	return writeFileAtomic(path, out)
+}
+
+// decryptSecrets replaces encrypted values in the tree with their clear text; failures are reported per key.
+func (l *loader) decryptSecrets(root *yaml.Node, path string, key []byte) {
+	for _, s := range secretNodes(root, path, nil) {
+		if !strings.HasPrefix(s.node.Value, EncPrefix) {
+			continue
+		}
+		clear, err := decryptSecret(key, s.node.Value)
+		if err != nil {
+			l.errNode(s.node, s.path, err.Error())
+			setNull(s.node)
+			continue
+		}
+		s.node.Value, s.node.Tag, s.node.Style = clear, "!!str", 0
+	}
+}
