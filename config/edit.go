@@ -16,6 +16,8 @@ type scalarEdit struct {
 	node *yaml.Node
 	path string
 	text string // the new YAML text of the value, already quoted as needed
+	// afterKey is set for an empty value (`key:` with nothing after it): the text goes after the key's colon.
+	afterKey *yaml.Node
 }
 
 // applyScalarEdits rewrites only the bytes of the edited scalars, so comments, order, indentation and quoting of
@@ -34,6 +36,9 @@ func applyScalarEdits(data []byte, edits []scalarEdit) ([]byte, error) {
 	spans := make([]span, 0, len(edits))
 	for _, e := range edits {
 		n := e.node
+		if e.afterKey != nil {
+			n = e.afterKey
+		}
 		if n.Line < 1 || n.Line > len(lineStarts) {
 			return nil, fmt.Errorf("%s: value not found in the file", e.path)
 		}
@@ -48,6 +53,15 @@ func applyScalarEdits(data []byte, edits []scalarEdit) ([]byte, error) {
 		end, err := scalarEnd(data, off, n)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", e.path, err)
+		}
+		if e.afterKey != nil {
+			colon := bytes.IndexByte(data[end:], ':')
+			if colon < 0 || bytes.IndexByte(data[end:end+colon], '\n') >= 0 {
+				return nil, fmt.Errorf("%s: value not found in the file", e.path)
+			}
+			end += colon + 1
+			spans = append(spans, span{end, end, " " + e.text})
+			continue
 		}
 		spans = append(spans, span{off, end, e.text})
 	}
