@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// checkSteps are the offline checks run after the configuration loaded: other packages' files in this command
+// append theirs (compiling mapper expressions, stream rules, dynamics) in init. Each returns every problem it finds;
+// a problem that is a *config.Error is printed as file:line: key: message.
+var checkSteps []func(cfgPath string, c *config.Config) []error
+
+func init() {
+	register("check", "validate a configuration offline and print every problem", runCheck)
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("check", stderr)
+	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "scim-stream check: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	// Check does not write: clear-text secrets stay as they are until the next run.
+	c, err := config.Check(*cfgPath)
+	if err != nil {
+		if list, ok := config.IsErrorList(err); ok {
+			for _, e := range list {
+				fmt.Fprintln(stdout, config.MaskSecrets(e.Error()))
+			}
+		} else {
+			fmt.Fprintln(stdout, config.MaskSecrets(err.Error()))
+		}
+		return 1
+	}
+	failed := false
+	for _, step := range checkSteps {
+		for _, err := range step(*cfgPath, c) {
+			fmt.Fprintln(stdout, config.MaskSecrets(err.Error()))
+			failed = true
+		}
+	}
+	if failed {
+		return 1
+	}
+	fmt.Fprintf(stderr, "%s: ok\n", *cfgPath)
+	return 0
+}

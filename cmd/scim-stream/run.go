@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// runEnv is what the main job's parts share.
+type runEnv struct {
+	// ConfigPath is the configuration file; config.Dir(ConfigPath) holds certs and state.
+	ConfigPath string
+	// Log is the process logger (secrets masked).
+	Log *slog.Logger
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	listeners []func(*config.Config)
+}
+
+// Config returns the current valid snapshot.
+func (e *runEnv) Config() *config.Config {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cfg
+}
+
+// OnConfig registers f to be called with each new valid snapshot after a hot reload (not with the first one).
+func (e *runEnv) OnConfig(f func(*config.Config)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.listeners = append(e.listeners, f)
+}
+
+func (e *runEnv) apply(c *config.Config) {
+	e.mu.Lock()
+	e.cfg = c
+	ls := append([]func(*config.Config){}, e.listeners...)
+	e.mu.Unlock()
+	for _, f := range ls {
+		f(c)
+	}
+}
+
+// runHooks start the main job's parts, in order: the broker first, then the collectors. They are appended in
+// init by the files that own them (broker, collectors, gateway wiring). A hook starts its work in goroutines
+// bound to ctx and returns; an error stops the process. Work must end when ctx is cancelled; hot-reloaded
+// snapshots reach a part through env.OnConfig.
+var runHooks []func(ctx context.Context, env *runEnv) error
+
+// bootstrapHint is printed when the configuration lacks what bootstrap generates.
+const bootstrapHint = "run the bootstrap with your collector tenant names, e.g.:\n  scim-stream bootstrap -entra <tenant> -hr <tenant>"
+
+func init() {
+	register("run", "run the collectors and the embedded NATS broker (default)", runMain)
+}
+
+func runMain(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", stderr)
+	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runWith(ctx, *cfgPath, stdout, stderr)
+}
+
+// runWith is the main job until ctx is cancelled; tests call it with their own context.
+func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int {
+	created, err := config.EnsureFile(cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "scim-stream:", err)
+		return 1
+	}
+	if created {
+		fmt.Fprintf(stderr, "scim-stream: created %s with default settings; the collector tenants and NATS keys are missing:\n%s\n", cfgPath, bootstrapHint)
+		return 1
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "scim-stream: invalid configuration:")
+		fmt.Fprintln(stderr, config.MaskSecrets(err.Error()))
+		return 1
+	}
+	if cfg.NeedsBootstrap() {
+		fmt.Fprintf(stderr, "scim-stream: %s has no NATS operator or no collector tenant yet:\n%s\n", cfgPath, bootstrapHint)
+		return 1
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(stderr, "scim-stream:", err)
+		return 1
+	}
+	logger, closer, err := newRunLogger(cfg.Log, wd, stdout)
+	if err != nil {
+		fmt.Fprintln(stderr, "scim-stream:", err)
+		return 1
+	}
+	defer closer.Close()
+	env := &runEnv{ConfigPath: cfgPath, Log: logger, cfg: cfg}
+	logger.Info("starting", "version", buildVersion(), "config", cfgPath,
+		"entra_tenants", len(cfg.Entra), "hr_tenants", len(cfg.HR))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := config.Watch(ctx, cfgPath, config.DefaultDebounce,
+			func(c *config.Config) {
+				logger.Info("configuration reloaded", "config", cfgPath)
+				env.apply(c)
+			},
+			func(err error) {
+				logger.Error("configuration change not applied, still running on the previous one", "config", cfgPath, "error", err)
+			})
+		if err != nil {
+			logger.Error("configuration hot reload disabled", "error", err)
+		}
+	}()
+
+	// ---- Parts of the main job start here (broker, collectors): see runHooks. ----
+	for _, hook := range runHooks {
+		if err := hook(ctx, env); err != nil {
+			logger.Error("start-up failed", "error", err)
+			cancel()
+			wg.Wait()
+			return 1
+		}
+	}
+
+	<-ctx.Done()
+	logger.Info("stopping")
+	cancel()
+	wg.Wait()
+	return 0
+}
+
+// newRunLogger is config.NewLogger, with console output going to the command's stdout.
+func newRunLogger(l config.Log, dir string, stdout io.Writer) (*slog.Logger, io.Closer, error) {
+	if l.Console {
+		return config.NewWriterLogger(stdout, l.Level), io.NopCloser(nil), nil
+	}
+	return config.NewLogger(l, dir)
+}
