@@ -34,14 +34,21 @@ type loader struct {
 	nodes  map[string]*yaml.Node // value node by key path
 	keys   map[string]*yaml.Node // key node by key path (mapping entries only)
 	origin map[*yaml.Node]origin // values set from outside the file
+	// bad holds the paths already reported while reading (decryption, types), so that validation does not add a
+	// second, misleading error for the value it could not read ("is mandatory").
+	bad        map[string]bool
+	validating bool
 }
 
 func newLoader(file string) *loader {
-	return &loader{file: file, nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, origin: map[*yaml.Node]origin{}}
+	return &loader{file: file, nodes: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}, origin: map[*yaml.Node]origin{}, bad: map[string]bool{}}
 }
 
 // errNode reports a problem at node n (its line, or the variable that set it).
 func (l *loader) errNode(n *yaml.Node, path, msg string) {
+	if !l.validating {
+		l.bad[path] = true
+	}
 	e := &Error{File: l.file, Path: path, Msg: msg}
 	if n != nil {
 		e.Line = n.Line
@@ -59,6 +66,9 @@ func (l *loader) errLine(line int, path, msg string) {
 
 // errAt reports a problem at a key path, using the key's line when the path exists, else its nearest parent's.
 func (l *loader) errAt(path, msg string) {
+	if l.bad[path] {
+		return
+	}
 	l.errNode(l.nodeFor(path), path, msg)
 }
 
@@ -127,6 +137,7 @@ func load(path string, encrypt bool) (*Config, error) {
 		// The walk removed everything it found wrong, so this is a case it does not know: report it as is.
 		l.errs = append(l.errs, &Error{File: path, Msg: yamlMsg(err)})
 	}
+	l.validating = true
 	l.defaults(cfg)
 	l.validate(cfg)
 	registerSecrets(cfg)
