@@ -14,34 +14,50 @@ import (
 // DefaultDebounce groups the burst of events an editor's save produces.
 const DefaultDebounce = 300 * time.Millisecond
 
-// Watch reloads the configuration at path (with Load, so new clear-text secrets get encrypted) whenever the file
-// or the vault file changes, and calls onConfig with each new valid snapshot that differs from the previous one,
-// or onError with the problems of an invalid one; the caller keeps running on its previous snapshot then. The
-// directory is watched rather than the file, because editors save by replacing the file. Watch returns when ctx
-// is done (nil) or the watcher cannot start.
-func Watch(ctx context.Context, path string, debounce time.Duration, onConfig func(*Config), onError func(error)) error {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return fmt.Errorf("config: watching %s: %w", path, err)
-	}
-	defer w.Close()
+// Watcher watches a configuration file; NewWatcher starts watching at once, so that a change made between
+// NewWatcher and Run (or during the first Load) is not missed.
+type Watcher struct {
+	path  string
+	fw    *fsnotify.Watcher
+	names map[string]bool // absolute names of the config and vault files
+}
+
+// NewWatcher watches the directory of path (editors save by replacing the file) and that of the vault file.
+func NewWatcher(path string) (*Watcher, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return fmt.Errorf("config: watching %s: %w", path, err)
+		return nil, fmt.Errorf("config: watching %s: %w", path, err)
 	}
-	names := map[string]bool{abs: true}
-	if err := w.Add(filepath.Dir(abs)); err != nil {
-		return fmt.Errorf("config: watching %s: %w", filepath.Dir(abs), err)
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("config: watching %s: %w", path, err)
 	}
+	if err := fw.Add(filepath.Dir(abs)); err != nil {
+		fw.Close()
+		return nil, fmt.Errorf("config: watching %s: %w", filepath.Dir(abs), err)
+	}
+	w := &Watcher{path: path, fw: fw, names: map[string]bool{abs: true}}
 	if vf := vaultFileName(); vf != "" {
 		if va, err := filepath.Abs(vf); err == nil {
-			names[va] = true
+			w.names[va] = true
 			if filepath.Dir(va) != filepath.Dir(abs) {
 				// A missing vault directory is reported by Load; watching it is best effort.
-				_ = w.Add(filepath.Dir(va))
+				_ = fw.Add(filepath.Dir(va))
 			}
 		}
 	}
+	return w, nil
+}
+
+// Close stops watching (Run closes the watcher itself when it returns).
+func (w *Watcher) Close() error { return w.fw.Close() }
+
+// Run reloads the configuration (with Load, so new clear-text secrets get encrypted) whenever the file or the
+// vault file changes, debounced, and calls onConfig with each new valid snapshot that differs from the previous
+// one, or onError with the problems of an invalid one: the caller keeps running on its previous snapshot then.
+// Run returns nil when ctx is done.
+func (w *Watcher) Run(ctx context.Context, debounce time.Duration, onConfig func(*Config), onError func(error)) error {
+	defer w.fw.Close()
 	if debounce <= 0 {
 		debounce = DefaultDebounce
 	}
@@ -52,23 +68,23 @@ func Watch(ctx context.Context, path string, debounce time.Duration, onConfig fu
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-w.fw.Events:
 			if !ok {
 				return nil
 			}
 			if ev.Op == fsnotify.Chmod {
 				continue
 			}
-			if evAbs, err := filepath.Abs(ev.Name); err == nil && names[evAbs] {
+			if evAbs, err := filepath.Abs(ev.Name); err == nil && w.names[evAbs] {
 				timer.Reset(debounce)
 			}
-		case err, ok := <-w.Errors:
+		case err, ok := <-w.fw.Errors:
 			if !ok {
 				return nil
 			}
-			onError(fmt.Errorf("config: watching %s: %w", path, err))
+			onError(fmt.Errorf("config: watching %s: %w", w.path, err))
 		case <-timer.C:
-			cfg, err := Load(path)
+			cfg, err := Load(w.path)
 			if err != nil {
 				onError(err)
 				continue
@@ -80,6 +96,15 @@ func Watch(ctx context.Context, path string, debounce time.Duration, onConfig fu
 			onConfig(cfg)
 		}
 	}
+}
+
+// Watch is NewWatcher followed by Run.
+func Watch(ctx context.Context, path string, debounce time.Duration, onConfig func(*Config), onError func(error)) error {
+	w, err := NewWatcher(path)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx, debounce, onConfig, onError)
 }
 
 // vaultFileName is the file named by SCIM-STREAM_VAULTFILE / SCIM_STREAM_VAULTFILE, if any.

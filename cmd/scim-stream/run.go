@@ -84,6 +84,13 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "scim-stream: created %s with default settings; the collector tenants and NATS keys are missing:\n%s\n", cfgPath, bootstrapHint)
 		return 1
 	}
+	// Watch before loading, so that an edit made while starting is not missed.
+	watcher, err := config.NewWatcher(cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "scim-stream:", err)
+		return 1
+	}
+	defer watcher.Close()
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream: invalid configuration:")
@@ -115,7 +122,7 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := config.Watch(ctx, cfgPath, config.DefaultDebounce,
+		err := watcher.Run(ctx, config.DefaultDebounce,
 			func(c *config.Config) {
 				logger.Info("configuration reloaded", "config", cfgPath)
 				env.apply(c)
