@@ -181,7 +181,7 @@ func (l *loader) applyOverride(root *yaml.Node, o override) error {
 			}
 			key, k, t = yamlName(f), used, f.Type
 		case reflect.Map:
-			key, k = mapKey(n, toks)
+			key, k = mapKey(n, toks, tenantNames(root))
 			t = t.Elem()
 		default:
 			return fmt.Errorf("%s does not name a configuration key: %q is a single value", o.full, path)
@@ -253,9 +253,10 @@ func structField(t reflect.Type, toks []token) (reflect.StructField, int) {
 	return reflect.StructField{}, 0
 }
 
-// mapKey matches an existing key of mapping n case-insensitively (tenant names); a new key is the lower-cased
-// first token.
-func mapKey(n *yaml.Node, toks []token) (string, int) {
+// mapKey matches an existing key of mapping n case-insensitively (tenant names are in the variable name
+// upper-cased); a new key takes the spelling of a tenant with that name (nats.publisher.<tenant>), else the
+// lower-cased first token.
+func mapKey(n *yaml.Node, toks []token, tenants []string) (string, int) {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if k := matchTokens(toks, n.Content[i].Value); k > 0 {
@@ -263,7 +264,27 @@ func mapKey(n *yaml.Node, toks []token) (string, int) {
 			}
 		}
 	}
+	for _, t := range tenants {
+		if k := matchTokens(toks, t); k > 0 {
+			return t, k
+		}
+	}
 	return strings.ToLower(toks[0].name), 1
+}
+
+// tenantNames lists the entra and hr tenant keys of the document.
+func tenantNames(root *yaml.Node) []string {
+	var out []string
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if k := root.Content[i].Value; k == "entra" || k == "hr" {
+			if m := root.Content[i+1]; m.Kind == yaml.MappingNode {
+				for j := 0; j+1 < len(m.Content); j += 2 {
+					out = append(out, m.Content[j].Value)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // mapChild returns the value node of key in mapping n, adding a null entry (and turning a null n into a
