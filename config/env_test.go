@@ -1,0 +1,133 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/nkeys"
+)
+
+const envBase = `entra:
+  MyCompany:
+    auth:
+      oauth:
+        clients:
+          - client_id: first-client
+            client_secret: file-secret
+    general:
+      entra:
+        tenant_id: mycompany.onmicrosoft.com
+    streams:
+      - channel: APP1
+        rules:
+          - filter: (.*)
+`
+
+func TestEnvOverrides(t *testing.T) {
+	path := writeConfig(t, envBase)
+	userSeed := seed(t, nkeys.CreateUser)
+	// The documentation's own spelling: SCIM-STREAM_ prefix, no AUTH level, tenant upper-cased.
+	t.Setenv("SCIM-STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS[0]_CLIENTSECRET", "env-secret-0")
+	// The shell-friendly prefix, full path, a new list element.
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[1]_CLIENTID", "second-client")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[1]_CLIENTSECRET", "env-secret-1")
+	// Keys with underscores written without them, numbers and booleans typed by YAML rules.
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLLECTINTERVAL", "30")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_ENTRA_INCLUDEGUESTUSERS", "true")
+	t.Setenv("SCIM_STREAM_LOG_LEVEL", "debug")
+	// A key that is not in the file at all, under a tenant that is only in entra: the tenant's spelling is kept.
+	t.Setenv("SCIM-STREAM_NATS_PUBLISHER_MYCOMPANY_SECRET", userSeed)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Entra["MyCompany"].Auth.OAuth.Clients
+	if len(cl) != 2 || cl[0].ClientID != "first-client" || cl[0].ClientSecret.Reveal() != "env-secret-0" ||
+		cl[1].ClientID != "second-client" || cl[1].ClientSecret.Reveal() != "env-secret-1" {
+		t.Errorf("clients %+v", cl)
+	}
+	g := c.Entra["MyCompany"].General
+	if g.CollectInterval.Seconds != 30 || !g.Entra.IncludeGuestUsers {
+		t.Errorf("general %+v", g)
+	}
+	if c.Log.Level != "debug" {
+		t.Errorf("log.level %q", c.Log.Level)
+	}
+	p := c.Nats.Publisher["MyCompany"]
+	if p == nil || p.Secret.Reveal() != userSeed || p.MaxAge != 14 {
+		t.Errorf("publisher %+v (all: %v)", p, c.Nats.Publisher)
+	}
+	// Overrides are not written to the file (only the file's own clear secret got encrypted).
+	data := readFile(t, path)
+	if strings.Contains(data, "second-client") || strings.Contains(data, "env-secret") || strings.Contains(data, "file-secret") {
+		t.Errorf("file after load:\n%s", data)
+	}
+}
+
+func TestVaultFile(t *testing.T) {
+	path := writeConfig(t, envBase)
+	userSeed := seed(t, nkeys.CreateUser)
+	vault := filepath.Join(t.TempDir(), ".vaultfile")
+	body := "# vault\n" +
+		"SCIM-STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS[0]_CLIENTSECRET=my-client-secret\n" +
+		"\n" +
+		"export SCIM-STREAM_NATS_PUBLISHER_MYCOMPANY_SECRET=" + userSeed + "\n" +
+		`SCIM_STREAM_LOG_LEVEL="error"` + "\n" +
+		"SCIM_STREAM_EMAIL_SMTP_PROXYPASSWORD=from-vault\n"
+	if err := os.WriteFile(vault, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"SCIM-STREAM_", "SCIM_STREAM_"} {
+		t.Run(prefix, func(t *testing.T) {
+			t.Setenv(prefix+"VAULTFILE", vault)
+			// The environment wins over the vault file.
+			t.Setenv("SCIM_STREAM_EMAIL_SMTP_PROXYPASSWORD", "from-env")
+			c, err := Check(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := c.Entra["MyCompany"].Auth.OAuth.Clients[0].ClientSecret; s.Reveal() != "my-client-secret" {
+				t.Errorf("client_secret from vault = %q", s.Reveal())
+			}
+			if p := c.Nats.Publisher["MyCompany"]; p == nil || p.Secret.Reveal() != userSeed {
+				t.Errorf("publisher %+v", p)
+			}
+			if c.Log.Level != "error" {
+				t.Errorf("log.level %q", c.Log.Level)
+			}
+			if got := c.Email.SMTP.ProxyPassword.Reveal(); got != "from-env" {
+				t.Errorf("proxy_password %q, want the environment's", got)
+			}
+		})
+	}
+}
+
+func TestEnvErrors(t *testing.T) {
+	path := writeConfig(t, envBase)
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLECTINTERVAL", "30")
+	t.Setenv("SCIM_STREAM_LOG_LEVEL", "loud")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[5]_CLIENTID", "gap")
+	t.Setenv("SCIM_STREAM_NATS_SERVER_AUTH_OPERATOR_SECRET", "not-a-seed-but-secret")
+	vault := filepath.Join(t.TempDir(), "vault")
+	if err := os.WriteFile(vault, []byte("SCIM_STREAM_NATS_SERVER_PORT=many\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIM_STREAM_VAULTFILE", vault)
+	got := mustErrors(t, path).Error()
+	for _, want := range []string{
+		`environment SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLECTINTERVAL: SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLECTINTERVAL does not name a configuration key: no key "colectinterval" under "entra.MyCompany.general"`,
+		`environment SCIM_STREAM_LOG_LEVEL: log.level: "loud" must be debug, info, error or disabled`,
+		`environment SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[5]_CLIENTID: SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[5]_CLIENTID: entra.MyCompany.auth.oauth.clients has 1 elements, index 5 would leave a gap`,
+		`environment SCIM_STREAM_NATS_SERVER_AUTH_OPERATOR_SECRET: nats.server.auth.operator.secret: is not a valid NATS NKey seed`,
+		vault + `:1: nats.server.port: "many" must be a whole number`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors lack %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "not-a-seed-but-secret") {
+		t.Errorf("an error shows the secret:\n%s", got)
+	}
+}
