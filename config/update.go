@@ -91,7 +91,7 @@ func Update(path string, changes ...Change) error {
 					e.afterKey = keyNode
 				}
 				edits = append(edits, e)
-				*target = *val
+				replaceKeepingComments(target, val)
 				continue
 			}
 		}
@@ -99,7 +99,7 @@ func Update(path string, changes ...Change) error {
 		if target == nil {
 			return fmt.Errorf("config %s: %s: internal error, key not created", path, dotted)
 		}
-		*target = *val
+		replaceKeepingComments(target, val)
 	}
 	var out []byte
 	if !structural {
@@ -185,6 +185,21 @@ func valueNode(v any, secretKey bool, keyFor func() ([]byte, error)) (*yaml.Node
 		}
 	}
 	return &n, nil
+}
+
+// replaceKeepingComments puts val in place of target, keeping the comments attached to target.
+func replaceKeepingComments(target, val *yaml.Node) {
+	head, line, foot := target.HeadComment, target.LineComment, target.FootComment
+	*target = *val
+	if target.HeadComment == "" {
+		target.HeadComment = head
+	}
+	if target.LineComment == "" {
+		target.LineComment = line
+	}
+	if target.FootComment == "" {
+		target.FootComment = foot
+	}
 }
 
 // scalarText renders a scalar node as it would appear in a block mapping.
