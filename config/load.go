@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -130,6 +131,12 @@ func load(path string, encrypt bool) (*Config, error) {
 		}
 	}
 	l.decryptSecrets(root, "", key)
+	// Register the file's secrets before overrides replace any: a replaced one must not leak either.
+	for _, s := range secretNodes(root, "", nil) {
+		if !strings.HasPrefix(s.node.Value, EncPrefix) {
+			RegisterSecret(s.node.Value)
+		}
+	}
 	l.applyOverrides(root)
 	l.walk(root, reflect.TypeFor[Config](), "")
 	cfg := &Config{}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"encoding"
 	"fmt"
 	"io"
 	"log/slog"
@@ -106,6 +107,14 @@ func maskAttr(a slog.Attr) slog.Attr {
 		switch x := v.Any().(type) {
 		case error:
 			s = x.Error()
+		case []byte:
+			s = string(x)
+		case encoding.TextMarshaler:
+			b, err := x.MarshalText()
+			if err != nil {
+				return slog.String(a.Key, "!"+err.Error())
+			}
+			s = string(b)
 		case fmt.Stringer:
 			s = x.String()
 		default:

@@ -34,7 +34,9 @@ func TestWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx, 50*time.Millisecond, func(c *Config) { configs <- c }, func(err error) { errs <- err }) }()
+	go func() {
+		done <- w.Run(ctx, 50*time.Millisecond, func(c *Config) { configs <- c }, func(err error) { errs <- err })
+	}()
 
 	// A valid edit arrives within a second.
 	start := time.Now()
