@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -130,6 +131,13 @@ func encryptFile(path string, data []byte, root *yaml.Node, key []byte) error {
 		edits = append(edits, scalarEdit{node: s.node, path: s.path, text: enc})
 	}
 	if len(edits) == 0 {
+		return nil
+	}
+	// Serialise with Update, and give up (until the next load) if the file changed since it was read, so that a
+	// concurrent write-back is never overwritten with stale content.
+	updateMu.Lock()
+	defer updateMu.Unlock()
+	if now, err := os.ReadFile(path); err != nil || !bytes.Equal(now, data) {
 		return nil
 	}
 	out, err := applyScalarEdits(data, edits)
