@@ -155,7 +155,12 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 // newRunLogger is config.NewLogger, with console output going to the command's stdout.
 func newRunLogger(l config.Log, dir string, stdout io.Writer) (*slog.Logger, io.Closer, error) {
 	if l.Console {
-		return config.NewWriterLogger(stdout, l.Level), io.NopCloser(nil), nil
+		return config.NewWriterLogger(stdout, l.Level), noClose{}, nil
 	}
 	return config.NewLogger(l, dir)
 }
+
+// noClose is the Closer of a logger that writes to the command's stdout, which run does not own.
+type noClose struct{}
+
+func (noClose) Close() error { return nil }
