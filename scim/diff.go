@@ -1,0 +1,211 @@
+package scim
+
+import (
+	"slices"
+	"strings"
+)
+
+// Operation kinds (RFC 7644 §3.5.2).
+const (
+	OpAdd     = "add"
+	OpRemove  = "remove"
+	OpReplace = "replace"
+)
+
+// valueArrays are multi-valued attributes whose elements are whole values: a change is the elements added and
+// removed, each as a value array ({"op":"add","path":"groups","value":[{…}]}), which is what the product's
+// message example shows and what Entra sends for memberships.
+var valueArrays = map[string]bool{"groups": true, "roles": true, "entitlements": true}
+
+// CreateOnly is the user attribute holding create-only values (map_to: onCreate.<attr>). Diff ignores it: its
+// values are applied when a subscriber creates the user and are not changes to an existing one.
+const CreateOnly = "onCreate"
+
+// Diff returns the PATCH operations that turn old into new, in a deterministic order (attributes sorted by name;
+// removals before additions within an attribute):
+//   - an attribute only in new is "add", only in old "remove", in both with a different value "replace";
+//   - complex attributes (name, manager, the enterprise extension) are compared sub-attribute by sub-attribute
+//     (`name.givenName`, `urn:…:enterprise:2.0:User:manager.value`);
+//   - groups, roles and entitlements give one "remove" and one "add" with value arrays of the elements that left
+//     and joined;
+//   - other multi-valued attributes whose elements have distinct `type`s (emails, phoneNumbers, addresses) are
+//     compared per type (`emails[type eq "work"].value`); without distinct types they are replaced whole.
+//
+// Arrays compare as multisets (see Equal), null counts as absent, and onCreate is ignored.
+func Diff(old, new User) []Operation {
+	var ops []Operation
+	for _, k := range unionKeys(old, new) {
+		if k == CreateOnly {
+			continue
+		}
+		ov, nv := old[k], new[k]
+		if strings.HasPrefix(strings.ToLower(k), "urn:") {
+			om, ook := ov.(map[string]any)
+			nm, nok := nv.(map[string]any)
+			if ook && nok {
+				for _, sk := range unionKeys(om, nm) {
+					ops = diffAttr(ops, k+":"+sk, om[sk], nm[sk], true)
+				}
+				continue
+			}
+		}
+		ops = diffAttr(ops, k, ov, nv, true)
+	}
+	return ops
+}
+
+func unionKeys(a, b map[string]any) []string {
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// diffAttr compares one attribute; top says whether it is an attribute (whose sub-attributes may be addressed)
+// rather than a sub-attribute (which is replaced whole).
+func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
+	switch {
+	case o == nil && n == nil:
+		return ops
+	case o == nil:
+		return append(ops, Operation{Op: OpAdd, Path: path, Value: CloneValue(n)})
+	case n == nil:
+		return append(ops, Operation{Op: OpRemove, Path: path})
+	case Equal(o, n):
+		return ops
+	}
+	if !top {
+		return append(ops, Operation{Op: OpReplace, Path: path, Value: CloneValue(n)})
+	}
+	if om, ok := o.(map[string]any); ok {
+		if nm, ok := n.(map[string]any); ok {
+			for _, sk := range unionKeys(om, nm) {
+				ops = diffAttr(ops, path+"."+sk, om[sk], nm[sk], false)
+			}
+			return ops
+		}
+	}
+	oa, ook := o.([]any)
+	na, nok := n.([]any)
+	if ook && nok {
+		name := path
+		if i := strings.LastIndexByte(path, ':'); i >= 0 {
+			name = path[i+1:]
+		}
+		if valueArrays[name] {
+			return diffValues(ops, path, oa, na)
+		}
+		if ot, ok := typed(oa); ok {
+			if nt, ok := typed(na); ok {
+				return diffTyped(ops, path, oa, ot, na, nt)
+			}
+		}
+	}
+	return append(ops, Operation{Op: OpReplace, Path: path, Value: CloneValue(n)})
+}
+
+// diffValues: the elements that left, then the elements that joined.
+func diffValues(ops []Operation, path string, o, n []any) []Operation {
+	removed := minus(o, n)
+	added := minus(n, o)
+	if len(removed) > 0 {
+		ops = append(ops, Operation{Op: OpRemove, Path: path, Value: removed})
+	}
+	if len(added) > 0 {
+		ops = append(ops, Operation{Op: OpAdd, Path: path, Value: added})
+	}
+	return ops
+}
+
+// minus returns copies of the elements of a that b lacks, counting duplicates.
+func minus(a, b []any) []any {
+	used := make([]bool, len(b))
+	var out []any
+next:
+	for _, ea := range a {
+		for j, eb := range b {
+			if !used[j] && Equal(ea, eb) {
+				used[j] = true
+				continue next
+			}
+		}
+		out = append(out, CloneValue(ea))
+	}
+	return out
+}
+
+// typed returns the element types of an array of objects whose "type" values are distinct non-empty strings
+// (case-insensitively, as selectors match), or false.
+func typed(a []any) ([]string, bool) {
+	types := make([]string, len(a))
+	for i, e := range a {
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		t, ok := m["type"].(string)
+		if !ok || t == "" {
+			return nil, false
+		}
+		for _, prev := range types[:i] {
+			if strings.EqualFold(prev, t) {
+				return nil, false
+			}
+		}
+		types[i] = t
+	}
+	return types, true
+}
+
+func indexFold(types []string, t string) int {
+	for i, s := range types {
+		if strings.EqualFold(s, t) {
+			return i
+		}
+	}
+	return -1
+}
+
+// diffTyped compares elements by type: removed types first (in old order), then changed ones, then new ones
+// (in new order).
+func diffTyped(ops []Operation, path string, o []any, ot []string, n []any, nt []string) []Operation {
+	for _, t := range ot {
+		if indexFold(nt, t) < 0 {
+			ops = append(ops, Operation{Op: OpRemove, Path: path + selectorString("type", t)})
+		}
+	}
+	for i, t := range ot {
+		j := indexFold(nt, t)
+		if j < 0 {
+			continue
+		}
+		om, nm := o[i].(map[string]any), n[j].(map[string]any)
+		elem := path + selectorString("type", t)
+		for _, sk := range unionKeys(om, nm) {
+			if sk == "type" {
+				if nm[sk] != om[sk] { // same type in another case: replace the element's type spelling
+					ops = append(ops, Operation{Op: OpReplace, Path: elem + ".type", Value: nm[sk]})
+				}
+				continue
+			}
+			ops = diffAttr(ops, elem+"."+sk, om[sk], nm[sk], false)
+		}
+	}
+	var added []any
+	for j, t := range nt {
+		if indexFold(ot, t) < 0 {
+			added = append(added, CloneValue(n[j]))
+		}
+	}
+	if len(added) > 0 {
+		ops = append(ops, Operation{Op: OpAdd, Path: path, Value: added})
+	}
+	return ops
+}
