@@ -91,7 +91,7 @@ func (s *suite) createGroup(t *testing.T, name string) scim.Group {
 	return g
 }
 
-func id(u scim.User) string   { s, _ := u["id"].(string); return s }
+func id(u scim.User) string    { s, _ := u["id"].(string); return s }
 func idOf(g scim.Group) string { s, _ := g["id"].(string); return s }
 
 func str(m map[string]any, path ...string) any {

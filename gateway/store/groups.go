@@ -274,4 +274,3 @@ func memberIDs(v any) []string {
 	}
 	return ids
 }
-
