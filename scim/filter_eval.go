@@ -15,12 +15,9 @@ type fltAttrPath struct {
 	Sub  string
 }
 
-// Core schema URNs: an attribute qualified with one of them is a core attribute (top level in the resource).
-const (
-	fltSchemaUser       = "urn:ietf:params:scim:schemas:core:2.0:User"
-	fltSchemaGroup      = "urn:ietf:params:scim:schemas:core:2.0:Group"
-	fltSchemaEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-)
+// GroupSchema is the core group schema URN (RFC 7643 §4.2); an attribute qualified with a core schema URN is a
+// core attribute, at the top level of the resource.
+const GroupSchema = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 func fltParseAttrPath(s string) (fltAttrPath, error) {
 	var p fltAttrPath
@@ -28,7 +25,7 @@ func fltParseAttrPath(s string) (fltAttrPath, error) {
 	if strings.HasPrefix(strings.ToLower(s), "urn:") {
 		i := strings.LastIndexByte(s, ':')
 		p.URN, rest = s[:i], s[i+1:]
-		if strings.EqualFold(p.URN, fltSchemaUser) || strings.EqualFold(p.URN, fltSchemaGroup) {
+		if strings.EqualFold(p.URN, CoreUserSchema) || strings.EqualFold(p.URN, GroupSchema) {
 			p.URN = ""
 		}
 	}
