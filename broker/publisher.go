@@ -1,0 +1,211 @@
+package broker
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/natsauth"
+)
+
+// DuplicateWindow is how long JetStream remembers a Nats-Msg-Id: a publish retried within it is stored once.
+const DuplicateWindow = 24 * time.Hour
+
+var jsonUnmarshal = json.Unmarshal
+
+func clientTLSConfig(caPEM []byte) (*tls.Config, error) {
+	if len(caPEM) == 0 {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("the CA file holds no PEM certificate")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+func joinURLs(urls []string) string { return strings.Join(urls, ",") }
+
+// StreamConfig is the stream of (tenant, typ): named exactly like the tenant (the Node SCIM Gateway looks it up by
+// that name), holding typ's subjects, kept for maxAgeDays.
+func StreamConfig(tenant, typ string, maxAgeDays int) jetstream.StreamConfig {
+	if maxAgeDays < 1 {
+		maxAgeDays = config.DefaultMaxAgeDays
+	}
+	return jetstream.StreamConfig{
+		Name:        tenant,
+		Description: fmt.Sprintf("SCIM Stream %s messages of tenant %s", typ, tenant),
+		Subjects:    []string{typ + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      time.Duration(maxAgeDays) * 24 * time.Hour,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  DuplicateWindow,
+		Replicas:    1,
+	}
+}
+
+// anyURLs are the external server's URLs of the first tenant (the state account has no tenant). b.mu is held.
+func (b *Broker) anyURLs(cfg *config.Config) []string {
+	names := make([]string, 0, len(cfg.Nats.Publisher))
+	for n, p := range cfg.Nats.Publisher {
+		if p != nil && len(p.URLs) > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return []string{config.DefaultPublisherURL}
+	}
+	return cfg.Nats.Publisher[names[0]].URLs
+}
+
+// connect opens SCIM Stream's connection to account a.
+func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
+	name := natsauth.AccountName(a.Tenant, a.Type)
+	var seed config.Secret
+	if p := cfg.Nats.Publisher[a.Tenant]; p != nil && a.Type != natsauth.State {
+		seed = p.Secret
+	}
+	u, err := natsauth.Issue(a.Keys, natsauth.Pub, natsauth.IssueOptions{Seed: seed})
+	if err != nil {
+		return nil, fmt.Errorf("broker: publisher of %s: %w", name, err)
+	}
+	opts := []nats.Option{
+		nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()),
+		nats.Name("scim-stream " + name),
+		nats.CustomInboxPrefix(natsauth.PublisherInbox),
+		nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			b.log.Error("nats publisher connection", "account", name, "error", err)
+		}),
+	}
+	url := ""
+	if b.srv != nil {
+		opts = append(opts, nats.InProcessServer(b.srv))
+	} else {
+		urls := b.anyURLs(cfg)
+		if p := cfg.Nats.Publisher[a.Tenant]; p != nil && len(p.URLs) > 0 {
+			urls = p.URLs
+		}
+		url = joinURLs(urls)
+		if b.url == "" {
+			b.url = urls[0]
+		}
+		if b.clientTLS.RootCAs != nil {
+			opts = append(opts, nats.Secure(b.clientTLS.Clone()))
+		}
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: connecting the publisher of %s to %s: %w", name, url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("broker: jetstream of %s: %w", name, err)
+	}
+	return &publisher{nc: nc, js: js}, nil
+}
+
+// connectAll connects every configured account not connected yet and brings every stream in line with cfg.
+func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cfg = cfg
+	for _, a := range Accounts(cfg) {
+		if a.Type == natsauth.GW {
+			continue // request-reply only: SCIM Stream has no connection there
+		}
+		if a.Type == natsauth.State {
+			if b.state == nil {
+				p, err := b.connect(cfg, a)
+				if err != nil {
+					return err
+				}
+				b.state = p
+			}
+			continue
+		}
+		k := accountKey{a.Tenant, a.Type}
+		p := b.pubs[k]
+		if p == nil {
+			var err error
+			if p, err = b.connect(cfg, a); err != nil {
+				return err
+			}
+			b.pubs[k] = p
+		}
+		maxAge := config.DefaultMaxAgeDays
+		if pc := cfg.Nats.Publisher[a.Tenant]; pc != nil && pc.MaxAge > 0 {
+			maxAge = pc.MaxAge
+		}
+		sc := StreamConfig(a.Tenant, a.Type, maxAge)
+		if _, err := p.js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, natsauth.AccountName(a.Tenant, a.Type), err)
+		}
+	}
+	return nil
+}
+
+// Reload applies a new configuration snapshot: account JWTs (revocations, rotated keys, new tenants), new
+// accounts' publishers and streams, and stream settings such as max_age.
+func (b *Broker) Reload(ctx context.Context, cfg *config.Config) error {
+	if err := b.UpdateAccounts(ctx, cfg); err != nil {
+		return err
+	}
+	return b.connectAll(ctx, cfg)
+}
+
+// JetStream is SCIM Stream's publisher context in the account of (tenant, typ); typ is ENTRA or HR. Its stream
+// <tenant> holds typ's subjects and de-duplicates Nats-Msg-Id within DuplicateWindow.
+func (b *Broker) JetStream(tenant, typ string) (jetstream.JetStream, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if typ == natsauth.GW {
+		return nil, fmt.Errorf("broker: tenant %q: GW is request-reply without a stream; connect a gateway user instead", tenant)
+	}
+	p := b.pubs[accountKey{tenant, typ}]
+	if p == nil {
+		return nil, fmt.Errorf("broker: no %s account for tenant %q in nats.server.auth.account: run scim-stream bootstrap -%s %s",
+			typ, tenant, strings.ToLower(typ), tenant)
+	}
+	return p.js, nil
+}
+
+// StateKV returns (creating it when missing) the KV bucket of (tenant, typ) in the internal state account.
+func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.KeyValue, error) {
+	if err := natsauth.CheckTenant(tenant); err != nil {
+		return nil, fmt.Errorf("broker: state: %w", err)
+	}
+	b.mu.Lock()
+	st := b.state
+	b.mu.Unlock()
+	if st == nil {
+		return nil, errors.New("broker: nats.server.auth.state is missing: run scim-stream bootstrap again to add it")
+	}
+	bucket := StateBucket(tenant, typ)
+	kv, err := st.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: fmt.Sprintf("SCIM Stream collector state of %s tenant %s", typ, tenant),
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("broker: state bucket %s: %w", bucket, err)
+	}
+	return kv, nil
+}
+
+// StateBucket is the KV bucket name of (tenant, typ).
+func StateBucket(tenant, typ string) string { return "state_" + tenant + "_" + typ }

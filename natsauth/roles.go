@@ -1,0 +1,162 @@
+// Package natsauth generates and edits SCIM Stream's NATS decentralized-JWT material: the operator and system
+// account, one account per (tenant, collector type) and one internal state account, the role signing keys of each
+// account (scoped, with permission templates), user JWTs and .creds files, revocation and signing-key rotation, and
+// the configuration with which a stock nats-server serves the same accounts.
+//
+// Why one account per (tenant, type): the Node SCIM Gateway must be allowed to subscribe to _INBOX.>, and inside one
+// NATS account such a user can read every other user's pull replies, so only account boundaries separate ENTRA, HR
+// and GW subscribers (see WIRE.md, Isolation).
+package natsauth
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/nats-io/jwt/v2"
+)
+
+// Collector and gateway types: the first token of a subject and the account a user belongs to.
+const (
+	Entra = "ENTRA"
+	HR    = "HR"
+	GW    = "GW"
+	// State is the internal account holding the collectors' KV state; no subscriber role exists for it.
+	State = "STATE"
+)
+
+// Types are the per-tenant account types in configuration order.
+var Types = []string{Entra, HR, GW}
+
+// ParseType accepts entra, hr, gw in any case.
+func ParseType(s string) (string, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	switch t {
+	case Entra, HR, GW:
+		return t, nil
+	}
+	return "", fmt.Errorf("type %q: use entra, hr or gw", s)
+}
+
+// Role names a signing key of an account; users issued with that key get the role's permission template.
+type Role string
+
+// Roles. The configuration keeps each role's signing seed under signing.<role>_secret (pub_secret,
+// sub_entra_secret, sub_hr_secret, gw_pub_secret, gw_sub_secret).
+const (
+	// Pub is SCIM Stream's own publisher in an ENTRA or HR account, and its KV client in the state account.
+	Pub Role = "pub"
+	// SubEntra and SubHR are pull subscribers (Node SCIM Gateway or our gateway).
+	SubEntra Role = "sub_entra"
+	SubHR    Role = "sub_hr"
+	// GWPub sends requests to GW.<channel>; GWSub answers them.
+	GWPub Role = "gw_pub"
+	GWSub Role = "gw_sub"
+)
+
+// ConfigKey is the key of the role's seed under an account's signing map.
+func (r Role) ConfigKey() string { return string(r) + "_secret" }
+
+// ParseRole accepts a role name or its configuration key (sub_hr or sub_hr_secret).
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), "_secret"))
+	switch r {
+	case Pub, SubEntra, SubHR, GWPub, GWSub:
+		return r, nil
+	}
+	return "", fmt.Errorf("role %q: use pub, sub_entra, sub_hr, gw_pub or gw_sub", s)
+}
+
+// Roles returns the roles (signing keys) of an account type.
+func Roles(typ string) []Role {
+	switch typ {
+	case Entra:
+		return []Role{Pub, SubEntra}
+	case HR:
+		return []Role{Pub, SubHR}
+	case GW:
+		return []Role{GWPub, GWSub}
+	case State:
+		return []Role{Pub}
+	}
+	return nil
+}
+
+// SubscriberRole is the role of a subscriber of typ (for GW: the responder).
+func SubscriberRole(typ string) Role {
+	switch typ {
+	case Entra:
+		return SubEntra
+	case HR:
+		return SubHR
+	case GW:
+		return GWSub
+	}
+	return ""
+}
+
+// AccountTypes returns the types that hold role r (pub is in both collector accounts).
+func AccountTypes(r Role) []string {
+	switch r {
+	case Pub:
+		return []string{Entra, HR}
+	case SubEntra:
+		return []string{Entra}
+	case SubHR:
+		return []string{HR}
+	case GWPub, GWSub:
+		return []string{GW}
+	}
+	return nil
+}
+
+// PublisherInbox is the reply prefix of SCIM Stream's own connections. Subscribers may only subscribe to _INBOX.>,
+// so they cannot read the publisher's acknowledgements and API replies.
+const PublisherInbox = "_PUB_INBOX"
+
+// tenantRE is what a tenant name must be: it is a stream name, part of KV bucket names and of API subjects.
+var tenantRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// CheckTenant reports why name cannot be a tenant name.
+func CheckTenant(name string) error {
+	if !tenantRE.MatchString(name) {
+		return fmt.Errorf("tenant name %q: use only letters, digits, '-' and '_' (it becomes the NATS stream name)", name)
+	}
+	return nil
+}
+
+// template is the permission template of role in the account of (tenant, typ). {{name()}} is the user's name: the
+// durable a subscriber is bound to ("*" when unbound), or the GW channel of a gateway user (">" for every channel).
+// Names keep their case, unlike tags, which NATS lower-cases.
+func template(tenant, typ string, r Role) jwt.UserPermissionLimits {
+	s := jwt.NewUserScope()
+	p := &s.Template.Permissions
+	switch {
+	case typ == State:
+		// The state account has no subscribers; SCIM Stream's KV client needs the JetStream API, KV subjects,
+		// acks and flow control.
+		p.Pub.Allow.Add(">")
+		p.Sub.Allow.Add(">")
+	case r == Pub:
+		p.Pub.Allow.Add(typ+".>", "$JS.API.INFO",
+			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)
+		p.Sub.Allow.Add(PublisherInbox + ".>")
+	case r == SubEntra || r == SubHR:
+		// Exactly the Node SCIM Gateway's pull subscriber (WIRE.md), with the filter restricted to typ's subjects.
+		d := tenant + ".{{name()}}"
+		p.Pub.Allow.Add("$JS.API.INFO",
+			"$JS.API.CONSUMER.INFO."+d,
+			"$JS.API.CONSUMER.CREATE."+d+"."+typ+".>",
+			"$JS.API.CONSUMER.MSG.NEXT."+d,
+			"$JS.ACK."+d+".>")
+		p.Sub.Allow.Add("_INBOX.>")
+	case r == GWPub:
+		p.Pub.Allow.Add("GW.{{name()}}")
+		p.Sub.Allow.Add("_INBOX.>")
+	case r == GWSub:
+		// No publish permission but replies: allow_responses lets it answer each request once.
+		p.Sub.Allow.Add("GW.{{name()}}")
+		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1}
+	}
+	return s.Template
+}

@@ -1,0 +1,153 @@
+package natsauth
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// User is an issued NATS user: the two halves of a .creds file.
+type User struct {
+	// Name is the durable (subscribers), the GW channel (gateway users) or a label.
+	Name      string
+	PublicKey string
+	JWT       string
+	Seed      config.Secret
+}
+
+// Creds is the standard .creds file text (as written by nsc); it holds the seed.
+func (u User) Creds() string {
+	b, err := jwt.FormatUserConfig(u.JWT, []byte(u.Seed.Reveal()))
+	if err != nil {
+		// Only an undecodable JWT fails, and Issue never returns one.
+		panic(fmt.Sprintf("natsauth: creds of user %s: %v", u.PublicKey, err))
+	}
+	return string(b)
+}
+
+// IssueOptions are the optional parts of a user.
+type IssueOptions struct {
+	// Name binds the user: for sub_entra/sub_hr the durable consumer it may use ("" = any durable); for
+	// gw_pub/gw_sub the GW subject it may request or answer ("GW.APPX"; "" = every GW subject). Ignored for pub.
+	Name string
+	// Expires is the JWT lifetime; 0 = never.
+	Expires time.Duration
+	// Seed reuses a user seed (the publisher's configured identity); "" generates a new user key.
+	Seed config.Secret
+}
+
+// Issue issues a user of role r in account acc, signed by the role's signing key; its permissions are the
+// role's template, filled with the name.
+func Issue(acc *config.AccountKeys, r Role, o IssueOptions) (User, error) {
+	ac, err := jwt.DecodeAccountClaims(acc.JWT)
+	if err != nil {
+		return User{}, fmt.Errorf("issue %s user: account jwt: %w", r, err)
+	}
+	sseed, ok := acc.Signing[r.ConfigKey()]
+	if !ok {
+		return User{}, fmt.Errorf("issue %s user: account %s has no signing.%s (wrong -type for this role?)", r, ac.Name, r.ConfigKey())
+	}
+	skp, err := nkeys.FromSeed([]byte(sseed.Reveal()))
+	if err != nil {
+		return User{}, fmt.Errorf("issue %s user: account %s: signing.%s is not an NKey seed", r, ac.Name, r.ConfigKey())
+	}
+	defer skp.Wipe()
+	name, err := boundName(r, o.Name)
+	if err != nil {
+		return User{}, fmt.Errorf("issue %s user in %s: %w", r, ac.Name, err)
+	}
+	var ukp nkeys.KeyPair
+	if o.Seed != "" {
+		ukp, err = nkeys.FromSeed([]byte(o.Seed.Reveal()))
+		if err == nil {
+			if p, _, _ := nkeys.DecodeSeed([]byte(o.Seed.Reveal())); p != nkeys.PrefixByteUser {
+				err = fmt.Errorf("not a user seed")
+			}
+		}
+	} else {
+		ukp, err = nkeys.CreateUser()
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("issue %s user in %s: user key: %w", r, ac.Name, err)
+	}
+	upub, _ := ukp.PublicKey()
+	useed, _ := ukp.Seed()
+	uc := jwt.NewUserClaims(upub)
+	// A scoped signer's users carry no permissions or limits of their own: the role's template applies.
+	uc.UserPermissionLimits = jwt.UserPermissionLimits{}
+	uc.Name = name
+	uc.IssuerAccount = ac.Subject
+	if o.Expires > 0 {
+		uc.Expires = time.Now().Add(o.Expires).Unix()
+	}
+	t, err := uc.Encode(skp)
+	if err != nil {
+		return User{}, fmt.Errorf("issue %s user in %s: %w", r, ac.Name, err)
+	}
+	return User{Name: name, PublicKey: upub, JWT: t, Seed: config.Secret(useed)}, nil
+}
+
+// boundName is the user name that the role's template puts into subjects.
+func boundName(r Role, name string) (string, error) {
+	switch r {
+	case SubEntra, SubHR:
+		if name == "" {
+			return "*", nil
+		}
+		if strings.ContainsAny(name, ".*> \t") {
+			return "", fmt.Errorf("durable %q: a durable name cannot contain '.', '*', '>' or spaces", name)
+		}
+		return name, nil
+	case GWPub, GWSub:
+		if name == "" || name == "GW" {
+			return ">", nil
+		}
+		ch, ok := strings.CutPrefix(name, "GW.")
+		if !ok || ch == "" || strings.ContainsAny(ch, " \t") {
+			return "", fmt.Errorf("subject %q: a gateway subject is GW.<channel>, e.g. GW.APPX", name)
+		}
+		return ch, nil
+	case Pub:
+		if name == "" {
+			return "scim-stream", nil
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("unknown role %q", r)
+}
+
+// SystemUser issues a short-lived user of the system account, used to push account JWT updates to a running server.
+func SystemUser(op config.Operator, ttl time.Duration) (User, error) {
+	skp, err := nkeys.FromSeed([]byte(op.SysAccountSecret.Reveal()))
+	if err != nil {
+		return User{}, fmt.Errorf("nats.server.auth.operator.sys_account_secret is not an account seed: run scim-stream bootstrap")
+	}
+	defer skp.Wipe()
+	ukp, err := nkeys.CreateUser()
+	if err != nil {
+		return User{}, err
+	}
+	upub, _ := ukp.PublicKey()
+	useed, _ := ukp.Seed()
+	uc := jwt.NewUserClaims(upub)
+	uc.Name = "scim-stream-admin"
+	if ttl > 0 {
+		uc.Expires = time.Now().Add(ttl).Unix()
+	}
+	t, err := uc.Encode(skp)
+	if err != nil {
+		return User{}, fmt.Errorf("system user: %w", err)
+	}
+	return User{Name: uc.Name, PublicKey: upub, JWT: t, Seed: config.Secret(useed)}, nil
+}
+
+// DurableName is the Node SCIM Gateway's durable consumer name for a plugin and entity (WIRE.md):
+// durable_<plugin>_<entity> with '*'→'#', '>'→'##', '.'→'_' over the whole string.
+func DurableName(plugin, entity string) string {
+	return strings.NewReplacer("*", "#", ">", "##", ".", "_").Replace("durable_" + plugin + "_" + entity)
+}
