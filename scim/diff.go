@@ -29,9 +29,13 @@ const CreateOnly = "onCreate"
 //   - groups, roles and entitlements give one "remove" and one "add" with value arrays of the elements that left
 //     and joined;
 //   - other multi-valued attributes whose elements have distinct `type`s (emails, phoneNumbers, addresses) are
-//     compared per type (`emails[type eq "work"].value`); without distinct types they are replaced whole.
+//     compared per type: a new element is added per sub-attribute (`add emails[type eq "home"].value`), a gone
+//     one is removed (`remove emails[type eq "other"]`), a changed one is changed per sub-attribute; without
+//     distinct types the attribute is replaced whole;
+//   - an extension (urn:…:User) is compared attribute by attribute, also when it appears or disappears.
 //
-// Arrays compare as multisets (see Equal), null counts as absent, and onCreate is ignored.
+// Arrays compare as multisets (see Equal), null counts as absent, and onCreate is ignored. ApplyPatch(old,
+// Diff(old, new)) gives new (tested by TestDiffRoundTrip and FuzzDiffRoundTrip).
 func Diff(old, new User) []Operation {
 	var ops []Operation
 	for _, k := range unionKeys(old, new) {
@@ -40,8 +44,13 @@ func Diff(old, new User) []Operation {
 		}
 		ov, nv := old[k], new[k]
 		if strings.HasPrefix(strings.ToLower(k), "urn:") {
+			// An extension is a container, not an attribute: its attributes are added and removed one by one
+			// (a path cannot name the schema itself: "urn:…:2.0:User" reads as attribute User of urn:…:2.0).
 			om, ook := ov.(map[string]any)
 			nm, nok := nv.(map[string]any)
+			if ook && nv == nil || nok && ov == nil {
+				ook, nok = true, true
+			}
 			if ook && nok {
 				for _, sk := range unionKeys(om, nm) {
 					ops = diffAttr(ops, k+":"+sk, om[sk], nm[sk], true)
@@ -198,14 +207,23 @@ func diffTyped(ops []Operation, path string, o []any, ot []string, n []any, nt [
 			ops = diffAttr(ops, elem+"."+sk, om[sk], nm[sk], false)
 		}
 	}
-	var added []any
+	// A new element is added sub-attribute by sub-attribute on its value path, as Entra does: subscribers
+	// create the element from the selector, and an element is never mistaken for another with the same value.
 	for j, t := range nt {
-		if indexFold(ot, t) < 0 {
-			added = append(added, CloneValue(n[j]))
+		if indexFold(ot, t) >= 0 {
+			continue
 		}
-	}
-	if len(added) > 0 {
-		ops = append(ops, Operation{Op: OpAdd, Path: path, Value: added})
+		nm := n[j].(map[string]any)
+		elem := path + selectorString("type", t)
+		if len(nm) == 1 {
+			ops = append(ops, Operation{Op: OpAdd, Path: path, Value: []any{CloneValue(nm)}})
+			continue
+		}
+		for _, sk := range unionKeys(nm, nil) {
+			if sk != "type" && nm[sk] != nil {
+				ops = append(ops, Operation{Op: OpAdd, Path: elem + "." + sk, Value: CloneValue(nm[sk])})
+			}
+		}
 	}
 	return ops
 }

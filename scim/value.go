@@ -208,6 +208,17 @@ func Equal(a, b any) bool {
 		fb, ok := number(b)
 		return ok && fa == fb
 	}
+	if !jsonType(a) || !jsonType(b) {
+		na, err := Normalize(a)
+		if err != nil {
+			return false
+		}
+		nb, err := Normalize(b)
+		if err != nil {
+			return false
+		}
+		return Equal(na, nb)
+	}
 	switch x := a.(type) {
 	case nil:
 		return b == nil
@@ -227,20 +238,16 @@ func Equal(a, b any) bool {
 		y, ok := b.([]any)
 		return ok && equalMultiset(x, y)
 	}
-	na, err := Normalize(a)
-	if err != nil {
-		return false
+	return false
+}
+
+// jsonType reports whether v is one of the types Equal compares directly.
+func jsonType(v any) bool {
+	switch v.(type) {
+	case nil, string, bool, float64, int, int64, float32, int32, json.Number, map[string]any, []any, User, Group:
+		return true
 	}
-	nb, err := Normalize(b)
-	if err != nil {
-		return false
-	}
-	if _, ok := na.(map[string]any); !ok {
-		if _, ok := na.([]any); !ok {
-			return reflect.DeepEqual(na, nb)
-		}
-	}
-	return Equal(na, nb)
+	return false
 }
 
 func asMap(v any) map[string]any {

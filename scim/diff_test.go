@@ -1,0 +1,236 @@
+package scim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func opsJSON(t testing.TB, ops []Operation) string {
+	t.Helper()
+	b, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestDiffDocsMessageShapes(t *testing.T) {
+	old := jsonUser(t, `{"userName": "john.smith@mycompany.com",
+		"groups": [{"display": "Admins", "value": "Admins"}],
+		"roles": [{"type": "Application1", "display": "Admins access", "value": "Admins"}]}`)
+	// The documentation's examples: group "Employees" added; app role "Employees" added while "Admins" stays.
+	new := jsonUser(t, `{"userName": "john.smith@mycompany.com",
+		"groups": [{"display": "Employees", "value": "Employees"}, {"display": "Admins", "value": "Admins"}],
+		"roles": [{"type": "Application1", "display": "Employee access", "value": "Employees"},
+		          {"type": "Application1", "display": "Admins access", "value": "Admins"}]}`)
+	got := opsJSON(t, Diff(old, new))
+	want := `[{"op":"add","value":[{"display":"Employees","value":"Employees"}],"path":"groups"},` +
+		`{"op":"add","value":[{"display":"Employee access","type":"Application1","value":"Employees"}],"path":"roles"}]`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	got = opsJSON(t, Diff(new, old))
+	want = `[{"op":"remove","value":[{"display":"Employees","value":"Employees"}],"path":"groups"},` +
+		`{"op":"remove","value":[{"display":"Employee access","type":"Application1","value":"Employees"}],"path":"roles"}]`
+	if got != want {
+		t.Fatalf("reverse: got  %s\nwant %s", got, want)
+	}
+	// A reordering is not a change.
+	re := new.Clone()
+	g := re["groups"].([]any)
+	g[0], g[1] = g[1], g[0]
+	if ops := Diff(new, re); len(ops) != 0 {
+		t.Fatalf("reordered groups gave %s", opsJSON(t, ops))
+	}
+}
+
+func TestDiffAttributes(t *testing.T) {
+	old := jsonUser(t, `{
+		"userName": "a@x", "title": "Consultant", "displayName": "John Smith", "active": true,
+		"name": {"givenName": "John", "familyName": "Smith"},
+		"emails": [{"type": "work", "value": "a@x"}, {"type": "other", "value": "o@y"}],
+		"phoneNumbers": [{"type": "work", "value": "1"}],
+		"nicknames": ["j"],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Sales", "manager": {"value": "m1", "displayName": "M One"}},
+		"onCreate": {"userPrincipalName": "a@x"}}`)
+	new := jsonUser(t, `{
+		"userName": "a@x", "title": "Manager", "active": false,
+		"name": {"givenName": "John", "familyName": "Smith-Jones", "formatted": "John Smith-Jones"},
+		"emails": [{"type": "work", "value": "b@x"}, {"type": "home", "value": "h@z", "primary": true}],
+		"phoneNumbers": [{"type": "work", "value": "1"}, {"type": "work", "value": "2"}],
+		"nicknames": ["jj"],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"division": "North", "manager": {"value": "m2", "displayName": "M One"}}}`)
+	want := []Operation{
+		{Op: "replace", Path: "active", Value: false},
+		{Op: "remove", Path: "displayName"},
+		{Op: "remove", Path: `emails[type eq "other"]`},
+		{Op: "replace", Path: `emails[type eq "work"].value`, Value: "b@x"},
+		{Op: "add", Path: `emails[type eq "home"].primary`, Value: true},
+		{Op: "add", Path: `emails[type eq "home"].value`, Value: "h@z"},
+		{Op: "replace", Path: "name.familyName", Value: "Smith-Jones"},
+		{Op: "add", Path: "name.formatted", Value: "John Smith-Jones"},
+		{Op: "replace", Path: "nicknames", Value: []any{"jj"}},
+		// Two work numbers: no distinct types, so the attribute is replaced whole.
+		{Op: "replace", Path: "phoneNumbers", Value: []any{map[string]any{"type": "work", "value": "1"}, map[string]any{"type": "work", "value": "2"}}},
+		{Op: "replace", Path: "title", Value: "Manager"},
+		{Op: "remove", Path: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"},
+		{Op: "add", Path: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division", Value: "North"},
+		{Op: "replace", Path: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value", Value: "m2"},
+	}
+	got := Diff(old, new)
+	if opsJSON(t, got) != opsJSON(t, want) {
+		t.Fatalf("got  %s\nwant %s", opsJSON(t, got), opsJSON(t, want))
+	}
+	// Deterministic: the same inputs give the same operations every time (maps iterate randomly).
+	for range 20 {
+		if !reflect.DeepEqual(Diff(old.Clone(), new.Clone()), got) {
+			t.Fatal("Diff is not deterministic")
+		}
+	}
+	if ops := Diff(old, old.Clone()); len(ops) != 0 {
+		t.Fatalf("no change gave %s", opsJSON(t, ops))
+	}
+	// Every operation has a path (the Node gateway drops one without).
+	for _, op := range Diff(User{}, new) {
+		if op.Path == "" {
+			t.Fatalf("operation without path: %+v", op)
+		}
+	}
+}
+
+// checkRoundTrip applies Diff(a, b) to a with the package's PATCH implementation and expects b (onCreate is
+// not diffed, so it is left out of the comparison).
+func checkRoundTrip(t *testing.T, a, b User) {
+	t.Helper()
+	ops := Diff(a, b)
+	got, err := ApplyPatch(a, ops)
+	if err != nil {
+		t.Fatalf("apply %s: %v\na=%v\nb=%v", opsJSON(t, ops), err, a, b)
+	}
+	want := b.Clone()
+	delete(want, CreateOnly)
+	delete(got, CreateOnly)
+	// Removing an extension's last attribute leaves its object empty: the same user in SCIM terms.
+	for k, v := range got {
+		if m, ok := v.(map[string]any); ok && len(m) == 0 {
+			delete(got, k)
+		}
+	}
+	if !Equal(got, map[string]any(want)) {
+		ga, _ := json.Marshal(a)
+		gb, _ := json.Marshal(b)
+		gg, _ := json.Marshal(got)
+		t.Fatalf("round trip failed\na   = %s\nb   = %s\nops = %s\ngot = %s", ga, gb, opsJSON(t, ops), gg)
+	}
+}
+
+// randomUser builds a user from a small vocabulary so that two random users share attributes, elements and
+// values often enough to exercise add, remove and replace at every level.
+func randomUser(r *rand.Rand) User {
+	pick := func(vals ...string) string { return vals[r.IntN(len(vals))] }
+	u := User{}
+	if r.IntN(4) > 0 {
+		u["userName"] = pick("a@x", "b@x", "c@x")
+	}
+	if r.IntN(2) == 0 {
+		u["title"] = pick("Consultant", "Manager")
+	}
+	if r.IntN(2) == 0 {
+		u["active"] = r.IntN(2) == 0
+	}
+	if r.IntN(2) == 0 {
+		name := map[string]any{}
+		for _, k := range []string{"givenName", "familyName", "formatted"} {
+			if r.IntN(2) == 0 {
+				name[k] = pick("A", "B", "C")
+			}
+		}
+		if len(name) > 0 {
+			u["name"] = name
+		}
+	}
+	typed := func(attr string, types ...string) {
+		var arr []any
+		for _, ty := range types {
+			if r.IntN(2) == 0 {
+				el := map[string]any{"type": ty, "value": pick("1", "2", "3")}
+				if r.IntN(3) == 0 {
+					el["primary"] = true
+				}
+				arr = append(arr, el)
+			}
+		}
+		if r.IntN(8) == 0 && len(arr) > 0 { // duplicate type: no per-type diff possible
+			arr = append(arr, map[string]any{"type": types[0], "value": "dup"})
+		}
+		if len(arr) > 0 {
+			u[attr] = arr
+		}
+	}
+	typed("emails", "work", "other", "home")
+	typed("phoneNumbers", "work", "mobile")
+	values := func(attr string, mk func(string) map[string]any, vals ...string) {
+		var arr []any
+		for _, v := range vals {
+			if r.IntN(2) == 0 {
+				arr = append(arr, mk(v))
+			}
+		}
+		if len(arr) > 0 {
+			u[attr] = arr
+		}
+	}
+	values("groups", func(v string) map[string]any { return map[string]any{"display": v, "value": v} }, "G1", "G2", "G3", "G4")
+	values("roles", func(v string) map[string]any {
+		return map[string]any{"type": "App1", "display": v + " access", "value": v}
+	}, "Admins", "Employees", "Users")
+	if r.IntN(2) == 0 {
+		ext := map[string]any{}
+		if r.IntN(2) == 0 {
+			ext["department"] = pick("Sales", "Tour Operations")
+		}
+		if r.IntN(2) == 0 {
+			m := map[string]any{"value": pick("m1", "m2")}
+			if r.IntN(2) == 0 {
+				m["displayName"] = pick("M One", "M Two")
+			}
+			ext["manager"] = m
+		}
+		if len(ext) > 0 {
+			u[EnterpriseUserSchema] = ext
+			u["schemas"] = []any{CoreUserSchema, EnterpriseUserSchema}
+		}
+	}
+	if _, ok := u["schemas"]; !ok && r.IntN(2) == 0 {
+		u["schemas"] = []any{CoreUserSchema}
+	}
+	if r.IntN(3) == 0 {
+		u[CreateOnly] = map[string]any{"userPrincipalName": pick("x@y", "z@y")}
+	}
+	return u
+}
+
+func TestDiffRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 3000 {
+		a, b := randomUser(r), randomUser(r)
+		t.Run(fmt.Sprint(i), func(t *testing.T) { checkRoundTrip(t, a, b) })
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+// FuzzDiffRoundTrip drives the random user generator with fuzzed seeds: go test -fuzz FuzzDiffRoundTrip ./scim
+func FuzzDiffRoundTrip(f *testing.F) {
+	for _, s := range [][2]uint64{{0, 0}, {1, 2}, {42, 7}, {1 << 40, 3}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, s1, s2 uint64) {
+		r := rand.New(rand.NewPCG(s1, s2))
+		checkRoundTrip(t, randomUser(r), randomUser(r))
+	})
+}
