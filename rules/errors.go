@@ -1,0 +1,57 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Error is one problem in a filter. Key names the filter in the configuration ("streams[1].rules[0].filter"),
+// empty for a filter compiled on its own; Line is the filter's line in the configuration file (0 when unknown);
+// Column is 1-based, in characters of the filter text (0 when the problem is the filter as a whole).
+type Error struct {
+	Key    string
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	var parts []string
+	if e.Key != "" {
+		parts = append(parts, e.Key)
+	}
+	var pos []string
+	if e.Line > 0 {
+		pos = append(pos, fmt.Sprintf("line %d", e.Line))
+	}
+	if e.Column > 0 {
+		pos = append(pos, fmt.Sprintf("column %d", e.Column))
+	}
+	if len(pos) > 0 {
+		parts = append(parts, strings.Join(pos, ", "))
+	}
+	parts = append(parts, e.Msg)
+	return strings.Join(parts, ": ")
+}
+
+// Errors is every problem found by Compile, in configuration order. Callers that report per line (scim-stream
+// check) take it apart with errors.As.
+type Errors []*Error
+
+func (l Errors) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// at names a filter error after the configuration key and line it came from.
+func at(err error, key string, line int) *Error {
+	if e, ok := err.(*Error); ok {
+		c := *e
+		c.Key, c.Line = key, line
+		return &c
+	}
+	return &Error{Key: key, Line: line, Msg: err.Error()}
+}
