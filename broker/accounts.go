@@ -58,7 +58,9 @@ func (b *Broker) storeAccounts(cfg *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("broker: account %s: jwt: %w", natsauth.AccountName(a.Tenant, a.Type), err)
 		}
-		if err := b.resolver.Store(ac.Subject, a.Keys.JWT); err != nil {
+		// SaveAcc, not Store: Store skips a JWT whose jti equals the stored one, and the jti only hashes the
+		// generic claims, so a revocation encoded in the same second as the previous JWT would be ignored.
+		if err := b.resolver.SaveAcc(ac.Subject, a.Keys.JWT); err != nil {
 			return fmt.Errorf("broker: account %s: storing the jwt: %w", ac.Name, err)
 		}
 	}
