@@ -1,0 +1,419 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// Action is what applying a message did.
+type Action string
+
+const (
+	ActionCreated  Action = "created"
+	ActionReplaced Action = "replaced"
+	ActionModified Action = "modified"
+	ActionDeleted  Action = "deleted"
+	// ActionSkipped: nothing to do (modifyOnly, an inactive user that does not exist, a delete of an absent user).
+	ActionSkipped Action = "skipped"
+	// ActionTerminated: the message can never succeed; it is terminated (not redelivered) and logged.
+	ActionTerminated Action = "terminated"
+	// ActionRetrying: the endpoint failed; the message is nak'ed and comes back after a back-off.
+	ActionRetrying Action = "retrying"
+)
+
+// Result is the outcome of one message.
+type Result struct {
+	Action        Action
+	UserName      string
+	UserID        string
+	Reason        string
+	GroupsAdded   []string
+	GroupsRemoved []string
+}
+
+// permanentError marks a message that can never succeed: it is terminated rather than retried.
+type permanentError struct{ msg string }
+
+func (e *permanentError) Error() string { return e.msg }
+
+func permanent(format string, args ...any) error {
+	return &permanentError{fmt.Sprintf(format, args...)}
+}
+
+// isPermanent reports whether err means "never retry".
+func isPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p) || errors.Is(err, ErrInvalid)
+}
+
+// entityOptions are the processing options of one subscriber entity.
+type entityOptions struct {
+	softSync bool
+	Entity
+}
+
+// applier applies stream messages to an endpoint with the SCIM Gateway subscriber's semantics.
+type applier struct {
+	ep   Endpoint
+	opts entityOptions
+
+	// groupIDs caches group value -> endpoint id; an id that turns out stale is dropped and looked up again.
+	mu       sync.Mutex
+	groupIDs map[string]string
+}
+
+func newApplier(ep Endpoint, opts entityOptions) *applier {
+	return &applier{ep: ep, opts: opts, groupIDs: map[string]string{}}
+}
+
+// decodeMessage parses a message body; a body that is not a message with a user and a userName is permanent.
+func decodeMessage(data []byte) (*scim.Message, string, error) {
+	var m scim.Message
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, "", permanent("body is not a SCIM Stream message (JSON): %v", err)
+	}
+	if m.User == nil {
+		return nil, "", permanent("message has no user object")
+	}
+	name, ok := m.User["userName"].(string)
+	if !ok || strings.TrimSpace(name) == "" {
+		return nil, "", permanent("message user has no userName (the lookup key)")
+	}
+	return &m, name, nil
+}
+
+// prepared is a message turned into what the endpoint gets.
+type prepared struct {
+	user     scim.User // attributes for create/replace/modify (no groups, no onCreate, roles only if kept)
+	onCreate map[string]any
+	groups   []groupRef // memberships the user has in this channel
+	removed  []groupRef // memberships an Operation removed
+	// lastRemoved: an Operation removed a group or role and the user has none left in this channel.
+	lastRemoved bool
+	inactive    bool
+}
+
+func (a *applier) prepare(m *scim.Message) prepared {
+	u := scim.User(scim.CloneValue(map[string]any(m.User)).(map[string]any))
+	p := prepared{}
+	if oc, ok := u[scim.CreateOnly].(map[string]any); ok {
+		p.onCreate = oc
+	}
+	delete(u, scim.CreateOnly)
+	replaceDomains(u, a.opts.ReplaceDomains)
+	replaceDomains(p.onCreate, a.opts.ReplaceDomains)
+	if b, ok := boolOf(u["active"]); ok {
+		u["active"] = b
+		p.inactive = !b
+	}
+	delete(u, "id")
+	delete(u, "meta")
+
+	groups, _ := u["groups"].([]any)
+	delete(u, "groups")
+	for _, g := range groups {
+		if r, ok := refOf(g); ok {
+			p.groups = append(p.groups, r)
+		}
+	}
+	roles, _ := u["roles"].([]any)
+	convert := !a.opts.SkipConvertRolesToGroups
+	if convert {
+		delete(u, "roles")
+		for _, r := range roles {
+			if g, ok := roleGroup(r); ok {
+				p.groups = append(p.groups, g)
+			}
+		}
+	}
+	hadRemove := false
+	for _, op := range m.Operations {
+		if !strings.EqualFold(op.Op, scim.OpRemove) {
+			continue
+		}
+		path, err := scim.ParsePath(op.Path)
+		if err != nil || path.URN != "" {
+			continue
+		}
+		attr := strings.ToLower(path.Elems[0].Name)
+		if attr != "groups" && attr != "roles" {
+			if a.opts.softSync {
+				removedAttr(u, op.Path)
+			}
+			continue
+		}
+		hadRemove = true
+		if attr == "roles" && !convert {
+			continue // the roles attribute arrives whole in the user
+		}
+		var refs []groupRef
+		if sel := path.Elems[0].Select; sel != nil && strings.EqualFold(sel.Attr, "value") {
+			if v, ok := sel.Value.(string); ok {
+				refs = append(refs, groupRef{Value: v, Display: v})
+			}
+		}
+		vals, _ := op.Value.([]any)
+		if op.Value != nil && vals == nil {
+			vals = []any{op.Value}
+		}
+		for _, v := range vals {
+			var r groupRef
+			var ok bool
+			if attr == "roles" {
+				r, ok = roleGroup(v)
+			} else {
+				r, ok = refOf(v)
+			}
+			if ok {
+				refs = append(refs, r)
+			}
+		}
+		for _, r := range refs {
+			if !hasRef(p.groups, r.Value) { // still granted another way (e.g. a role and a group with one value)
+				p.removed = append(p.removed, r)
+			}
+		}
+	}
+	keptRoles := 0
+	if !convert {
+		keptRoles = len(roles)
+	}
+	p.lastRemoved = hadRemove && len(p.groups) == 0 && keptRoles == 0
+	p.user = u
+	return p
+}
+
+func hasRef(refs []groupRef, value string) bool {
+	for _, r := range refs {
+		if strings.EqualFold(r.Value, value) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply applies one message. Applying the same message again leaves the endpoint as it is (idempotent).
+func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
+	p := a.prepare(m)
+	name, _ := p.user["userName"].(string)
+	res := Result{UserName: name}
+	if name == "" {
+		return res, permanent("message user has no userName (the lookup key)")
+	}
+	existing, err := a.find(ctx, name)
+	if err != nil {
+		return res, err
+	}
+	deleting := m.ActivityOperation == scim.DeleteUser || (p.lastRemoved && a.opts.DeleteUserOnLastGroupRoleRemoval)
+	switch {
+	case deleting && a.opts.ModifyOnly && m.ActivityOperation == scim.DeleteUser:
+		res.Action, res.Reason = ActionSkipped, "modifyOnly: deleteUser is ignored"
+		return res, nil
+	case deleting && !a.opts.ModifyOnly:
+		if existing == nil {
+			res.Action, res.Reason = ActionSkipped, "user does not exist (already deleted)"
+			return res, nil
+		}
+		res.UserID = idOf(existing)
+		if err := a.ep.DeleteUser(ctx, res.UserID); err != nil && !errors.Is(err, ErrNotFound) {
+			return res, err
+		}
+		res.Action = ActionDeleted
+		if m.ActivityOperation != scim.DeleteUser {
+			res.Reason = "last group/role removed (deleteUserOnLastGroupRoleRemoval)"
+		}
+		return res, nil
+	case existing == nil && a.opts.ModifyOnly:
+		res.Action, res.Reason = ActionSkipped, "modifyOnly: user does not exist and is not created"
+		return res, nil
+	case existing == nil && p.inactive:
+		res.Action, res.Reason = ActionSkipped, "inactive user does not exist and is not created"
+		return res, nil
+	case existing == nil:
+		created, err := a.create(ctx, p)
+		if errors.Is(err, ErrConflict) { // created meanwhile (another entity, a retry): update it instead
+			if existing, err = a.find(ctx, name); err != nil {
+				return res, err
+			}
+			if existing == nil {
+				return res, fmt.Errorf("user %q: create conflicted but the user cannot be found: %w", name, ErrUnavailable)
+			}
+			break
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Action, res.UserID = ActionCreated, idOf(created)
+	}
+	if res.Action == "" {
+		res.UserID = idOf(existing)
+		if err := a.update(ctx, existing, p); err != nil {
+			return res, err
+		}
+		res.Action = ActionReplaced
+		if a.opts.softSync {
+			res.Action = ActionModified
+		}
+	}
+	if err := a.memberships(ctx, res.UserID, p, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func idOf(u map[string]any) string { s, _ := u["id"].(string); return s }
+
+func (a *applier) find(ctx context.Context, name string) (scim.User, error) {
+	u, err := a.ep.FindUser(ctx, name)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (a *applier) create(ctx context.Context, p prepared) (scim.User, error) {
+	u := scim.User(deepMerge(p.user, p.onCreate))
+	if a.opts.GenerateUserPassword {
+		if _, has := u["password"]; !has {
+			u["password"] = newPassword()
+		}
+	}
+	return a.ep.CreateUser(ctx, u)
+}
+
+func (a *applier) update(ctx context.Context, existing scim.User, p prepared) error {
+	id := idOf(existing)
+	if a.opts.softSync {
+		_, err := a.ep.ModifyUser(ctx, id, p.user)
+		return err
+	}
+	// A replace must not erase what was set on create only (onCreate: an AD sAMAccountName, a first password
+	// policy): keep the existing values of those attributes unless the message sets them.
+	u := p.user
+	for k := range p.onCreate {
+		if _, inMsg := u[k]; !inMsg {
+			if v, ok := existing[k]; ok {
+				u[k] = v
+			}
+		}
+	}
+	_, err := a.ep.ReplaceUser(ctx, id, u)
+	return err
+}
+
+// memberships adds the message's groups and removes the ones an Operation removed. Groups missing at the
+// endpoint are created for adds and ignored for removals.
+func (a *applier) memberships(ctx context.Context, userID string, p prepared, res *Result) error {
+	for _, r := range p.groups {
+		gid, err := a.groupID(ctx, r, true)
+		if err != nil {
+			return err
+		}
+		err = a.ep.AddMembers(ctx, gid, userID)
+		if errors.Is(err, ErrNotFound) { // the cached group was deleted: look it up once more
+			a.forget(r.Value)
+			if gid, err = a.groupID(ctx, r, true); err == nil {
+				err = a.ep.AddMembers(ctx, gid, userID)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("group %q: add member: %w", r.Value, err)
+		}
+		res.GroupsAdded = append(res.GroupsAdded, r.Display)
+	}
+	for _, r := range p.removed {
+		gid, err := a.groupID(ctx, r, false)
+		if err != nil {
+			return err
+		}
+		if gid == "" {
+			continue
+		}
+		if err := a.ep.RemoveMembers(ctx, gid, userID); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("group %q: remove member: %w", r.Value, err)
+		}
+		res.GroupsRemoved = append(res.GroupsRemoved, r.Display)
+	}
+	return nil
+}
+
+func (a *applier) forget(value string) {
+	a.mu.Lock()
+	delete(a.groupIDs, strings.ToLower(value))
+	a.mu.Unlock()
+}
+
+// groupID resolves a group reference: the value as the endpoint's group id, else a group whose displayName is
+// the value (or the display). With create, a missing group is created with the value as displayName; without,
+// "" means it does not exist.
+func (a *applier) groupID(ctx context.Context, r groupRef, create bool) (string, error) {
+	key := strings.ToLower(r.Value)
+	a.mu.Lock()
+	id, ok := a.groupIDs[key]
+	a.mu.Unlock()
+	if ok {
+		return id, nil
+	}
+	id, err := a.lookupGroup(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if id == "" && create {
+		g, err := a.ep.CreateGroup(ctx, scim.Group{"displayName": r.Value})
+		switch {
+		case err == nil:
+			id = idOf(g)
+		case errors.Is(err, ErrConflict): // created meanwhile
+			if id, err = a.lookupGroup(ctx, r); err != nil {
+				return "", err
+			}
+			if id == "" {
+				return "", fmt.Errorf("group %q: create conflicted but the group cannot be found: %w", r.Value, ErrUnavailable)
+			}
+		default:
+			return "", fmt.Errorf("group %q: create: %w", r.Value, err)
+		}
+	}
+	if id != "" {
+		a.mu.Lock()
+		a.groupIDs[key] = id
+		a.mu.Unlock()
+	}
+	return id, nil
+}
+
+func (a *applier) lookupGroup(ctx context.Context, r groupRef) (string, error) {
+	g, err := a.ep.GetGroup(ctx, r.Value)
+	if err == nil {
+		return idOf(g), nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return "", fmt.Errorf("group %q: %w", r.Value, err)
+	}
+	for _, name := range []string{r.Value, r.Display} {
+		gs, err := a.ep.ListGroups(ctx, fmt.Sprintf("displayName eq %s", quote(name)))
+		if err != nil {
+			return "", fmt.Errorf("group %q: %w", r.Value, err)
+		}
+		for _, g := range gs {
+			if dn, _ := g["displayName"].(string); strings.EqualFold(dn, name) {
+				return idOf(g), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

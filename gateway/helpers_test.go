@@ -1,0 +1,237 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/broker/brokertest"
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+const tenant = "acme"
+
+// world is a real broker (TLS, JWT auth, per-type accounts) with a gateway subscribed through it into a store.
+type world struct {
+	t   *testing.T
+	env *brokertest.Env
+	dir string
+}
+
+func newWorld(t *testing.T) *world {
+	return &world{t: t, env: brokertest.Start(t, tenant), dir: t.TempDir()}
+}
+
+func typeOf(subject string) string {
+	if len(subject) > 3 && subject[:3] == "HR." {
+		return natsauth.HR
+	}
+	return natsauth.Entra
+}
+
+// publish publishes a message body the way the pipeline does (Msg-Id and Nats-Msg-Id).
+func (w *world) publish(subject, id string, body any) {
+	w.t.Helper()
+	data, ok := body.([]byte)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	m := nats.NewMsg(subject)
+	if id != "" {
+		m.Header.Set("Msg-Id", id)
+		m.Header.Set(jetstream.MsgIDHeader, id)
+	}
+	m.Data = data
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := w.env.JetStream(w.t, tenant, typeOf(subject)).PublishMsg(ctx, m); err != nil {
+		w.t.Fatalf("publish %s: %v", subject, err)
+	}
+}
+
+// entity returns a subscriber entity for subject with creds bound to the durable the gateway will use.
+func (w *world) entity(gwName, entityKey, subject string) gateway.Entity {
+	jwt, seed := w.env.SubscriberCreds(w.t, tenant, typeOf(subject), natsauth.DurableName(gwName, entityKey))
+	return gateway.Entity{NATS: gateway.NATS{Tenant: tenant, Subject: subject, JWT: jwt, Secret: config.Secret(seed)}}
+}
+
+// config is a gateway configuration built in code (as the demo does).
+func (w *world) config(name string, softSync bool, entities map[string]gateway.Entity) *gateway.Config {
+	return &gateway.Config{
+		Name: name,
+		Dir:  w.dir,
+		Scimgateway: gateway.Scimgateway{
+			Scim: gateway.ScimOptions{UsePutSoftSync: softSync},
+			Stream: gateway.Stream{
+				BaseURLs:    []string{w.env.URL()},
+				Certificate: gateway.StreamCertificate{CA: w.env.CAFile()},
+				Subscriber:  &gateway.Subscribers{Enabled: true, Entity: entities},
+			},
+		},
+	}
+}
+
+// running is a started gateway and what it reported.
+type running struct {
+	g      *gateway.Gateway
+	st     *store.Store
+	cancel context.CancelFunc
+	done   chan error
+	log    *logBuf
+
+	mu     sync.Mutex
+	events []gateway.Event
+}
+
+// start opens and runs a gateway until the test ends (or stop).
+func (w *world) start(cfg *gateway.Config) *running {
+	w.t.Helper()
+	r := &running{log: &logBuf{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	g, err := gateway.Open(context.Background(), cfg, log)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	g.RetryMin, g.RetryMax = 50*time.Millisecond, 400*time.Millisecond
+	g.OnEvent = func(e gateway.Event) {
+		r.mu.Lock()
+		r.events = append(r.events, e)
+		r.mu.Unlock()
+	}
+	r.g = g
+	r.st = g.Endpoint.(*store.Store)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- g.Run(ctx) }()
+	w.t.Cleanup(r.stop)
+	return r
+}
+
+func (r *running) stop() {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	<-r.done
+	r.g.Close()
+}
+
+func (r *running) eventList() []gateway.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]gateway.Event(nil), r.events...)
+}
+
+// waitEvents waits until n events were reported (whatever their action) and returns them.
+func (r *running) waitEvents(t *testing.T, n int) []gateway.Event {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		evs := r.eventList()
+		if len(evs) >= n {
+			return evs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d events, want %d: %+v\nlog:\n%s", len(evs), n, evs, r.log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *running) user(t *testing.T, userName string) scim.User {
+	t.Helper()
+	u, err := r.st.FindUser(context.Background(), userName)
+	if err != nil {
+		t.Fatalf("FindUser %s: %v", userName, err)
+	}
+	return u
+}
+
+func (r *running) absent(t *testing.T, userName string) {
+	t.Helper()
+	if u, err := r.st.FindUser(context.Background(), userName); err == nil {
+		t.Fatalf("user %s exists: %v", userName, u)
+	}
+}
+
+// groupNames returns the displayNames of the user's groups, sorted.
+func groupNames(u scim.User) []string {
+	var out []string
+	arr, _ := u["groups"].([]any)
+	for _, e := range arr {
+		out = append(out, e.(map[string]any)["display"].(string))
+	}
+	slices.Sort(out)
+	return out
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// msg builds a stream message.
+func msg(op string, user map[string]any, ops ...scim.Operation) scim.Message {
+	if ops == nil {
+		ops = []scim.Operation{}
+	}
+	return scim.Message{ActivityOperation: op, Operations: ops, User: scim.User(user)}
+}
+
+func person(userName string, extra ...any) map[string]any {
+	u := map[string]any{
+		"userName": userName, "active": true, "displayName": "John Smith",
+		"name":   map[string]any{"givenName": "John", "familyName": "Smith"},
+		"emails": []any{map[string]any{"type": "work", "value": userName}},
+		"title":  "Consultant",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		u[extra[i].(string)] = extra[i+1]
+	}
+	return u
+}
+
+func group(name string) map[string]any { return map[string]any{"value": name, "display": name} }
+
+func role(app, display, value string) map[string]any {
+	return map[string]any{"type": app, "display": display, "value": value}
+}
+
+var seq int
+
+func nextID() string {
+	seq++
+	return fmt.Sprintf("m-%d-%d", time.Now().UnixNano(), seq)
+}
+
+func storePath(dir, name string) string { return filepath.Join(dir, name+".db") }

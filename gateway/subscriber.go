@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/natsauth"
+)
+
+// Subscriber settings (WIRE.md): batches of 100, processed one at a time in stream order.
+const (
+	fetchBatch = 100
+	// fetchWait is how long one pull waits for messages; shutdown interrupts it.
+	fetchWait = 5 * time.Second
+	// reconnectWait is the pause between connection attempts; the client retries forever.
+	reconnectWait = 2 * time.Second
+	// setupRetryMax caps the pause between attempts to find or create the consumer.
+	setupRetryMax = 30 * time.Second
+)
+
+// subscriber is one entity's durable pull consumer feeding the endpoint.
+type subscriber struct {
+	g       *Gateway
+	entity  string
+	cfg     Entity
+	durable string
+	ap      *applier
+	log     *slog.Logger
+}
+
+func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
+	// Soft sync is forced for HR: an HR message carries only what the HR system owns, a replace would erase
+	// everything else (e.g. what an ENTRA channel provisioned).
+	soft := g.Config.Scimgateway.Scim.UsePutSoftSync || strings.HasPrefix(e.NATS.Subject, "HR.")
+	durable := natsauth.DurableName(g.Config.Name, entity)
+	return &subscriber{
+		g: g, entity: entity, cfg: e, durable: durable,
+		ap: newApplier(g.Endpoint, entityOptions{softSync: soft, Entity: e}),
+		log: g.Log.With("gateway", g.Config.Name, "entity", entity, "tenant", e.NATS.Tenant,
+			"subject", e.NATS.Subject, "durable", durable),
+	}
+}
+
+// run consumes until ctx is cancelled, reconnecting and re-creating the consumer as often as needed.
+func (s *subscriber) run(ctx context.Context) {
+	nc, err := s.connect()
+	if err != nil { // only configuration errors end up here: connection failures are retried by the client
+		s.log.Error("gateway: subscriber cannot start", "err", err)
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.log.Error("gateway: subscriber cannot start", "err", err)
+		return
+	}
+	s.log.Info("gateway: subscriber started", "endpoint", s.g.Config.EndpointType(), "softSync", s.ap.opts.softSync)
+	wait := s.g.RetryMin
+	for ctx.Err() == nil {
+		cons, err := s.consumer(ctx, js)
+		if err == nil {
+			wait = s.g.RetryMin
+			err = s.consume(ctx, cons)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("gateway: subscription interrupted; retrying", "err", err, "retryIn", wait)
+		if !sleep(ctx, wait) {
+			return
+		}
+		wait = min(2*wait, setupRetryMax)
+	}
+}
+
+func (s *subscriber) connect() (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(fmt.Sprintf("scim-stream gateway %s/%s", s.g.Config.Name, s.entity)),
+		nats.UserJWTAndSeed(s.cfg.NATS.JWT, s.cfg.NATS.Secret.Reveal()),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(reconnectWait),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				s.log.Warn("gateway: disconnected from the broker; reconnecting", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			s.log.Info("gateway: reconnected to the broker", "url", nc.ConnectedUrlRedacted())
+		}),
+		// Denied requests look like time-outs; the async error names the permission.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			s.log.Warn("gateway: broker reported an error", "err", err)
+		}),
+	}
+	if ca := s.g.Config.CAFile(); ca != "" {
+		opts = append(opts, nats.RootCAs(ca))
+	}
+	nc, err := nats.Connect(strings.Join(s.g.Config.Scimgateway.Stream.BaseURLs, ","), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %v: %w", s.g.Config.Scimgateway.Stream.BaseURLs, err)
+	}
+	return nc, nil
+}
+
+// consumer finds the entity's durable consumer or creates it with the Node client's settings: deliver all,
+// explicit ack, filter = subject. One the broker pre-created (longer ack wait) is used as it is; one with
+// another filter is re-filtered in place.
+func (s *subscriber) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	stream, subject := s.cfg.NATS.Tenant, s.cfg.NATS.Subject
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, err := js.Consumer(cctx, stream, s.durable)
+	switch {
+	case err == nil:
+		info := cons.CachedInfo()
+		if info.Config.DeliverPolicy != jetstream.DeliverAllPolicy {
+			return nil, fmt.Errorf("consumer %s on stream %s has deliver policy %s; it must be \"all\": delete it so the gateway re-creates it", s.durable, stream, info.Config.DeliverPolicy)
+		}
+		if info.Config.FilterSubject != subject || len(info.Config.FilterSubjects) > 0 {
+			cfg := info.Config
+			cfg.FilterSubject, cfg.FilterSubjects = subject, nil
+			if cons, err = js.UpdateConsumer(cctx, stream, cfg); err != nil {
+				return nil, fmt.Errorf("consumer %s on stream %s: re-filter to %s: %w", s.durable, stream, subject, err)
+			}
+			s.log.Info("gateway: consumer re-filtered", "from", info.Config.FilterSubject)
+		}
+		return cons, nil
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		cons, err = js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
+			Durable:       s.durable,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			FilterSubject: subject,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("consumer %s on stream %s: create: %w", s.durable, stream, err)
+		}
+		s.log.Info("gateway: consumer created")
+		return cons, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return nil, fmt.Errorf("stream %q not found: nats.tenant must be the SCIM Stream tenant name, and the creds must be for its %s collector type", stream, strings.SplitN(subject, ".", 2)[0])
+	default:
+		return nil, fmt.Errorf("consumer %s on stream %s: %w", s.durable, stream, err)
+	}
+}
+
+// consume pulls and handles batches until ctx ends or a pull fails.
+func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error {
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
+		}
+		var pause time.Duration
+		for msg := range batch.Messages() {
+			if pause > 0 || ctx.Err() != nil {
+				// Stop at the first retry so later messages for the same user cannot overtake it: hand the
+				// rest of the batch back to the same back-off.
+				s.nak(msg, pause)
+				continue
+			}
+			pause = s.handle(ctx, msg)
+		}
+		err = batch.Error()
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
+		}
+		if pause > 0 {
+			// Slightly longer than the nak delay, so the server has the message back when we pull again.
+			if !sleep(ctx, pause+pause/10+50*time.Millisecond) {
+				return ctx.Err()
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *subscriber) nak(msg jetstream.Msg, delay time.Duration) {
+	var err error
+	if delay >= time.Millisecond {
+		err = msg.NakWithDelay(delay)
+	} else {
+		err = msg.Nak()
+	}
+	if err != nil {
+		s.log.Warn("gateway: nak failed; the message returns after the ack wait", "err", err)
+	}
+}
+
+// handle applies one message and acks, terms or naks it. It returns the back-off to wait before the next pull
+// (0 to go on).
+func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duration {
+	ev := Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get("Msg-Id")}
+	delivered := uint64(1)
+	if md, err := msg.Metadata(); err == nil {
+		ev.Seq, delivered = md.Sequence.Stream, md.NumDelivered
+	}
+	log := s.log.With("msgId", ev.MsgID, "seq", ev.Seq)
+	if ev.MsgID == "" {
+		// The Node client acks and drops such a message silently; it is still a valid change, so apply it.
+		log.Warn("gateway: message without Msg-Id header; applying it anyway")
+	}
+	m, _, err := decodeMessage(msg.Data())
+	if err == nil {
+		ev.Operation = m.ActivityOperation
+		ev.Result, err = s.ap.apply(ctx, m)
+	}
+	switch {
+	case err == nil:
+		if err := msg.Ack(); err != nil {
+			// Applied but not acknowledged: it comes back and is applied again, which is harmless.
+			log.Warn("gateway: ack failed; the message will be redelivered", "err", err)
+		}
+		log.Debug("gateway: message applied", "action", ev.Action, "userName", ev.UserName, "reason", ev.Reason)
+		s.g.emit(ev)
+		return 0
+	case isPermanent(err) && ctx.Err() == nil:
+		ev.Action, ev.Err = ActionTerminated, err
+		log.Error("gateway: message can never be applied; terminated", "userName", ev.UserName, "err", err)
+		if err := msg.TermWithReason(truncate(err.Error(), 200)); err != nil {
+			log.Warn("gateway: term failed; the message will be redelivered", "err", err)
+		}
+		s.g.emit(ev)
+		return 0
+	case ctx.Err() != nil:
+		s.nak(msg, 0) // shutting down: hand it back at once for the next start
+		return time.Nanosecond
+	default:
+		delay := s.backoff(delivered)
+		ev.Action, ev.Err = ActionRetrying, err
+		log.Warn("gateway: endpoint failed; message will be retried", "userName", ev.UserName, "delivery", delivered, "retryIn", delay, "err", err)
+		s.nak(msg, delay)
+		s.g.emit(ev)
+		return delay
+	}
+}
+
+// backoff doubles from RetryMin per delivery, up to RetryMax.
+func (s *subscriber) backoff(delivered uint64) time.Duration {
+	d := s.g.RetryMin
+	for i := uint64(1); i < delivered && d < s.g.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, s.g.RetryMax)
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
