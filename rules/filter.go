@@ -104,3 +104,13 @@ func (t *term) matches(user scim.User, fields Fields) bool {
 	}
 	return t.path.anyValue(map[string]any(user), 0, t.pat)
 }
+
+// UsesMessageFields reports whether a term tests a message field (initiatedByUpn…) rather than the user.
+func (f *Filter) UsesMessageFields() bool {
+	for _, t := range f.terms {
+		if !t.all && t.path.kind == fieldPath {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,191 @@
+package dynamics
+
+import (
+	"strings"
+
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// Apply returns the user with every matching dynamic applied, and what was applied. user is the user as the
+// mapper produced it from the source; it is not modified (the result may be user itself when there is nothing to
+// do). A user that already carries dynamics (it has dynamicIds, e.g. a stored user being deactivated) is first
+// reverted with previous, the Applied returned for it last time, so dynamics are never applied on top of
+// themselves and a dynamic that no longer matches is revoked exactly.
+//
+// Dynamics are evaluated in configuration order against the user as the earlier ones left it, so a later dynamic
+// may select (user.dynamicIds -match "<earlier id>"). A revoked dynamic needs no action on a source user: its
+// groups, roles and attributes are simply not added again, and the source's own values stay as they are.
+func (s *Set) Apply(user scim.User, previous Applied) (scim.User, Applied) {
+	if user == nil {
+		return nil, Applied{}
+	}
+	_, carried := user[IDsAttribute]
+	if !carried && (s == nil || len(s.ds) == 0) {
+		return user, Applied{}
+	}
+	var u scim.User
+	if carried {
+		u = Revert(user, previous)
+	} else {
+		u = user.Clone()
+	}
+	var out Applied
+	if s == nil {
+		return u, out
+	}
+	for i := range s.ds {
+		d := &s.ds[i]
+		if !d.matches(u) {
+			continue
+		}
+		var changes []Change
+		for _, a := range d.assigns {
+			if c, ok := a.apply(u); ok {
+				changes = append(changes, c)
+			}
+		}
+		if out.Changes == nil {
+			out.Changes = map[string][]Change{}
+		}
+		out.IDs = append(out.IDs, d.id)
+		out.Changes[d.id] = changes
+		ids := make([]any, len(out.IDs))
+		for k, id := range out.IDs {
+			ids[k] = id
+		}
+		u[IDsAttribute] = ids
+	}
+	return u, out
+}
+
+func (d *dynamic) matches(u scim.User) bool {
+	for _, f := range d.filters {
+		if f.Match(u, nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// apply makes one assignment; ok is false when the user already had everything it assigns.
+func (a *assignment) apply(u scim.User) (Change, bool) {
+	c := Change{Path: a.name}
+	cur, had := u.GetPath(a.path)
+	if a.kind == assignValue {
+		if had && scim.Equal(cur, a.value) {
+			return c, false
+		}
+		c.Value, c.Had = scim.CloneValue(a.value), had
+		if had {
+			c.Before = scim.CloneValue(cur)
+		}
+		_ = u.SetNormalized(a.path, scim.CloneValue(a.value))
+		return c, true
+	}
+	list, isList := cur.([]any)
+	if had && !isList {
+		// The source holds a single value where a list is assigned: the list replaces it, restorably.
+		c.Value, c.Before, c.Had = scim.CloneValue(a.value), scim.CloneValue(cur), true
+		_ = u.SetNormalized(a.path, scim.CloneValue(a.value))
+		return c, true
+	}
+	c.List, c.Had = true, had
+	list = append([]any(nil), list...)
+	for _, e := range a.value.([]any) {
+		switch i := a.find(list, e); {
+		case i < 0:
+			list = append(list, scim.CloneValue(e))
+			c.Added = append(c.Added, scim.CloneValue(e))
+		case a.kind == assignList && !scim.Equal(list[i], e):
+			c.Replaced = append(c.Replaced, list[i])
+			list[i] = scim.CloneValue(e)
+			c.Added = append(c.Added, scim.CloneValue(e))
+		}
+	}
+	if len(c.Added) == 0 {
+		return c, false
+	}
+	_ = u.SetNormalized(a.path, list)
+	return c, true
+}
+
+// find returns the index of the element e corresponds to: the same group (value), the same role (type and
+// value), the element of the same type in a typed list (address, e-mail…), or an equal element; -1 if none.
+func (a *assignment) find(list []any, e any) int {
+	em, _ := e.(map[string]any)
+	for i, x := range list {
+		xm, _ := x.(map[string]any)
+		switch {
+		case a.kind == assignGroups:
+			if xm != nil && str(xm, "value") == str(em, "value") {
+				return i
+			}
+		case a.kind == assignRoles:
+			if xm != nil && str(xm, "value") == str(em, "value") && strings.EqualFold(str(xm, "type"), str(em, "type")) {
+				return i
+			}
+		case em != nil && str(em, "type") != "":
+			if xm != nil && strings.EqualFold(str(xm, "type"), str(em, "type")) {
+				return i
+			}
+		case scim.Equal(x, e):
+			return i
+		}
+	}
+	return -1
+}
+
+// Revert returns the user without what applied did to it: the elements each dynamic added are removed, elements
+// and values it replaced are restored, and dynamicIds is dropped. A value changed since (it no longer equals what
+// the dynamic wrote) is left alone. user is not modified.
+func Revert(user scim.User, applied Applied) scim.User {
+	if user == nil {
+		return nil
+	}
+	u := user.Clone()
+	for i := len(applied.IDs) - 1; i >= 0; i-- {
+		changes := applied.Changes[applied.IDs[i]]
+		for j := len(changes) - 1; j >= 0; j-- {
+			revert(u, changes[j])
+		}
+	}
+	delete(u, IDsAttribute)
+	return u
+}
+
+func revert(u scim.User, c Change) {
+	p, err := scim.ParsePath(c.Path)
+	if err != nil {
+		return // not written by Apply
+	}
+	cur, ok := u.GetPath(p)
+	if !c.List {
+		if !ok || !scim.Equal(cur, c.Value) {
+			return
+		}
+		if c.Had {
+			_ = u.SetPath(p, c.Before)
+		} else {
+			u.DeletePath(p)
+		}
+		return
+	}
+	list, _ := cur.([]any)
+	list = append([]any(nil), list...)
+	for _, a := range c.Added {
+		for i, x := range list {
+			if scim.Equal(x, a) {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+	}
+	for _, r := range c.Replaced {
+		list = append(list, scim.CloneValue(r))
+	}
+	if len(list) == 0 && !c.Had {
+		u.DeletePath(p)
+		return
+	}
+	_ = u.SetNormalized(p, list)
+}
