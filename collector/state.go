@@ -23,6 +23,13 @@ type UserState struct {
 	// Dynamics is the dynamics package's applied-state, kept opaque here so the state layout does not depend on
 	// how dynamics records its changes.
 	Dynamics json.RawMessage `json:"dynamics,omitempty"`
+	// Gone marks a user of a full source (HR) who vanished from the source's result and was deactivated; a
+	// reappearance is an ordinary change.
+	Gone bool `json:"gone,omitempty"`
+	// Revision is the KV revision the state was read at (not stored). It makes message ids of successive
+	// changes differ even when a user flips back to an earlier value, while a retried publish of the same change
+	// keeps its id.
+	Revision uint64 `json:"-"`
 }
 
 // State is the collector's durable memory for one (tenant, collector type). It lives in a JetStream KV bucket in
@@ -55,7 +62,38 @@ func (s *State) User(ctx context.Context, key string) (*UserState, error) {
 	if err := json.Unmarshal(e.Value(), &us); err != nil {
 		return nil, fmt.Errorf("state %s: user %q: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), key, err)
 	}
+	us.Revision = e.Revision()
 	return &us, nil
+}
+
+// Users calls f with every remembered user, in no particular order (full sources use it to find who vanished).
+func (s *State) Users(ctx context.Context, f func(*UserState) error) error {
+	keys, err := s.kv.ListKeysFiltered(ctx, "user.>")
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state %s: list users: %w", s.kv.Bucket(), err)
+	}
+	defer keys.Stop()
+	for k := range keys.Keys() {
+		e, err := s.kv.Get(ctx, k)
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("state %s: read %s: %w", s.kv.Bucket(), k, err)
+		}
+		var us UserState
+		if err := json.Unmarshal(e.Value(), &us); err != nil {
+			return fmt.Errorf("state %s: %s: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), k, err)
+		}
+		us.Revision = e.Revision()
+		if err := f(&us); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PutUser records what was published for a source object. Call it only after every message for the change was

@@ -90,7 +90,7 @@ func TestCheckStepsRun(t *testing.T) {
 func TestRunCreatesConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "config", "config.yaml")
 	var stdout, stderr bytes.Buffer
-	if code := runWith(context.Background(), path, &stdout, &stderr); code != 1 {
+	if code := runWith(context.Background(), path, "", &stdout, &stderr); code != 1 {
 		t.Fatalf("run without config = %d, want 1", code)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -101,7 +101,7 @@ func TestRunCreatesConfig(t *testing.T) {
 	}
 	// Second start: the file exists but bootstrap has not run.
 	stderr.Reset()
-	if code := runWith(context.Background(), path, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "bootstrap") {
+	if code := runWith(context.Background(), path, "", &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "bootstrap") {
 		t.Fatalf("run before bootstrap = %d, %q", code, stderr.String())
 	}
 	if _, err := config.Check(path); err != nil {
@@ -164,7 +164,7 @@ func TestRunHotReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan int)
-	go func() { done <- runWith(ctx, path, &stdout, &stderr) }()
+	go func() { done <- runWith(ctx, path, "", &stdout, &stderr) }()
 	deadline := time.Now().Add(5 * time.Second)
 	var hooked *runEnv
 	select {

@@ -19,6 +19,10 @@ type runEnv struct {
 	ConfigPath string
 	// Log is the process logger (secrets masked).
 	Log *slog.Logger
+	// HTTPAddr is the optional listen address of /metrics and /healthz ("" = none).
+	HTTPAddr string
+
+	work sync.WaitGroup
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -30,6 +34,16 @@ func (e *runEnv) Config() *config.Config {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.cfg
+}
+
+// Go runs f in a goroutine that run waits for before it returns (after ctx is cancelled): parts shut down
+// cleanly (the broker flushes its store) before the process exits.
+func (e *runEnv) Go(f func()) {
+	e.work.Add(1)
+	go func() {
+		defer e.work.Done()
+		f()
+	}()
 }
 
 // OnConfig registers f to be called with each new valid snapshot after a hot reload (not with the first one).
@@ -65,16 +79,17 @@ func init() {
 func runMain(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("run", stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
+	httpAddr := fs.String("http", "", "listen address for /metrics and /healthz, e.g. :9013 (default: none)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runWith(ctx, *cfgPath, stdout, stderr)
+	return runWith(ctx, *cfgPath, *httpAddr, stdout, stderr)
 }
 
 // runWith is the main job until ctx is cancelled; tests call it with their own context.
-func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int {
+func runWith(ctx context.Context, cfgPath, httpAddr string, stdout, stderr io.Writer) int {
 	created, err := config.EnsureFile(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream:", err)
@@ -112,7 +127,7 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer closer.Close()
-	env := &runEnv{ConfigPath: cfgPath, Log: logger, cfg: cfg}
+	env := &runEnv{ConfigPath: cfgPath, Log: logger, HTTPAddr: httpAddr, cfg: cfg}
 	logger.Info("starting", "version", buildVersion(), "config", cfgPath,
 		"entra_tenants", len(cfg.Entra), "hr_tenants", len(cfg.HR))
 
@@ -141,6 +156,7 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 			logger.Error("start-up failed", "error", err)
 			cancel()
 			wg.Wait()
+			env.work.Wait()
 			return 1
 		}
 	}
@@ -149,6 +165,8 @@ func runWith(ctx context.Context, cfgPath string, stdout, stderr io.Writer) int 
 	logger.Info("stopping")
 	cancel()
 	wg.Wait()
+	env.work.Wait()
+	logger.Info("stopped")
 	return 0
 }
 

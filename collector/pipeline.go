@@ -1,0 +1,402 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/dynamics"
+	"github.com/scim-stream/scim-stream/mapper"
+	"github.com/scim-stream/scim-stream/rules"
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// Pipeline turns the records of one source into published messages: map → dynamics → diff against state →
+// per-channel routing → publish → advance state. One Pipeline serves one (tenant, type); collections of the same
+// pipeline never overlap (the scheduler runs them one after the other).
+type Pipeline struct {
+	JS    jetstream.JetStream
+	State *State
+	Log   *slog.Logger
+	// Now is the clock (tests inject one to move past start and end dates).
+	Now     func() time.Time
+	Metrics *Metrics
+	// InFlight bounds the records whose messages await their JetStream ack (default 512). Publishing is
+	// pipelined so that a collection of 100,000 users is not 100,000 round trips.
+	InFlight int
+	// Progress is how often a long collection logs its progress (default 5 s).
+	Progress time.Duration
+}
+
+// Stats counts one collection.
+type Stats struct {
+	Seen, Changed, Published, Failed, Skipped int
+	Full                                      bool
+	Duration                                  time.Duration
+}
+
+func (s Stats) String() string {
+	return fmt.Sprintf("seen=%d changed=%d published=%d failed=%d skipped=%d full=%v duration=%s",
+		s.Seen, s.Changed, s.Published, s.Failed, s.Skipped, s.Full, s.Duration.Round(time.Millisecond))
+}
+
+// Checkpoint keys of the pipeline itself (sources use their own names).
+const (
+	cpInitialLoad = "pipeline.initial-load-epoch"
+	cpLastTotal   = "pipeline.last-total"
+)
+
+// ErrRecordFailed is counted, not returned: a record that cannot be mapped is logged and skipped, and retried at
+// the next collection because its state was not advanced.
+var ErrRecordFailed = errors.New("record failed")
+
+// Collect runs one collection of src for tenant t. initialLoad republishes every user (those matching the
+// tenant's do_initial_load_filter) even when unchanged. It returns when every message is acknowledged and the
+// state is advanced, or with the first error that stops the collection (nothing is lost: the next collection
+// repeats what was not acknowledged, with the same message ids).
+func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLoad bool) (Stats, error) {
+	start := p.now()
+	r := &collection{p: p, t: t, started: start, seen: map[string]struct{}{}}
+	r.log = p.logger().With("tenant", t.Name, "type", string(t.Type))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.acks = newAckQueue(ctx, p.JS, p.inFlight(), func(err error) { cancel(err) })
+	defer r.acks.stop()
+
+	cp := p.State.Checkpoints()
+	if initialLoad {
+		epoch, err := cp.Get(ctx, cpInitialLoad)
+		if err != nil {
+			return r.stats, err
+		}
+		if len(epoch) == 0 {
+			// The epoch is remembered until the initial load completes, so a restarted initial load keeps its
+			// message ids and JetStream drops what was already published.
+			epoch = []byte(start.UTC().Format(time.RFC3339Nano))
+			if err := cp.Put(ctx, cpInitialLoad, epoch); err != nil {
+				return r.stats, err
+			}
+		}
+		r.epoch = string(epoch)
+	}
+	if b, _ := cp.Get(ctx, cpLastTotal); b != nil {
+		_ = json.Unmarshal(b, &r.expected)
+	}
+
+	full, err := src.Collect(ctx, drainingCheckpoints{cp, r.acks}, func(rec Record) error {
+		return r.record(ctx, rec)
+	})
+	if err == nil {
+		err = r.acks.drain(ctx)
+	}
+	if err == nil && full {
+		err = r.vanished(ctx)
+		if err == nil {
+			err = r.acks.drain(ctx)
+		}
+	}
+	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	r.stats.Full = full
+	r.stats.Duration = p.now().Sub(start)
+	if err != nil {
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+	}
+	if initialLoad {
+		if err := cp.Put(ctx, cpInitialLoad, nil); err != nil {
+			return r.stats, err
+		}
+	}
+	if full {
+		b, _ := json.Marshal(r.stats.Seen)
+		_ = cp.Put(ctx, cpLastTotal, b)
+	}
+	return r.stats, nil
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pipeline) logger() *slog.Logger {
+	if p.Log != nil {
+		return p.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Pipeline) inFlight() int {
+	if p.InFlight > 0 {
+		return p.InFlight
+	}
+	return 512
+}
+
+// collection is the state of one Collect call.
+type collection struct {
+	p        *Pipeline
+	t        *Tenant
+	log      *slog.Logger
+	started  time.Time
+	epoch    string
+	seen     map[string]struct{}
+	stats    Stats
+	acks     *ackQueue
+	expected int
+	lastLog  time.Time
+}
+
+// record processes one source record. Mapping problems are counted and logged, not returned: the rest of the
+// collection goes on.
+func (r *collection) record(ctx context.Context, rec Record) error {
+	r.stats.Seen++
+	r.progress()
+	key := recordKey(rec)
+	if key == "" {
+		r.fail(rec, "", errors.New("the record has no id (no id, personIdExternal, userId or externalId attribute): map one or fix the collect query"))
+		return nil
+	}
+	r.seen[key] = struct{}{}
+	prev, err := r.p.State.User(ctx, key)
+	if err != nil {
+		return err
+	}
+	if rec.Removed {
+		return r.remove(ctx, key, prev, rec)
+	}
+	user, err := r.t.Mapper.Map(ctx, rec.Data, mapper.Options{New: prev == nil, Owner: key, Unique: r.p.State, Now: r.p.now()})
+	if err != nil {
+		r.fail(rec, key, err)
+		return nil
+	}
+	if prev != nil {
+		// onCreate attributes are computed once, for the create; later mappings do not produce them and must
+		// not read as their removal.
+		if oc, ok := prev.User["onCreate"]; ok {
+			user["onCreate"] = oc
+		}
+	}
+	if r.t.Type == HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
+		// A future joiner: not published yet, and not remembered, so the day their activation comes the user is
+		// published as a new one.
+		r.stats.Skipped++
+		return nil
+	}
+	return r.change(ctx, key, prev, user, rec)
+}
+
+// change applies dynamics, routes and publishes the difference between prev and user.
+func (r *collection) change(ctx context.Context, key string, prev *UserState, user scim.User, rec Record) error {
+	var applied dynamics.Applied
+	if prev != nil && len(prev.Dynamics) > 0 {
+		if err := json.Unmarshal(prev.Dynamics, &applied); err != nil {
+			r.log.Warn("stored dynamics state is unreadable; dynamics are re-evaluated from scratch", "user", key, "error", err)
+			applied = dynamics.Applied{}
+		}
+	}
+	user, applied = r.t.Dynamics.Apply(user, applied)
+	appliedJSON, err := json.Marshal(applied)
+	if err != nil {
+		return fmt.Errorf("user %q: encode dynamics state: %w", key, err)
+	}
+	var prevUser scim.User
+	var revision uint64
+	if prev != nil {
+		prevUser, revision = prev.User, prev.Revision
+	}
+	reload := r.epoch != "" && (r.t.InitialLoad == nil || r.t.InitialLoad.Match(user, r.fields(rec, scim.ModifyUser)))
+	unchanged := prev != nil && !prev.Gone && scim.Equal(map[string]any(prevUser), map[string]any(user)) &&
+		string(prev.Dynamics) == string(appliedJSON)
+	if unchanged && !reload {
+		return nil
+	}
+	if !unchanged {
+		r.stats.Changed++
+	}
+	var msgs []*nats.Msg
+	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, scim.ModifyUser)) {
+		if !d.Matched && !d.PreviouslyMatched {
+			continue
+		}
+		op := scim.ModifyUser
+		if d.Previous == nil || !d.PreviouslyMatched {
+			op = scim.CreateUser
+		}
+		ops := scim.Diff(d.Previous, d.Current)
+		if len(ops) == 0 && !reload {
+			continue
+		}
+		m, err := r.message(key, d.Channel, op, revision, d.Previous, d.Current, ops, rec)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
+	r.stats.Published += len(msgs)
+	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
+}
+
+// remove publishes deleteUser to every channel the user was published to, then forgets the user.
+func (r *collection) remove(ctx context.Context, key string, prev *UserState, rec Record) error {
+	if prev == nil {
+		return nil
+	}
+	r.stats.Changed++
+	var msgs []*nats.Msg
+	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, scim.DeleteUser)) {
+		if !d.PreviouslyMatched {
+			continue
+		}
+		m, err := r.message(key, d.Channel, scim.DeleteUser, prev.Revision, d.Previous, nil, []scim.Operation{}, rec)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	r.stats.Published += len(msgs)
+	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
+}
+
+// vanished handles the users a full collection did not return. An Entra full resync that no longer lists a user
+// means the user was deleted during the gap; an HR system that no longer lists a person means they left, and
+// leavers are deactivated (never deleted: a wrong HR query must not wipe accounts). A full collection that
+// returned nothing at all is treated as a source problem, not as everybody leaving.
+func (r *collection) vanished(ctx context.Context) error {
+	if len(r.seen) == 0 {
+		n := 0
+		_ = r.p.State.Users(ctx, func(*UserState) error { n++; return nil })
+		if n > 0 {
+			r.log.Warn("the source returned no users at all; nobody is treated as a leaver (check the collect query)", "known_users", n)
+		}
+		return nil
+	}
+	return r.p.State.Users(ctx, func(us *UserState) error {
+		if _, ok := r.seen[us.Key]; ok {
+			return nil
+		}
+		if r.t.Type != HR {
+			return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
+		}
+		if us.Gone {
+			return nil
+		}
+		user := us.User.Clone()
+		user["active"] = false
+		prev := *us
+		if err := r.change(ctx, us.Key, &prev, user, Record{ID: us.Key}); err != nil {
+			return err
+		}
+		return nil
+	})
+}
+
+// message builds one stream message with its headers.
+func (r *collection) message(key, channel, op string, revision uint64, prev, cur scim.User, ops []scim.Operation, rec Record) (*nats.Msg, error) {
+	user := cur
+	if op == scim.DeleteUser {
+		user = prev
+	}
+	if ops == nil {
+		ops = []scim.Operation{}
+	}
+	when := rec.ActivityDateTime
+	if when.IsZero() {
+		when = r.p.now()
+	}
+	userName, _ := user["userName"].(string)
+	m := scim.Message{
+		ActivityOperation: op,
+		ActivityDateTime:  when.UTC().Format(time.RFC3339Nano),
+		InitiatedByID:     rec.InitiatedByID,
+		InitiatedByUPN:    rec.InitiatedByUPN,
+		TargetID:          key,
+		TargetUPN:         userName,
+		Operations:        ops,
+		User:              user,
+	}
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: channel %s: encode message: %w", key, channel, err)
+	}
+	id := messageID(r.t, channel, key, op, revision, r.epoch, prev, cur)
+	msg := nats.NewMsg(string(r.t.Type) + "." + channel)
+	msg.Data = body
+	// Msg-Id is what the SCIM Gateway reads (a message without it is dropped); Nats-Msg-Id makes JetStream
+	// de-duplicate a republished change.
+	msg.Header.Set("Msg-Id", id)
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	return msg, nil
+}
+
+func (r *collection) fields(rec Record, op string) rules.Fields {
+	return rules.Fields{
+		"activityOperation": op,
+		"initiatedById":     rec.InitiatedByID,
+		"initiatedByUpn":    rec.InitiatedByUPN,
+	}
+}
+
+func (r *collection) fail(rec Record, key string, err error) {
+	r.stats.Failed++
+	if r.p.Metrics != nil {
+		r.p.Metrics.failed(r.t)
+	}
+	r.log.Error("record skipped; it is retried at the next collection", "user", key, "error", err)
+}
+
+// progress logs a line at most every Progress interval once a collection passed 1,000 records.
+func (r *collection) progress() {
+	if r.stats.Seen < 1000 {
+		return
+	}
+	every := r.p.Progress
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	now := time.Now()
+	if r.lastLog.IsZero() {
+		r.lastLog = now
+		return
+	}
+	if now.Sub(r.lastLog) < every {
+		return
+	}
+	r.lastLog = now
+	elapsed := now.Sub(r.started).Seconds()
+	rate := float64(r.stats.Seen) / elapsed
+	attrs := []any{"records", r.stats.Seen, "per_second", int(rate), "published", r.stats.Published}
+	if r.expected > r.stats.Seen && rate > 0 {
+		attrs = append(attrs, "eta", (time.Duration(float64(r.expected-r.stats.Seen)/rate) * time.Second).Round(time.Second))
+	}
+	r.log.Info("collecting", attrs...)
+}
+
+// recordKey is the state key of a record: the source id, or an id-like attribute of the raw record for HR
+// systems whose query does not name one.
+func recordKey(rec Record) string {
+	if rec.ID != "" {
+		return rec.ID
+	}
+	for _, k := range []string{"id", "personIdExternal", "userId", "externalId", "employeeId"} {
+		switch v := rec.Data[k].(type) {
+		case string:
+			if v != "" {
+				return v
+			}
+		case float64:
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}

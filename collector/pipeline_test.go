@@ -1,0 +1,432 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// testBus is a bare JetStream server with the tenant's stream (as the broker creates it) and a state bucket.
+type testBus struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	state  *State
+}
+
+func newTestBus(t *testing.T) *testBus {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server not ready")
+	}
+	t.Cleanup(s.Shutdown)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "acme", Subjects: []string{"ENTRA.>", "HR.>"},
+		Duplicates: 24 * time.Hour, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "state_acme_hr"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testBus{js: js, stream: st, state: NewState(kv)}
+}
+
+// received is a published message as a subscriber sees it.
+type received struct {
+	Subject string
+	MsgID   string
+	scim.Message
+}
+
+// messages reads everything in the stream (from sequence after) in order.
+func (b *testBus) messages(t *testing.T, after uint64) []received {
+	t.Helper()
+	ctx := context.Background()
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []received
+	for seq := after + 1; seq <= info.State.LastSeq; seq++ {
+		m, err := b.stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r received
+		if err := json.Unmarshal(m.Data, &r.Message); err != nil {
+			t.Fatalf("message %d is not JSON: %v", seq, err)
+		}
+		r.Subject = m.Subject
+		r.MsgID = m.Header.Get("Msg-Id")
+		if r.MsgID == "" || m.Header.Get("Nats-Msg-Id") != r.MsgID {
+			t.Fatalf("message %d: Msg-Id %q, Nats-Msg-Id %q: both must be set and equal", seq, r.MsgID, m.Header.Get("Nats-Msg-Id"))
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (b *testBus) lastSeq(t *testing.T) uint64 {
+	info, err := b.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.LastSeq
+}
+
+// listSource is a source over a fixed list of records (the HR and Entra sources are tested against their
+// imitation servers in their own packages and end to end in cmd/scim-stream).
+type listSource struct {
+	typ     Type
+	full    bool
+	mu      sync.Mutex
+	records []Record
+	// onCheckpoint runs inside Collect right after the source stored its checkpoint.
+	onCheckpoint func(context.Context) error
+}
+
+func (s *listSource) Type() Type { return s.typ }
+
+func (s *listSource) set(recs ...Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.records = recs
+}
+
+func (s *listSource) Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
+	s.mu.Lock()
+	recs := append([]Record(nil), s.records...)
+	s.mu.Unlock()
+	for _, r := range recs {
+		if err := emit(r); err != nil {
+			return false, err
+		}
+	}
+	if err := cp.Put(ctx, "list.watermark", []byte(fmt.Sprint(len(recs)))); err != nil {
+		return false, err
+	}
+	if s.onCheckpoint != nil {
+		if err := s.onCheckpoint(ctx); err != nil {
+			return false, err
+		}
+	}
+	return s.full, nil
+}
+
+func person(id, given, family, title string, extra ...any) Record {
+	data := map[string]any{"personIdExternal": id, "firstName": given, "lastName": family, "jobTitle": title}
+	for i := 0; i+1 < len(extra); i += 2 {
+		data[extra[i].(string)] = extra[i+1]
+	}
+	return Record{ID: id, Data: data}
+}
+
+func hrTenant(t *testing.T, streams ...config.Stream) *Tenant {
+	t.Helper()
+	if len(streams) == 0 {
+		streams = []config.Stream{{Channel: "SF", Rules: []config.Filter{{Filter: "(.*)"}}}}
+	}
+	tc := &config.Tenant{
+		General: config.General{HR: config.HRGeneral{PreActivateDays: 2}},
+		Streams: streams,
+		Mapper: config.Mapper{User: []config.Mapping{
+			{Source: "personIdExternal", MapTo: "userName"},
+			{Source: "firstName", MapTo: "name.givenName"},
+			{Source: "lastName", MapTo: "name.familyName"},
+			{Source: "jobTitle", MapTo: "title"},
+			{Source: "startDate", MapTo: "startDate"},
+			{Source: "endDate", MapTo: "endDate"},
+		}},
+	}
+	ct, err := Compile("acme", HR, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
+
+func clockAt(s string) func() time.Time {
+	ts, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return func() time.Time { return ts }
+}
+
+func TestJoinersMoversLeavers(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	now := clockAt("2026-06-01T08:00:00Z")
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: func() time.Time { return now() }}
+	ten := hrTenant(t)
+	src := &listSource{typ: HR, full: true}
+	src.set(
+		person("1001", "Ada", "Lovelace", "Engineer", "startDate", "/Date(1704067200000)/"),
+		person("1002", "Alan", "Turing", "Analyst", "startDate", "2025-03-01"),
+		person("1003", "Grace", "Hopper", "Admiral", "startDate", "2026-06-10"), // future hire
+	)
+	stats, err := p.Collect(ctx, ten, src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 0)
+	if len(msgs) != 2 || stats.Skipped != 1 {
+		t.Fatalf("want 2 createUser messages and the future hire skipped; got %d messages, stats %s", len(msgs), stats)
+	}
+	for _, m := range msgs {
+		if m.Subject != "HR.SF" || m.ActivityOperation != scim.CreateUser || m.User["active"] != true || m.TargetUPN != m.User["userName"] {
+			t.Errorf("unexpected joiner message: %+v", m)
+		}
+	}
+
+	// Unchanged source: nothing is published.
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bus.messages(t, 2)); n != 0 {
+		t.Fatalf("an unchanged collection published %d messages", n)
+	}
+
+	// Mover: one title change gives exactly one modifyUser with a replace of title.
+	src.set(
+		person("1001", "Ada", "Lovelace", "Principal Engineer", "startDate", "/Date(1704067200000)/"),
+		person("1002", "Alan", "Turing", "Analyst", "startDate", "2025-03-01"),
+		person("1003", "Grace", "Hopper", "Admiral", "startDate", "2026-06-10"),
+	)
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs = bus.messages(t, 2)
+	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.ModifyUser {
+		t.Fatalf("want one modifyUser, got %+v", msgs)
+	}
+	if got := msgs[0].Operations; len(got) != 1 || got[0].Op != "replace" || got[0].Path != "title" || got[0].Value != "Principal Engineer" {
+		t.Fatalf("operations = %+v, want one replace of title", got)
+	}
+
+	// The future hire appears on startDate - pre_activate_days (2 days) with no change in the source.
+	now = clockAt("2026-06-08T00:30:00Z")
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs = bus.messages(t, 3)
+	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.CreateUser || msgs[0].User["userName"] != "1003" {
+		t.Fatalf("the pre-activated joiner must be created on 2026-06-08; got %+v", msgs)
+	}
+
+	// Leaver: an end date that passes deactivates.
+	src.set(
+		person("1001", "Ada", "Lovelace", "Principal Engineer", "startDate", "/Date(1704067200000)/"),
+		person("1002", "Alan", "Turing", "Analyst", "startDate", "2025-03-01", "endDate", "2026-06-30"),
+		person("1003", "Grace", "Hopper", "Admiral", "startDate", "2026-06-10"),
+	)
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs = bus.messages(t, 4)
+	if len(msgs) != 1 || msgs[0].User["active"] != true {
+		t.Fatalf("a future end date is an attribute change only; got %+v", msgs)
+	}
+	now = clockAt("2026-07-01T06:00:00Z")
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs = bus.messages(t, 5)
+	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.ModifyUser || msgs[0].User["active"] != false {
+		t.Fatalf("after endDate the leaver must get active:false; got %+v", msgs)
+	}
+}
+
+func TestVanishedHRPersonIsDeactivatedNotDeleted(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := hrTenant(t)
+	src := &listSource{typ: HR, full: true}
+	src.set(person("1", "A", "B", "x"), person("2", "C", "D", "y"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	// An empty result is a source problem, not everyone leaving.
+	src.set()
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bus.messages(t, 2)); n != 0 {
+		t.Fatalf("an empty full collection deactivated %d users", n)
+	}
+	src.set(person("1", "A", "B", "x"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 2)
+	if len(msgs) != 1 || msgs[0].User["userName"] != "2" || msgs[0].User["active"] != false || msgs[0].ActivityOperation != scim.ModifyUser {
+		t.Fatalf("the vanished person must be deactivated once; got %+v", msgs)
+	}
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bus.messages(t, 3)); n != 0 {
+		t.Fatalf("a vanished person was deactivated again (%d messages)", n)
+	}
+}
+
+func TestMappingFailureSkipsOnlyThatRecord(t *testing.T) {
+	bus := newTestBus(t)
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := hrTenant(t)
+	src := &listSource{typ: HR}
+	// No id at all: cannot be keyed.
+	src.set(person("1", "A", "B", "x"), Record{Data: map[string]any{"firstName": "Nobody"}}, person("3", "E", "F", "z"))
+	stats, err := p.Collect(context.Background(), ten, src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Failed != 1 || len(bus.messages(t, 0)) != 2 {
+		t.Fatalf("want 1 failed record and 2 published users; stats %s", stats)
+	}
+}
+
+// A collection that dies half way (the process is killed) and is repeated publishes every change exactly once
+// as the subscriber sees it: the republished messages carry the same Msg-Id and JetStream drops them.
+func TestInterruptedCollectionRepeatsWithoutDuplicates(t *testing.T) {
+	bus := newTestBus(t)
+	ten := hrTenant(t)
+	var recs []Record
+	for i := 0; i < 300; i++ {
+		recs = append(recs, person(fmt.Sprintf("p%03d", i), "Given", fmt.Sprintf("Family%d", i), "Staff"))
+	}
+	crash := errors.New("killed")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	count := 0
+	src := &listSource{typ: HR, full: true}
+	src.set(recs...)
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z"), InFlight: 64}
+	crashing := sourceFunc(func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
+		for _, r := range recs {
+			if count++; count == 200 {
+				cancel(crash)
+				return false, crash
+			}
+			if err := emit(r); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if _, err := p.Collect(ctx, ten, crashing, false); err == nil {
+		t.Fatal("the interrupted collection must report its error")
+	}
+	// Forget part of the state as if the process died before writing it: those users are republished.
+	if err := bus.state.DeleteUser(context.Background(), "p150"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Collect(context.Background(), ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 0)
+	ids := map[string]int{}
+	users := map[any]int{}
+	for _, m := range msgs {
+		ids[m.MsgID]++
+		users[m.User["userName"]]++
+	}
+	if len(users) != 300 {
+		t.Fatalf("subscriber saw %d distinct users, want 300", len(users))
+	}
+	for u, n := range users {
+		if n != 1 {
+			t.Errorf("user %v received %d times", u, n)
+		}
+	}
+}
+
+type sourceFunc func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error)
+
+func (f sourceFunc) Type() Type { return HR }
+func (f sourceFunc) Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
+	return f(ctx, cp, emit)
+}
+
+// A source's checkpoint write waits until everything it emitted before is acknowledged and in the state.
+func TestCheckpointWaitsForAcks(t *testing.T) {
+	bus := newTestBus(t)
+	ten := hrTenant(t)
+	src := &listSource{typ: HR}
+	var recs []Record
+	for i := 0; i < 500; i++ {
+		recs = append(recs, person(fmt.Sprintf("c%03d", i), "G", "F", "T"))
+	}
+	src.set(recs...)
+	src.onCheckpoint = func(ctx context.Context) error {
+		if n := bus.lastSeq(t); n != 500 {
+			return fmt.Errorf("checkpoint stored with %d of 500 messages acknowledged", n)
+		}
+		last, err := bus.state.User(ctx, "c499")
+		if err != nil || last == nil {
+			return fmt.Errorf("checkpoint stored before the state of the last user (%v)", err)
+		}
+		return nil
+	}
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	if _, err := p.Collect(context.Background(), ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestInitialLoadRepublishesMatchingUsersOnce(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := hrTenant(t)
+	src := &listSource{typ: HR, full: true}
+	src.set(person("1", "A", "B", "Consultant"), person("2", "C", "D", "Manager"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	ten.Config.General.DoInitialLoadFilter = `(user.title -match "Consultant")`
+	ten2, err := Compile("acme", HR, ten.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Collect(ctx, ten2, src, true); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 2)
+	if len(msgs) != 1 || msgs[0].User["title"] != "Consultant" {
+		t.Fatalf("initial load with a filter must republish only the consultant; got %+v", msgs)
+	}
+	// The next ordinary collection publishes nothing.
+	if _, err := p.Collect(ctx, ten2, src, false); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(bus.messages(t, 3)); n != 0 {
+		t.Fatalf("published %d after the initial load", n)
+	}
+}

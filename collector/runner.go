@@ -1,0 +1,300 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/robfig/cron/v3"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// Broker is what the collectors need from the message broker: a publishing JetStream context in the (tenant,
+// type) account, and the state bucket of that (tenant, type) in the internal account.
+type Broker interface {
+	JetStream(tenant, typ string) (jetstream.JetStream, error)
+	StateKV(ctx context.Context, tenant, typ string) (jetstream.KeyValue, error)
+}
+
+// SourceFactory builds the source of a compiled tenant (the Entra source reads t.Mapper.SourcePaths() for its
+// $select).
+type SourceFactory func(t *Tenant) (Source, error)
+
+// Runner runs every configured tenant on its schedule and applies new configuration snapshots without a
+// restart: added tenants start, removed ones stop, and changed rules, dynamics, mappers and schedules take effect
+// at the next collection (a collection in flight finishes with the snapshot it started with).
+type Runner struct {
+	Broker  Broker
+	Sources map[Type]SourceFactory
+	// ConfigPath is written back (do_initial_load: false) after an initial load completed.
+	ConfigPath string
+	Log        *slog.Logger
+	Metrics    *Metrics
+	Now        func() time.Time
+	// OnError is told about every failed collection (e-mail notification).
+	OnError func(tenant string, typ Type, err error)
+	// OnCollected is told about every finished collection (the demo prints it).
+	OnCollected func(t *Tenant, s Stats, err error)
+
+	mu    sync.Mutex
+	ctx   context.Context
+	loops map[string]*loop
+	wg    sync.WaitGroup
+}
+
+type snapshot struct {
+	tenant *Tenant
+	source Source
+}
+
+type loop struct {
+	name   string
+	typ    Type
+	snap   chan *snapshot // capacity 1: the newest snapshot waiting to be picked up
+	cur    *snapshot
+	wake   chan struct{}
+	cancel context.CancelFunc
+	// initialDone is the tenant config an initial load completed for; until the written-back config arrives,
+	// the same snapshot must not repeat it.
+	initialDone *config.Tenant
+}
+
+// Start binds the runner to ctx; loops stop when ctx ends. Call Apply with each snapshot.
+func (r *Runner) Start(ctx context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ctx = ctx
+	r.loops = map[string]*loop{}
+}
+
+// Wait returns when every loop has stopped (after ctx ended).
+func (r *Runner) Wait() { r.wg.Wait() }
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Apply reconciles the running tenants with cfg. A tenant whose new configuration does not compile keeps running
+// with its previous one; the errors are returned (and logged) together.
+func (r *Runner) Apply(cfg *config.Config) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loops == nil {
+		return fmt.Errorf("collector: Apply before Start")
+	}
+	want := map[string]bool{}
+	var errs []error
+	for _, kind := range []struct {
+		typ     Type
+		tenants map[string]*config.Tenant
+	}{{Entra, cfg.Entra}, {HR, cfg.HR}} {
+		names := make([]string, 0, len(kind.tenants))
+		for n := range kind.tenants {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			tc := kind.tenants[name]
+			id := string(kind.typ) + "/" + name
+			want[id] = true
+			l := r.loops[id]
+			if l != nil && l.cur != nil && reflect.DeepEqual(l.cur.tenant.Config, tc) {
+				continue
+			}
+			snap, err := r.compile(name, kind.typ, tc, l)
+			if err != nil {
+				r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(kind.typ), "error", err)
+				errs = append(errs, err)
+				continue
+			}
+			if l == nil {
+				l = &loop{name: name, typ: kind.typ, snap: make(chan *snapshot, 1), wake: make(chan struct{}, 1)}
+				l.cur = snap
+				ctx, cancel := context.WithCancel(r.ctx)
+				l.cancel = cancel
+				r.loops[id] = l
+				r.wg.Add(1)
+				go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
+				r.log().Info("tenant started", "tenant", name, "type", string(kind.typ), "collect_interval", tc.General.CollectInterval.String())
+				continue
+			}
+			l.cur = snap
+			select { // replace a snapshot not picked up yet
+			case <-l.snap:
+			default:
+			}
+			l.snap <- snap
+			select {
+			case l.wake <- struct{}{}:
+			default:
+			}
+			r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(kind.typ))
+		}
+	}
+	for id, l := range r.loops {
+		if !want[id] {
+			l.cancel()
+			delete(r.loops, id)
+			r.log().Info("tenant removed; its collection stops", "tenant", l.name, "type", string(l.typ))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// Trigger runs a tenant's next collection now (the demo and tests use it).
+func (r *Runner) Trigger(typ Type, name string) {
+	r.mu.Lock()
+	l := r.loops[string(typ)+"/"+name]
+	r.mu.Unlock()
+	if l == nil {
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *Runner) compile(name string, typ Type, tc *config.Tenant, prev *loop) (*snapshot, error) {
+	t, err := Compile(name, typ, tc)
+	if err != nil {
+		return nil, err
+	}
+	f := r.Sources[typ]
+	if f == nil {
+		return nil, fmt.Errorf("%s tenant %q: this build has no %s collector", typ.Kind(), name, typ.Kind())
+	}
+	// Sources are rebuilt only when what they use changed: an Entra source keeps its HTTP client and tokens
+	// across a rules-only edit.
+	if prev != nil && prev.cur != nil && reflect.DeepEqual(prev.cur.tenant.Config.Auth, tc.Auth) &&
+		reflect.DeepEqual(prev.cur.tenant.Config.General, tc.General) && reflect.DeepEqual(prev.cur.tenant.Config.Mapper, tc.Mapper) {
+		return &snapshot{tenant: t, source: prev.cur.source}, nil
+	}
+	src, err := f(t)
+	if err != nil {
+		return nil, fmt.Errorf("%s tenant %q: %w", typ.Kind(), name, err)
+	}
+	return &snapshot{tenant: t, source: src}, nil
+}
+
+// run is one tenant's collection loop.
+func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
+	log := r.log().With("tenant", l.name, "type", string(l.typ))
+	var p *Pipeline
+	for p == nil {
+		var err error
+		p, err = r.pipeline(ctx, l)
+		if err == nil {
+			break
+		}
+		log.Error("cannot reach the broker for this tenant; retrying in 5s", "error", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
+	// A tenant that never completed a collection runs at once, whatever its cron says.
+	immediate := true
+	if snap.tenant.Config.General.CollectInterval.IsCron() && !snap.tenant.Config.General.DoInitialLoad {
+		if b, err := p.State.Checkpoints().Get(ctx, cpLastTotal); err == nil && b != nil {
+			immediate = false
+		}
+	}
+	for {
+		if !immediate {
+			next := r.next(snap.tenant.Config.General.CollectInterval)
+			timer := time.NewTimer(next)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			case <-l.wake:
+				timer.Stop()
+			}
+		}
+		immediate = false
+		select {
+		case s := <-l.snap:
+			snap = s
+		default:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		tc := snap.tenant.Config
+		initial := tc.General.DoInitialLoad && l.initialDone != tc
+		stats, err := p.Collect(ctx, snap.tenant, snap.source, initial)
+		if ctx.Err() != nil {
+			return
+		}
+		r.Metrics.observe(snap.tenant, stats, err, time.Now())
+		if r.OnCollected != nil {
+			r.OnCollected(snap.tenant, stats, err)
+		}
+		if err != nil {
+			log.Error("collection failed; it is repeated at the next run", "error", err, "stats", stats.String())
+			if r.OnError != nil {
+				r.OnError(l.name, l.typ, err)
+			}
+			continue
+		}
+		if stats.Published > 0 || stats.Failed > 0 || stats.Duration > 5*time.Second {
+			log.Info("collection done", "seen", stats.Seen, "changed", stats.Changed, "published", stats.Published,
+				"failed", stats.Failed, "skipped", stats.Skipped, "duration", stats.Duration.Round(time.Millisecond))
+		} else {
+			log.Debug("collection done", "stats", stats.String())
+		}
+		if initial {
+			l.initialDone = tc
+			if r.ConfigPath != "" {
+				if err := config.ClearInitialLoad(r.ConfigPath, l.typ.Kind(), l.name); err != nil {
+					log.Error("initial load done, but do_initial_load could not be set back to false; set it by hand", "error", err)
+				} else {
+					log.Info("initial load done; do_initial_load set to false in the configuration file")
+				}
+			}
+		}
+	}
+}
+
+func (r *Runner) pipeline(ctx context.Context, l *loop) (*Pipeline, error) {
+	js, err := r.Broker.JetStream(l.name, string(l.typ))
+	if err != nil {
+		return nil, err
+	}
+	kv, err := r.Broker.StateKV(ctx, l.name, string(l.typ))
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{JS: js, State: NewState(kv), Log: r.log(), Now: r.Now, Metrics: r.Metrics}, nil
+}
+
+// next is the wait before the next collection: collect_interval seconds after the previous one ended, or the
+// crontab's next time.
+func (r *Runner) next(ci config.CollectInterval) time.Duration {
+	if !ci.IsCron() {
+		return ci.Every()
+	}
+	s, err := cron.ParseStandard(ci.Cron)
+	if err != nil {
+		// config validation rejects such a value; be safe anyway.
+		return time.Hour
+	}
+	now := time.Now()
+	return s.Next(now).Sub(now)
+}

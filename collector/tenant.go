@@ -1,0 +1,60 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/dynamics"
+	"github.com/scim-stream/scim-stream/mapper"
+	"github.com/scim-stream/scim-stream/rules"
+)
+
+// Tenant is one (tenant, collector type) compiled from a configuration snapshot. A collection runs with the
+// Tenant it started with; a hot reload compiles a new one for the next collection.
+type Tenant struct {
+	Name   string
+	Type   Type
+	Config *config.Tenant
+
+	Mapper   *mapper.Mapper
+	Router   *rules.Router
+	Dynamics *dynamics.Set
+	// InitialLoad selects who an initial load republishes (do_initial_load_filter); nil = everyone.
+	InitialLoad *rules.Filter
+}
+
+// Kind is the configuration section of the type ("entra" or "hr").
+func (t Type) Kind() string {
+	if t == HR {
+		return "hr"
+	}
+	return "entra"
+}
+
+// Compile compiles a tenant's mapper, rules and dynamics. All errors are returned together, each naming the
+// tenant and the key.
+func Compile(name string, typ Type, t *config.Tenant) (*Tenant, error) {
+	ct := &Tenant{Name: name, Type: typ, Config: t}
+	prefix := fmt.Sprintf("%s.%s", typ.Kind(), name)
+	var errs []error
+	var err error
+	if ct.Mapper, err = mapper.Compile(typ.Kind(), t.Mapper); err != nil {
+		errs = append(errs, fmt.Errorf("%s.mapper: %w", prefix, err))
+	}
+	if ct.Router, err = rules.Compile(t.Streams); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", prefix, err))
+	}
+	if ct.Dynamics, err = dynamics.Compile(t.Dynamics); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", prefix, err))
+	}
+	if f := t.General.DoInitialLoadFilter; f != "" {
+		if ct.InitialLoad, err = rules.CompileFilter(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s.general.do_initial_load_filter: %w", prefix, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return ct, nil
+}
