@@ -24,6 +24,7 @@ type sourceRef struct{ path *sourcePath }
 type scimRef struct {
 	text string
 	path scim.Path
+	off  int
 }
 
 type call struct {
@@ -116,7 +117,7 @@ func (p *parser) expr(top bool) (node, error) {
 			return nil, &syntaxError{p.i + 1 + lead + byteOffset(strings.TrimSpace(inner), col), "expected a SCIM attribute such as [name.givenName]: " + pathMsg(err)}
 		}
 		p.i = end + 1
-		return scimRef{text: strings.TrimSpace(inner), path: path}, nil
+		return scimRef{text: strings.TrimSpace(inner), path: path, off: start}, nil
 	case r == '-' || r >= '0' && r <= '9':
 		p.i++
 		for p.i < len(p.s) && (p.s[p.i] >= '0' && p.s[p.i] <= '9' || p.s[p.i] == '.') {
@@ -152,6 +153,9 @@ func (p *parser) expr(top bool) (node, error) {
 	if !top && (text == "true" || text == "false") {
 		p.i = end
 		return literal{text == "true"}, nil
+	}
+	if end < len(p.s) && p.s[end] == '(' {
+		return nil, &syntaxError{start, fmt.Sprintf("%q is not a function; functions are %s", text, functionNames())}
 	}
 	sp, err := parseSourcePath(text, start)
 	if err != nil {

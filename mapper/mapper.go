@@ -210,7 +210,7 @@ func evaluationOrder(ms []*mapping) ([]*mapping, error) {
 			}
 			if !found {
 				errs = append(errs, &Error{Section: m.section, Source: m.src.Source, MapTo: m.src.MapTo, Line: m.src.Line,
-					Column: column(m.src.Source, strings.Index(m.src.Source, r.text)),
+					Column: column(m.src.Source, r.off),
 					Msg:    fmt.Sprintf("[%s] refers to a SCIM attribute that no mapping sets; add a mapping with map_to: %s", r.text, r.text)})
 			}
 		})
