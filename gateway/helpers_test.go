@@ -101,7 +101,10 @@ type running struct {
 }
 
 // start opens and runs a gateway until the test ends (or stop).
-func (w *world) start(cfg *gateway.Config) *running {
+func (w *world) start(cfg *gateway.Config) *running { return w.startHook(cfg, nil) }
+
+// startHook is start with hook called on every event too.
+func (w *world) startHook(cfg *gateway.Config, hook func(gateway.Event)) *running {
 	w.t.Helper()
 	r := &running{log: &logBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -114,6 +117,9 @@ func (w *world) start(cfg *gateway.Config) *running {
 		r.mu.Lock()
 		r.events = append(r.events, e)
 		r.mu.Unlock()
+		if hook != nil {
+			hook(e)
+		}
 	}
 	r.g = g
 	r.st = g.Endpoint.(*store.Store)

@@ -1,0 +1,157 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/scim"
+)
+
+// changes generates n messages over users people, like a source that keeps changing: each user is created, then
+// changes title and moves between groups (with the remove Operation for the old one); in the last round a
+// tenth are deleted and a tenth leave (active false). want is the state the endpoint must end in.
+func changes(n, people int) (msgs []scim.Message, want map[string]scim.User) {
+	want = map[string]scim.User{}
+	groupOf := func(k, round int) string { return fmt.Sprintf("G%d", (k+round)%5) }
+	rounds := n / people
+	for i := range n {
+		k, round := i%people, i/people
+		name := fmt.Sprintf("user%03d@acme.com", k)
+		u := person(name, "title", fmt.Sprintf("Title %d", round), "groups", []any{group(groupOf(k, round))})
+		var ops []scim.Operation
+		op := scim.CreateUser
+		if round > 0 {
+			op = scim.ModifyUser
+			ops = append(ops, scim.Operation{Op: "remove", Path: "groups", Value: []any{group(groupOf(k, round-1))}},
+				scim.Operation{Op: "add", Path: "groups", Value: []any{group(groupOf(k, round))}})
+		}
+		if round == rounds-1 && k%10 == 1 {
+			u["active"] = false
+		}
+		if round == rounds-1 && k%10 == 0 {
+			op = scim.DeleteUser
+			delete(want, name)
+		} else {
+			want[name] = scim.User(u)
+		}
+		msgs = append(msgs, msg(op, u, ops...))
+	}
+	return msgs, want
+}
+
+// mismatch describes how the store differs from want ("" when it converged).
+func mismatch(ctx context.Context, ep gateway.Endpoint, want map[string]scim.User, people int) string {
+	for k := range people {
+		name := fmt.Sprintf("user%03d@acme.com", k)
+		w, exists := want[name]
+		got, err := ep.FindUser(ctx, name)
+		switch {
+		case !exists && err == nil:
+			return name + " exists, want deleted"
+		case !exists:
+			continue
+		case err != nil:
+			return fmt.Sprintf("%s: %v", name, err)
+		case got["title"] != w["title"] || got["active"] != w["active"]:
+			return fmt.Sprintf("%s: title %v active %v, want %v %v", name, got["title"], got["active"], w["title"], w["active"])
+		}
+		wg := w["groups"].([]any)[0].(map[string]any)["display"].(string)
+		if g := groupNames(got); !slices.Equal(g, []string{wg}) {
+			return fmt.Sprintf("%s: groups %v, want [%s]", name, g, wg)
+		}
+	}
+	return ""
+}
+
+func waitConverged(t *testing.T, r *running, want map[string]scim.User, people int, timeout time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		m := mismatch(ctx, r.st, want, people)
+		if m == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not converged after %s: %s", timeout, m)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestOfflineGatewayConvergesAfter1000Changes(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config("gw", false, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})
+	// The gateway has run before (its durable exists), then goes offline.
+	r := w.start(cfg)
+	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("early@acme.com")))
+	r.waitEvents(t, 1)
+	r.stop()
+
+	const people = 200
+	msgs, want := changes(1000, people)
+	for _, m := range msgs {
+		w.publish("ENTRA.APP1", nextID(), m)
+	}
+	r = w.start(cfg)
+	waitConverged(t, r, want, people, 60*time.Second)
+	evs := r.waitEvents(t, 1000)
+	for _, e := range evs {
+		if e.Action == gateway.ActionTerminated || e.Action == gateway.ActionRetrying {
+			t.Fatalf("unexpected %s: %v", e.Action, e.Err)
+		}
+	}
+	if len(evs) != 1000 {
+		t.Errorf("%d messages handled, want exactly the 1000 published while offline", len(evs))
+	}
+}
+
+func TestEndpointDownMidRunLosesNothing(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config("gw", false, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})
+	const people = 100
+	msgs, want := changes(400, people)
+	var applied atomic.Int64
+	retries := make(chan gateway.Event, 1000)
+	r := w.startHook(cfg, func(e gateway.Event) {
+		if e.Action == gateway.ActionRetrying {
+			retries <- e
+		} else {
+			applied.Add(1)
+		}
+	})
+	go func() {
+		for _, m := range msgs {
+			w.publish("ENTRA.APP1", nextID(), m)
+		}
+	}()
+	for applied.Load() < 50 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := r.st.Suspend(); err != nil { // the endpoint goes down mid-run
+		t.Fatal(err)
+	}
+	select {
+	case e := <-retries:
+		if e.Err == nil {
+			t.Fatal("retrying event without the error")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no retry while the endpoint was down")
+	}
+	time.Sleep(time.Second) // several back-off rounds
+	downFor := applied.Load()
+	if err := r.st.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitConverged(t, r, want, people, 60*time.Second)
+	if downFor >= 400 {
+		t.Fatalf("all messages were applied before the endpoint went down; the test proves nothing")
+	}
+	t.Logf("applied %d before/while down, %d retries", downFor, len(retries))
+}
