@@ -430,3 +430,154 @@ func TestInitialLoadRepublishesMatchingUsersOnce(t *testing.T) {
 		t.Fatalf("published %d after the initial load", n)
 	}
 }
+
+func entraUser(id, upn, title string, groups ...string) Record {
+	var gs []any
+	for _, g := range groups {
+		gs = append(gs, map[string]any{"display": g, "value": g})
+	}
+	return Record{ID: id, InitiatedByUPN: "admin@example.com", Data: map[string]any{
+		"id": id, "userPrincipalName": upn, "jobTitle": title, "accountEnabled": true, "groups": gs}}
+}
+
+func entraTenant(t *testing.T) *Tenant {
+	t.Helper()
+	tc := &config.Tenant{
+		Streams: []config.Stream{
+			{Channel: "APP1", Rules: []config.Filter{{Filter: `(user.groups.display -match "App1_.*")`}}},
+			{Channel: "ALL", Rules: []config.Filter{{Filter: "(.*)"}}},
+		},
+		Dynamics: []config.Dynamic{{DynamicID: "dyn-consultant",
+			Rules:       []config.Filter{{Filter: `(user.title -match ".*Consultant.*")`}},
+			Assignments: []config.Assignment{{Path: "user.groups", Value: []any{map[string]any{"display": "App1_Consultants", "value": "App1_Consultants"}}}}}},
+		Mapper: config.Mapper{User: []config.Mapping{
+			{Source: "userPrincipalName", MapTo: "userName"},
+			{Source: "jobTitle", MapTo: "title"},
+			{Source: "groups", MapTo: "groups"},
+		}},
+	}
+	ct, err := Compile("acme", Entra, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
+
+func bySubject(msgs []received) map[string]received {
+	out := map[string]received{}
+	for _, m := range msgs {
+		out[m.Subject] = m
+	}
+	return out
+}
+
+func groupNames(u scim.User) []string {
+	var out []string
+	gs, _ := u["groups"].([]any)
+	for _, g := range gs {
+		out = append(out, g.(map[string]any)["display"].(string))
+	}
+	return out
+}
+
+// Channels receive only the groups their rules allow; leaving a channel's scope (losing the group, or a dynamic
+// group being revoked) still reaches that channel; a deletion reaches the channels the user was published to.
+func TestRoutingPruningScopeExitAndDelete(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := entraTenant(t)
+	src := &listSource{typ: Entra}
+
+	src.set(entraUser("u1", "ada@example.com", "Engineer", "App1_Users", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got := bySubject(bus.messages(t, 0))
+	if len(got) != 2 {
+		t.Fatalf("want a message on ENTRA.APP1 and ENTRA.ALL, got %v", got)
+	}
+	if g := groupNames(got["ENTRA.APP1"].User); len(g) != 1 || g[0] != "App1_Users" {
+		t.Errorf("APP1 must see only its group, got %v", g)
+	}
+	if g := groupNames(got["ENTRA.ALL"].User); len(g) != 2 {
+		t.Errorf("ALL must see both groups, got %v", g)
+	}
+	if got["ENTRA.APP1"].InitiatedByUPN != "admin@example.com" {
+		t.Errorf("initiatedByUpn not carried: %+v", got["ENTRA.APP1"].Message)
+	}
+
+	// A dynamic adds an App1 group: both channels see it, with an add operation.
+	src.set(entraUser("u1", "ada@example.com", "Senior Consultant", "App1_Users", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got = bySubject(bus.messages(t, 2))
+	if g := groupNames(got["ENTRA.APP1"].User); len(g) != 2 {
+		t.Fatalf("the dynamic group must reach APP1, got %v", g)
+	}
+	if got["ENTRA.APP1"].User["dynamicIds"] == nil {
+		t.Errorf("dynamicIds missing: %v", got["ENTRA.APP1"].User)
+	}
+
+	// Losing every App1 group (title change revokes the dynamic, group removed): APP1 gets its scope exit.
+	src.set(entraUser("u1", "ada@example.com", "Engineer", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got = bySubject(bus.messages(t, 4))
+	exit, ok := got["ENTRA.APP1"]
+	if !ok || exit.ActivityOperation != scim.ModifyUser || len(groupNames(exit.User)) != 0 {
+		t.Fatalf("APP1 must receive a modifyUser without groups when the user leaves its scope, got %+v", got)
+	}
+	removed := false
+	for _, op := range exit.Operations {
+		if op.Op == "remove" && op.Path == "groups" {
+			removed = true
+		}
+	}
+	if !removed {
+		t.Errorf("scope exit must carry a remove of groups, got %+v", exit.Operations)
+	}
+
+	// Further changes no longer reach APP1.
+	src.set(entraUser("u1", "ada@example.com", "Staff Engineer", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got = bySubject(bus.messages(t, 6))
+	if _, ok := got["ENTRA.APP1"]; ok || len(got) != 1 {
+		t.Fatalf("out of scope, APP1 must get nothing; got %v", got)
+	}
+
+	// Hard delete: deleteUser on the channel the user is in.
+	src.set(Record{ID: "u1", Removed: true})
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got = bySubject(bus.messages(t, 7))
+	if len(got) != 1 || got["ENTRA.ALL"].ActivityOperation != scim.DeleteUser || got["ENTRA.ALL"].User["userName"] != "ada@example.com" {
+		t.Fatalf("want one deleteUser on ALL, got %+v", got)
+	}
+	if us, _ := bus.state.User(ctx, "u1"); us != nil {
+		t.Error("a deleted user must be forgotten")
+	}
+}
+
+// A user who changes back to an earlier value gets a new message: the de-duplication window never swallows a
+// real change.
+func TestFlipBackIsPublished(t *testing.T) {
+	bus := newTestBus(t)
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := hrTenant(t)
+	src := &listSource{typ: HR}
+	for i, title := range []string{"A", "B", "A", "B"} {
+		src.set(person("1", "G", "F", title))
+		if _, err := p.Collect(context.Background(), ten, src, false); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(bus.messages(t, 0)); n != i+1 {
+			t.Fatalf("after change %d (%s) the stream holds %d messages", i+1, title, n)
+		}
+	}
+}
