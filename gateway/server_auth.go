@@ -111,7 +111,9 @@ func newFront(opts *ServerOptions) *front { return &front{opts: opts} }
 type relayedKey struct{}
 
 // withRelayed marks a request that arrived over NATS from a publisher gateway, which already admitted it.
-func withRelayed(ctx context.Context) context.Context { return context.WithValue(ctx, relayedKey{}, true) }
+func withRelayed(ctx context.Context) context.Context {
+	return context.WithValue(ctx, relayedKey{}, true)
+}
 
 func isRelayed(r *http.Request) bool { v, _ := r.Context().Value(relayedKey{}).(bool); return v }
 

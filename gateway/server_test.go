@@ -206,7 +206,7 @@ func TestServerGroupsAndMembers(t *testing.T) {
 		t.Fatalf("after add: %v", m)
 	}
 	patch(`[{"op":"Remove","path":"members","value":[{"value":"` + ids[0] + `"}]}]`) // Entra dialect
-	patch(`[{"op":"remove","path":"members[value eq \"` + ids[1] + `\"]"}]`)          // RFC
+	patch(`[{"op":"remove","path":"members[value eq \"` + ids[1] + `\"]"}]`)         // RFC
 	if m := members(); len(m) != 1 || !m[ids[2]] {
 		t.Fatalf("after removes: %v", m)
 	}
@@ -352,7 +352,6 @@ func TestServerBadInput(t *testing.T) {
 		t.Fatalf("refused requests changed the store: %s", all.raw)
 	}
 }
-
 
 func TestServerDiscovery(t *testing.T) {
 	c, _ := newSCIM(t, gateway.ServerOptions{})
