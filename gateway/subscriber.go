@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,9 @@ type subscriber struct {
 	durable string
 	ap      *applier
 	log     *slog.Logger
+	// denied is the broker's last permission violation for this connection: denied JetStream requests look like
+	// time-outs, so a failure is reported together with it.
+	denied atomic.Pointer[error]
 }
 
 func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
@@ -64,7 +68,12 @@ func (s *subscriber) run(ctx context.Context) {
 	s.log.Info("gateway: subscriber started", "endpoint", s.g.Config.EndpointType(), "softSync", s.ap.opts.softSync)
 	wait := s.g.RetryMin
 	for ctx.Err() == nil {
+		s.denied.Store(nil)
 		cons, err := s.consumer(ctx, js)
+		if d := s.denied.Load(); err != nil && d != nil {
+			err = fmt.Errorf("%w: the broker denied it (%v): nats.tenant, nats.subject and the gateway name %q with entity %q must be those the creds were issued for (scim-stream creds -tenant T -type %s -plugin %s -entity %s)",
+				err, *d, s.g.Config.Name, s.entity, strings.ToLower(strings.SplitN(s.cfg.NATS.Subject, ".", 2)[0]), s.g.Config.Name, s.entity)
+		}
 		if err == nil {
 			wait = s.g.RetryMin
 			err = s.consume(ctx, cons)
@@ -97,6 +106,9 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 		}),
 		// Denied requests look like time-outs; the async error names the permission.
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				s.denied.Store(&err)
+			}
 			s.log.Warn("gateway: broker reported an error", "err", err)
 		}),
 	}
@@ -115,7 +127,7 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 // another filter is re-filtered in place.
 func (s *subscriber) consumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
 	stream, subject := s.cfg.NATS.Tenant, s.cfg.NATS.Subject
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	cons, err := js.Consumer(cctx, stream, s.durable)
 	switch {
