@@ -74,8 +74,12 @@ func compileTerm(t Term) (*term, error) {
 // String is the filter as written.
 func (f *Filter) String() string { return f.src }
 
-// Match reports whether the user and the change's fields satisfy every term. A nil user matches no user term.
+// Match reports whether the user and the change's fields satisfy every term. A nil user (no user) matches
+// nothing, not even (.*).
 func (f *Filter) Match(user scim.User, fields Fields) bool {
+	if user == nil {
+		return false
+	}
 	for _, t := range f.terms {
 		if !t.matches(user, fields) {
 			return false
