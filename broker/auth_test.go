@@ -104,6 +104,17 @@ func TestRotateRevokesEveryUserOfTheRole(t *testing.T) {
 		t.Fatal("rotating sub_hr dropped an ENTRA user")
 	}
 	publish(t, env.JetStream(t, "acme", natsauth.HR), "HR.SF", "after-rotate", "{}")
+
+	// Rotating pub drops SCIM Stream's own publisher, which reconnects with a JWT of the new key.
+	rotated, err = natsauth.Rotate(op, acc.Entra, natsauth.Pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc.Entra = rotated
+	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "after-pub-rotate", "{}")
 }
 
 func TestExpiredUserRefused(t *testing.T) {

@@ -61,8 +61,10 @@ type Broker struct {
 	clientTLS *tls.Config
 	url       string
 
+	// cfg is the current snapshot; publishers' JWT callbacks read it while b.mu may be held.
+	cfg atomic.Pointer[config.Config]
+
 	mu    sync.Mutex
-	cfg   *config.Config
 	pubs  map[accountKey]*publisher
 	state *publisher
 }
@@ -83,7 +85,8 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Broker, erro
 	if auth.Operator.JWT == "" || auth.Operator.SysAccountJWT == "" {
 		return nil, errors.New("broker: nats.server.auth.operator is missing: run scim-stream bootstrap -entra <tenant> -hr <tenant>")
 	}
-	b := &Broker{log: opts.Logger, cfg: cfg, pubs: map[accountKey]*publisher{}}
+	b := &Broker{log: opts.Logger, pubs: map[accountKey]*publisher{}}
+	b.cfg.Store(cfg)
 	var err error
 	if cfg.Nats.Server.UseExternalServer {
 		b.certs, err = existingCA(opts.CertsDir, cfg.Nats.Server.Certificate)

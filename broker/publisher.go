@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
@@ -70,7 +71,8 @@ func (b *Broker) anyURLs(cfg *config.Config) []string {
 	return cfg.Nats.Publisher[names[0]].URLs
 }
 
-// connect opens SCIM Stream's connection to account a.
+// connect opens SCIM Stream's connection to account a. The user JWT is issued afresh from the current
+// configuration at every (re)connect, so a rotated pub signing key only costs a reconnect.
 func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 	name := natsauth.AccountName(a.Tenant, a.Type)
 	var seed config.Secret
@@ -81,11 +83,23 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: publisher of %s: %w", name, err)
 	}
+	ukp, err := nkeys.FromSeed([]byte(u.Seed.Reveal()))
+	if err != nil {
+		return nil, fmt.Errorf("broker: publisher of %s: %w", name, err)
+	}
 	opts := []nats.Option{
-		nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()),
+		nats.UserJWT(func() (string, error) {
+			keys := accountOf(b.cfg.Load(), a.Tenant, a.Type)
+			if keys == nil {
+				return "", fmt.Errorf("account %s is no longer configured", name)
+			}
+			u, err := natsauth.Issue(keys, natsauth.Pub, natsauth.IssueOptions{Seed: u.Seed})
+			return u.JWT, err
+		}, func(nonce []byte) ([]byte, error) { return ukp.Sign(nonce) }),
 		nats.Name("scim-stream " + name),
 		nats.CustomInboxPrefix(natsauth.PublisherInbox),
 		nats.MaxReconnects(-1),
+		nats.ReconnectWait(100 * time.Millisecond),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			b.log.Error("nats publisher connection", "account", name, "error", err)
 		}),
@@ -120,9 +134,9 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 
 // connectAll connects every configured account not connected yet and brings every stream in line with cfg.
 func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
+	b.cfg.Store(cfg)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.cfg = cfg
 	for _, a := range Accounts(cfg) {
 		if a.Type == natsauth.GW {
 			continue // request-reply only: SCIM Stream has no connection there
@@ -205,6 +219,16 @@ func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.Key
 		return nil, fmt.Errorf("broker: state bucket %s: %w", bucket, err)
 	}
 	return kv, nil
+}
+
+// accountOf returns the configured keys of (tenant, typ); tenant is ignored for the state account.
+func accountOf(cfg *config.Config, tenant, typ string) *config.AccountKeys {
+	for _, a := range Accounts(cfg) {
+		if a.Type == typ && (typ == natsauth.State || a.Tenant == tenant) {
+			return a.Keys
+		}
+	}
+	return nil
 }
 
 // StateBucket is the KV bucket name of (tenant, typ).
