@@ -88,7 +88,9 @@ func (c *clientCredentials) authorize(ctx context.Context, req *http.Request) er
 }
 
 func (c *clientCredentials) fetch(ctx context.Context) (string, time.Duration, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
+	// The client authenticates in the body (client_secret_post, RFC 6749 §2.3.1): it has no encoding
+	// ambiguity, unlike HTTP Basic with form-encoded credentials that servers decode differently.
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.cfg.ClientID}, "client_secret": {c.cfg.ClientSecret.Reveal()}}
 	if c.cfg.Scope != "" {
 		form.Set("scope", c.cfg.Scope)
 	}
@@ -98,8 +100,6 @@ func (c *clientCredentials) fetch(ctx context.Context) (string, time.Duration, e
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	// Client authentication by HTTP Basic (RFC 6749 §2.3.1), with the values form-encoded as it requires.
-	req.SetBasicAuth(url.QueryEscape(c.cfg.ClientID), url.QueryEscape(c.cfg.ClientSecret.Reveal()))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return "", 0, fmt.Errorf("endpoint.auth.token_url %q: %w", c.cfg.TokenURL, err)

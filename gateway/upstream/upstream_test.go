@@ -32,3 +32,14 @@ func TestConformanceAgainstStoreServer(t *testing.T) {
 		return openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\npage_size: 7\n", t.TempDir())
 	})
 }
+
+type yamlNode struct{ root *yaml.Node }
+
+func (n *yamlNode) parse(t *testing.T, doc string) {
+	t.Helper()
+	var d yaml.Node
+	if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	n.root = d.Content[0]
+}
