@@ -271,8 +271,8 @@ func TestProxyAndTimeout(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for doc, want := range map[string]string{
-		"type: scim\n":                                              "base_urls",
-		"type: scim\nbase_urls: [ftp://x]\n":                        "base_urls[0]",
+		"type: scim\n":                       "base_urls",
+		"type: scim\nbase_urls: [ftp://x]\n": "base_urls[0]",
 		"type: scim\nbase_urls: [http://x]\nbase_url: http://y\n":   "base_url",
 		"type: scim\nbase_urls: [http://x]\nauth: {type: ntlm}\n":   "auth.type",
 		"type: scim\nbase_urls: [http://x]\nauth: {type: bearer}\n": "auth.token",
