@@ -19,6 +19,8 @@ const (
 	ActionReplaced Action = "replaced"
 	ActionModified Action = "modified"
 	ActionDeleted  Action = "deleted"
+	// ActionUnchanged: the user already was as the message says (a redelivery, a change outside this channel).
+	ActionUnchanged Action = "unchanged"
 	// ActionSkipped: nothing to do (modifyOnly, an inactive user that does not exist, a delete of an absent user).
 	ActionSkipped Action = "skipped"
 	// ActionTerminated: the message can never succeed; it is terminated (not redelivered) and logged.
@@ -253,16 +255,24 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 	}
 	if res.Action == "" {
 		res.UserID = idOf(existing)
-		if err := a.update(ctx, existing, p); err != nil {
+		changed, err := a.update(ctx, existing, p)
+		if err != nil {
 			return res, err
 		}
-		res.Action = ActionReplaced
-		if a.opts.softSync {
+		switch {
+		case !changed:
+			res.Action = ActionUnchanged
+		case a.opts.softSync:
 			res.Action = ActionModified
+		default:
+			res.Action = ActionReplaced
 		}
 	}
-	if err := a.memberships(ctx, res.UserID, p, &res); err != nil {
+	if err := a.memberships(ctx, res.UserID, existing, p, &res); err != nil {
 		return res, err
+	}
+	if res.Action == ActionUnchanged && (len(res.GroupsAdded) > 0 || len(res.GroupsRemoved) > 0) {
+		res.Action = ActionModified
 	}
 	return res, nil
 }
@@ -290,11 +300,16 @@ func (a *applier) create(ctx context.Context, p prepared) (scim.User, error) {
 	return a.ep.CreateUser(ctx, u)
 }
 
-func (a *applier) update(ctx context.Context, existing scim.User, p prepared) error {
+// update writes the message's attributes unless the user already has them (redeliveries and repeated
+// messages then cost a read, not a write). It reports whether it wrote.
+func (a *applier) update(ctx context.Context, existing scim.User, p prepared) (bool, error) {
 	id := idOf(existing)
 	if a.opts.softSync {
+		if covers(existing, p.user) {
+			return false, nil
+		}
 		_, err := a.ep.ModifyUser(ctx, id, p.user)
-		return err
+		return err == nil, err
 	}
 	// A replace must not erase what was set on create only (onCreate: an AD sAMAccountName, a first password
 	// policy): keep the existing values of those attributes unless the message sets them.
@@ -306,17 +321,70 @@ func (a *applier) update(ctx context.Context, existing scim.User, p prepared) er
 			}
 		}
 	}
+	current := scim.User{}
+	for k, v := range existing {
+		switch k {
+		case "id", "meta", "groups":
+		default:
+			current[k] = v
+		}
+	}
+	if scim.Equal(current, u) {
+		return false, nil
+	}
 	_, err := a.ep.ReplaceUser(ctx, id, u)
-	return err
+	return err == nil, err
+}
+
+// covers reports whether user already holds every attribute of changes (null: absent).
+func covers(user, changes map[string]any) bool {
+	for k, v := range changes {
+		uv, present := user[k]
+		switch cv := v.(type) {
+		case nil:
+			if present && uv != nil {
+				return false
+			}
+		case map[string]any:
+			um, ok := uv.(map[string]any)
+			if !ok || !covers(um, cv) {
+				return false
+			}
+		default:
+			if !present || !scim.Equal(uv, v) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// memberOf lists the group ids an endpoint reported in the user's groups attribute.
+func memberOf(u scim.User) map[string]bool {
+	ids := map[string]bool{}
+	arr, _ := u["groups"].([]any)
+	for _, e := range arr {
+		if m, ok := e.(map[string]any); ok {
+			if v, ok := m["value"].(string); ok {
+				ids[v] = true
+			}
+		}
+	}
+	return ids
 }
 
 // memberships adds the message's groups and removes the ones an Operation removed. Groups missing at the
-// endpoint are created for adds and ignored for removals.
-func (a *applier) memberships(ctx context.Context, userID string, p prepared, res *Result) error {
+// endpoint are created for adds and ignored for removals. A membership the existing user already shows is not
+// added again.
+func (a *applier) memberships(ctx context.Context, userID string, existing scim.User, p prepared, res *Result) error {
+	has := memberOf(existing)
 	for _, r := range p.groups {
 		gid, err := a.groupID(ctx, r, true)
 		if err != nil {
 			return err
+		}
+		if has[gid] {
+			continue
 		}
 		err = a.ep.AddMembers(ctx, gid, userID)
 		if errors.Is(err, ErrNotFound) { // the cached group was deleted: look it up once more

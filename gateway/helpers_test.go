@@ -27,12 +27,12 @@ const tenant = "acme"
 
 // world is a real broker (TLS, JWT auth, per-type accounts) with a gateway subscribed through it into a store.
 type world struct {
-	t   *testing.T
+	t   testing.TB
 	env *brokertest.Env
 	dir string
 }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	return &world{t: t, env: brokertest.Start(t, tenant), dir: t.TempDir()}
 }
 
