@@ -61,7 +61,12 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 		return
 	}
-	if !strings.HasSuffix(r.PostForm.Get("scope"), "/.default") {
+	// MSAL adds openid, profile and offline_access to the resource's /.default scope.
+	resource := false
+	for _, sc := range strings.Fields(r.PostForm.Get("scope")) {
+		resource = resource || strings.HasSuffix(sc, "/.default")
+	}
+	if !resource {
 		tokenError(w, http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided scope is invalid; client credentials need <resource>/.default.")
 		return
 	}

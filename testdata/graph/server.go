@@ -177,6 +177,8 @@ func (s *Server) graph(w http.ResponseWriter, r *http.Request) string {
 	switch {
 	case len(parts) == 2 && parts[1] == "delta" && (parts[0] == "users" || parts[0] == "groups"):
 		s.delta(w, r, parts[0], q, gen, pageSize)
+	case len(parts) == 3 && parts[0] == "directory" && parts[1] == "deletedItems" && parts[2] == "microsoft.graph.user":
+		s.deletedUsers(w, r, q, pageSize)
 	case len(parts) == 1 && parts[0] == "servicePrincipals":
 		s.servicePrincipals(w, r, q, pageSize)
 	case len(parts) == 3 && parts[0] == "servicePrincipals" && parts[2] == "appRoleAssignedTo":
@@ -322,6 +324,29 @@ func page(w http.ResponseWriter, r *http.Request, items []any, q url.Values, pag
 		out["@odata.nextLink"] = base(r) + strings.TrimPrefix(r.URL.Path, "/v1.0") + "?" + nq.Encode()
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// deletedUsers lists the recycle bin (soft-deleted users), which a fresh users/delta leaves out.
+func (s *Server) deletedUsers(w http.ResponseWriter, r *http.Request, q url.Values, pageSize int) {
+	sel := strings.Split(q.Get("$select"), ",")
+	t := s.Tenant
+	t.mu.Lock()
+	var items []any
+	for _, id := range t.userIDs {
+		u := t.users[id]
+		if u.state != softDeleted {
+			continue
+		}
+		o := map[string]any{"@odata.type": "#microsoft.graph.user", "id": u.id, "deletedDateTime": t.now().UTC().Format(time.RFC3339)}
+		for _, p := range sel {
+			if v, ok := u.props[p]; ok && p != "manager" {
+				o[p] = v
+			}
+		}
+		items = append(items, o)
+	}
+	t.mu.Unlock()
+	page(w, r, items, q, pageSize)
 }
 
 func (s *Server) servicePrincipals(w http.ResponseWriter, r *http.Request, q url.Values, pageSize int) {

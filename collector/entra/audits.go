@@ -1,0 +1,117 @@
+package entra
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/scim-stream/scim-stream/collector"
+)
+
+type directoryAudit struct {
+	ID                  string    `json:"id"`
+	ActivityDisplayName string    `json:"activityDisplayName"`
+	ActivityDateTime    time.Time `json:"activityDateTime"`
+	InitiatedBy         struct {
+		User *struct {
+			ID                string `json:"id"`
+			UserPrincipalName string `json:"userPrincipalName"`
+		} `json:"user"`
+		App *struct {
+			DisplayName string `json:"displayName"`
+		} `json:"app"`
+	} `json:"initiatedBy"`
+	TargetResources []struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	} `json:"targetResources"`
+}
+
+// attribution is the newest audit row about a user not yet attached to an emitted change.
+type attribution struct {
+	id, upn string
+	at      time.Time
+}
+
+// attributionTTL bounds how long an audit row waits for the change it describes: a row about a property the
+// tenant does not collect never meets one and must not be attached to a later, unrelated change.
+const attributionTTL = 10 * time.Minute
+
+// auditLog polls /auditLogs/directoryAudits with an overlapping window (rows appear out of order and late) and
+// de-duplicates rows by id.
+type auditLog struct {
+	since time.Time
+	seen  map[string]time.Time
+	who   map[string]attribution
+}
+
+func (a *auditLog) reset(since time.Time) {
+	a.since = since
+	a.seen = map[string]time.Time{}
+	a.who = map[string]attribution{}
+}
+
+// pollAudits reads audit rows since the watermark. With attribute it remembers the initiator of each user change
+// and returns the applications whose role assignments changed; otherwise it only marks rows as seen.
+func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) (set, error) {
+	a := &s.audits
+	from := a.since
+	filter := "activityDateTime ge " + from.UTC().Format(time.RFC3339)
+	u := "/auditLogs/directoryAudits?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	refresh := set{}
+	_, err := all(ctx, s.c, u, func(rows []directoryAudit) error {
+		for _, r := range rows {
+			if _, dup := a.seen[r.ID]; dup {
+				continue
+			}
+			a.seen[r.ID] = r.ActivityDateTime
+			if !attribute {
+				continue
+			}
+			var by attribution
+			if r.InitiatedBy.User != nil {
+				by = attribution{id: r.InitiatedBy.User.ID, upn: r.InitiatedBy.User.UserPrincipalName, at: r.ActivityDateTime}
+			} else {
+				by = attribution{at: r.ActivityDateTime}
+			}
+			roleChange := strings.Contains(strings.ToLower(r.ActivityDisplayName), "app role assignment")
+			for _, t := range r.TargetResources {
+				switch {
+				case strings.EqualFold(t.Type, "User"):
+					if prev, ok := a.who[t.ID]; !ok || !prev.at.After(by.at) {
+						a.who[t.ID] = by
+					}
+				case roleChange && strings.EqualFold(t.Type, "ServicePrincipal"):
+					add(refresh, t.ID)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return refresh, err
+	}
+	a.since = now.Add(-s.opts.AuditLookback)
+	for id, at := range a.seen {
+		if at.Before(a.since) {
+			delete(a.seen, id)
+		}
+	}
+	for id, w := range a.who {
+		if now.Sub(w.at) > attributionTTL {
+			delete(a.who, id)
+		}
+	}
+	return refresh, nil
+}
+
+// attribute fills who and when of a record from the audit log, consuming the row.
+func (a *auditLog) attribute(rec *collector.Record) {
+	w, ok := a.who[rec.ID]
+	if !ok {
+		return
+	}
+	delete(a.who, rec.ID)
+	rec.InitiatedByID, rec.InitiatedByUPN, rec.ActivityDateTime = w.id, w.upn, w.at
+}
