@@ -234,7 +234,7 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 			// Applied but not acknowledged: it comes back and is applied again, which is harmless.
 			log.Warn("gateway: ack failed; the message will be redelivered", "err", err)
 		}
-		log.Debug("gateway: message applied", "action", ev.Action, "userName", ev.UserName, "reason", ev.Reason)
+		log.Info("gateway: message applied", "action", ev.Action, "userName", ev.UserName, "reason", ev.Reason)
 		s.g.emit(ev)
 		return 0
 	case isPermanent(err) && ctx.Err() == nil:
