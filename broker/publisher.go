@@ -164,12 +164,29 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 		if pc := cfg.Nats.Publisher[a.Tenant]; pc != nil && pc.MaxAge > 0 {
 			maxAge = pc.MaxAge
 		}
-		sc := StreamConfig(a.Tenant, a.Type, maxAge)
-		if _, err := p.js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := ensureStream(ctx, p.js, StreamConfig(a.Tenant, a.Type, maxAge)); err != nil {
 			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, natsauth.AccountName(a.Tenant, a.Type), err)
 		}
 	}
 	return nil
+}
+
+// ensureStream creates or updates a stream. An account update (rotated pub key) drops the publisher for a moment
+// and a request sent just then is lost, so time-outs are retried a few times.
+func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = js.CreateOrUpdateStream(actx, sc)
+		cancel()
+		if err == nil || ctx.Err() != nil ||
+			!(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+				errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting)) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
 }
 
 // Reload applies a new configuration snapshot: account JWTs (revocations, rotated keys, new tenants), new
