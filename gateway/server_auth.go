@@ -136,7 +136,9 @@ func (f *front) admit(w http.ResponseWriter, r *http.Request) (route, *identity,
 		return rt, nil, true
 	}
 	var who *identity
-	if f.opts.Auth.configured() {
+	// A relayed request was admitted by the publisher gateway (auth, read-only, base entities) and carries no
+	// usable credential.
+	if f.opts.Auth.configured() && !isRelayed(r) {
 		who = f.opts.Auth.authenticate(r)
 		if who == nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="SCIM Stream", Bearer realm="SCIM Stream"`)

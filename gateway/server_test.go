@@ -15,7 +15,7 @@ import (
 	"github.com/scim-stream/scim-stream/gateway/store"
 )
 
-func openStore(t testing.TB, name string) *store.Store {
+func scimStore(t testing.TB, name string) *store.Store {
 	t.Helper()
 	s, err := store.Open(filepath.Join(t.TempDir(), name+".db"))
 	if err != nil {
@@ -85,8 +85,11 @@ func (r reply) resources() []map[string]any {
 	return out
 }
 
-func newSCIM(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store) {
-	st := openStore(t, "scim")
+// serverFactory starts a SCIM server (direct, or publisher -> NATS -> responder) over a fresh store.
+type serverFactory func(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store)
+
+func newSCIMServer(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store) {
+	st := scimStore(t, "scim")
 	srv := httptest.NewServer(gateway.NewServer(st, opts))
 	t.Cleanup(srv.Close)
 	return &scimClient{t: t, base: srv.URL}, st
@@ -105,8 +108,10 @@ func mustStatus(t *testing.T, r reply, want int, what string) {
 	}
 }
 
-func TestServerUserLifecycle(t *testing.T) {
-	c, _ := newSCIM(t, gateway.ServerOptions{})
+func TestServerUserLifecycle(t *testing.T) { userLifecycle(t, newSCIMServer) }
+
+func userLifecycle(t *testing.T, newSCIMServer serverFactory) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
 
 	created := c.do("POST", "/Users", bjensen)
 	mustStatus(t, created, 201, "create")
@@ -174,8 +179,10 @@ func TestServerUserLifecycle(t *testing.T) {
 	mustStatus(t, c.do("PATCH", "/Users/nope", `{"Operations":[{"op":"add","path":"title","value":"x"}]}`), 404, "patch missing")
 }
 
-func TestServerGroupsAndMembers(t *testing.T) {
-	c, _ := newSCIM(t, gateway.ServerOptions{})
+func TestServerGroupsAndMembers(t *testing.T) { groupsAndMembers(t, newSCIMServer) }
+
+func groupsAndMembers(t *testing.T, newSCIMServer serverFactory) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
 	var ids []string
 	for _, n := range []string{"alice", "bob", "carol"} {
 		r := c.do("POST", "/Users", `{"userName":"`+n+`"}`)
@@ -236,8 +243,10 @@ func TestServerGroupsAndMembers(t *testing.T) {
 	mustStatus(t, c.do("DELETE", "/Groups/"+gid, ""), 204, "delete group")
 }
 
-func TestServerListQueries(t *testing.T) {
-	c, _ := newSCIM(t, gateway.ServerOptions{})
+func TestServerListQueries(t *testing.T) { listQueries(t, newSCIMServer) }
+
+func listQueries(t *testing.T, newSCIMServer serverFactory) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
 	users := []string{
 		`{"userName":"bjensen","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work"}],"title":"Guide"}`,
 		`{"userName":"jsmith","name":{"givenName":"John","familyName":"Smith"},"emails":[{"value":"john@example.com","type":"work"}],"active":true}`,
@@ -296,8 +305,10 @@ func TestServerListQueries(t *testing.T) {
 	}
 }
 
-func TestServerBadInput(t *testing.T) {
-	c, _ := newSCIM(t, gateway.ServerOptions{MaxBodyBytes: 4096})
+func TestServerBadInput(t *testing.T) { badInput(t, newSCIMServer) }
+
+func badInput(t *testing.T, newSCIMServer serverFactory) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{MaxBodyBytes: 4096})
 	created := c.do("POST", "/Users", `{"userName":"x"}`)
 	id := created.str("id")
 	cases := []struct {
@@ -353,8 +364,10 @@ func TestServerBadInput(t *testing.T) {
 	}
 }
 
-func TestServerDiscovery(t *testing.T) {
-	c, _ := newSCIM(t, gateway.ServerOptions{})
+func TestServerDiscovery(t *testing.T) { discovery(t, newSCIMServer) }
+
+func discovery(t *testing.T, newSCIMServer serverFactory) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
 	spc := c.do("GET", "/ServiceProviderConfig", "")
 	mustStatus(t, spc, 200, "ServiceProviderConfig")
 	for _, f := range []string{"patch", "bulk", "filter", "sort", "etag"} {
@@ -384,8 +397,10 @@ func TestServerDiscovery(t *testing.T) {
 	}
 }
 
-func TestServerBulk(t *testing.T) {
-	c, st := newSCIM(t, gateway.ServerOptions{})
+func TestServerBulk(t *testing.T) { bulk(t, newSCIMServer) }
+
+func bulk(t *testing.T, newSCIMServer serverFactory) {
+	c, st := newSCIMServer(t, gateway.ServerOptions{})
 	r := c.do("POST", "/Bulk", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"failOnErrors":2,"Operations":[
 		{"method":"POST","path":"/Users","bulkId":"u1","data":{"userName":"alice"}},
 		{"method":"POST","path":"/Groups","bulkId":"g1","data":{"displayName":"Team","members":[{"value":"bulkId:u1"}]}},
@@ -424,7 +439,7 @@ func TestServerBulk(t *testing.T) {
 }
 
 func TestServerBaseEntities(t *testing.T) {
-	a, b := openStore(t, "a"), openStore(t, "b")
+	a, b := scimStore(t, "a"), scimStore(t, "b")
 	srv := httptest.NewServer(gateway.NewServer(nil, gateway.ServerOptions{Entities: map[string]gateway.Endpoint{"client-a": a, "client-b": b}}))
 	t.Cleanup(srv.Close)
 	c := &scimClient{t: t, base: srv.URL}

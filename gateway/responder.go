@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// ResponderOptions tune a Responder.
+type ResponderOptions struct {
+	// Queue is the queue group; all responders of a subject must share it (default: the subject), so each
+	// request is executed by exactly one of them.
+	Queue string
+	// Concurrency bounds the requests executed at once (default 64); more wait in the subscription.
+	Concurrency int
+	// Timeout bounds one execution (default 60 s, longer than a publisher's default wait).
+	Timeout time.Duration
+	Log     *slog.Logger
+}
+
+// Responder answers GW requests: a queue subscription on the entity's GW.<channel> subject whose requests are
+// executed through h — normally the same *Server that serves the gateway's own HTTP port — and answered
+// with the Node gateway's reply shape. Unlike the Node subscriber it has no request limit and never leaves a
+// request unanswered: a request it cannot read gets an error reply.
+type Responder struct {
+	sub  *nats.Subscription
+	h    http.Handler
+	opts ResponderOptions
+	sem  chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewResponder subscribes to subject on nc and serves requests with h.
+func NewResponder(nc *nats.Conn, subject string, h http.Handler, opts ResponderOptions) (*Responder, error) {
+	if opts.Queue == "" {
+		opts.Queue = subject
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 64
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &Responder{h: h, opts: opts, sem: make(chan struct{}, opts.Concurrency)}
+	sub, err := nc.QueueSubscribe(subject, opts.Queue, r.onMsg)
+	if err != nil {
+		return nil, fmt.Errorf("responder %s: subscribe: %w", subject, err)
+	}
+	// Requests wait in the subscription while all workers are busy; keep the client from dropping them as a
+	// slow consumer under a burst.
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		sub.Unsubscribe()
+		return nil, fmt.Errorf("responder %s: %w", subject, err)
+	}
+	r.sub = sub
+	return r, nil
+}
+
+func (r *Responder) onMsg(m *nats.Msg) {
+	r.sem <- struct{}{}
+	r.wg.Add(1)
+	go func() {
+		defer func() { <-r.sem; r.wg.Done() }()
+		reply := r.execute(m)
+		data, err := json.Marshal(reply)
+		if err != nil {
+			data = []byte(`{"error":"reply could not be encoded","errName":"InternalError"}`)
+		}
+		if m.Reply == "" {
+			r.opts.Log.Warn("responder: request without a reply subject", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"))
+			return
+		}
+		if err := m.Respond(data); err != nil {
+			r.opts.Log.Error("responder: reply not sent", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"), "err", err)
+		}
+	}()
+}
+
+func errorReply(name, format string, args ...any) relayReply {
+	return relayReply{Error: fmt.Sprintf(format, args...), ErrName: name}
+}
+
+// execute turns the relayed request into an http.Request, serves it and captures the response.
+func (r *Responder) execute(m *nats.Msg) relayReply {
+	msgID := m.Header.Get("Msg-Id")
+	var req relayRequest
+	if err := json.Unmarshal(m.Data, &req); err != nil {
+		r.opts.Log.Warn("responder: request is not JSON", "subject", m.Subject, "msgId", msgID)
+		return errorReply("BadRequest", "request is not a JSON object: %v", err)
+	}
+	hr := req.Ctx.Request
+	method := strings.ToUpper(hr.Method)
+	if method == "" {
+		method = strings.ToUpper(req.Ctx.RouteObj.Method)
+	}
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		return errorReply("BadRequest", "request method %q is not a SCIM method", hr.Method)
+	}
+	target := hr.URL
+	if target == "" {
+		target = req.Ctx.Path
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil || !strings.HasPrefix(target, "/") || u.Host != "" {
+		return errorReply("BadRequest", "request url %q is not a path", target)
+	}
+	// A publisher that sends the path without its /<baseEntity> prefix still names the entity.
+	if be := req.BaseEntity; be != "" && be != undefinedEntity {
+		if first, _, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); first != be {
+			u.Path = "/" + be + u.Path
+			u.RawPath = ""
+		}
+	}
+	var body []byte
+	switch b := hr.Body.(type) {
+	case nil:
+	case string:
+		body = []byte(b)
+	default:
+		if body, err = json.Marshal(b); err != nil {
+			return errorReply("BadRequest", "request body: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(withRelayed(context.Background()), r.opts.Timeout)
+	defer cancel()
+	httpReq, err := http.NewRequestWithContext(ctx, method, u.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return errorReply("BadRequest", "request: %v", err)
+	}
+	for k, v := range hr.Headers {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "authorization", "content-length", "connection", "transfer-encoding":
+			// The publisher authenticated the client; the sealed credential is not needed here.
+		case "host":
+			httpReq.Host = s
+		default:
+			httpReq.Header.Set(k, s)
+		}
+	}
+	httpReq.RemoteAddr = "nats:" + m.Subject
+	rec := newMemResponse()
+	r.h.ServeHTTP(rec, httpReq)
+	status := rec.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	headers := map[string]string{}
+	for k, v := range rec.header {
+		if len(v) > 0 {
+			headers[k] = v[0]
+		}
+	}
+	out := relayReply{Headers: headers, Status: status}
+	if rec.body.Len() > 0 {
+		out.Body, _ = json.Marshal(rec.body.String())
+	}
+	return out
+}
+
+// Stop stops taking requests and waits until those taken are answered or ctx ends: the other responders of
+// the queue group take the rest, so a rolling restart loses nothing.
+func (r *Responder) Stop(ctx context.Context) error {
+	if err := r.sub.Drain(); err != nil && r.sub.IsValid() {
+		return fmt.Errorf("responder %s: drain: %w", r.sub.Subject, err)
+	}
+	for r.sub.IsValid() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
