@@ -165,6 +165,17 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
+// IssuedTokens returns the access tokens currently valid, for tests that check they never leak.
+func (s *Server) IssuedTokens() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tokens))
+	for t := range s.tokens {
+		out = append(out, t)
+	}
+	return out
+}
+
 // Requests returns the API requests served so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
