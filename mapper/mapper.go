@@ -94,6 +94,8 @@ func Compile(kind string, m config.Mapper) (*Mapper, error) {
 
 	user := compileMappings("mapper.user", userMaps, &errs)
 	mp.group = compileMappings("mapper.group", groupMaps, &errs)
+	canonicalSpelling(user)
+	canonicalSpelling(mp.group)
 
 	if kind == KindHR {
 		for _, attr := range []string{"userName", "startDate", "endDate"} {
@@ -285,7 +287,7 @@ func (m *Mapper) SourcePaths() []string { return slices.Clone(m.source) }
 // computed only when opts.New. "schemas" lists the core schema and every extension present. On error the
 // user is incomplete and must not be published; the error names each failing mapping.
 func (m *Mapper) Map(ctx context.Context, raw map[string]any, opts Options) (scim.User, error) {
-	u := scim.User{}
+	u := make(scim.User, len(m.user)+1)
 	err := m.run(ctx, m.user, raw, opts, u)
 	setSchemas(u)
 	return u, err
@@ -334,10 +336,35 @@ func (x *mapping) set(u scim.User, v any) error {
 		}
 		v = a[0]
 	}
-	if s, ok := v.(string); ok {
-		return u.SetNormalized(x.target, s)
+	if _, ok := v.(string); !ok {
+		var err error
+		if v, err = scim.Normalize(v); err != nil { // copies: the user must not share state with the raw record
+			return err
+		}
 	}
-	return u.SetPath(x.target, v) // copies: the user must not share arrays or objects with the raw record
+	return u.SetNormalized(x.target, v)
+}
+
+// canonicalSpelling gives every target one spelling per attribute (the first one written), so that Map can set
+// attributes by exact name: "Name.givenName" and "name.familyName" both go under the first spelling.
+func canonicalSpelling(ms []*mapping) {
+	seen := map[string]string{}
+	for _, m := range ms {
+		prefix := strings.ToLower(m.target.URN)
+		elems := slices.Clone(m.target.Elems)
+		for i, e := range elems {
+			prefix += "." + strings.ToLower(e.Name)
+			if sp, ok := seen[prefix]; ok {
+				elems[i].Name = sp
+			} else {
+				seen[prefix] = e.Name
+			}
+			if e.Select != nil {
+				prefix += "[" + strings.ToLower(e.Select.Attr) + "]"
+			}
+		}
+		m.target.Elems = elems
+	}
 }
 
 func setSchemas(u scim.User) {

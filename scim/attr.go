@@ -36,7 +36,14 @@ func (u User) Delete(path string) {
 // GetPath is Get with a parsed path (no parsing per call).
 func (u User) GetPath(p Path) (any, bool) {
 	var cur any = map[string]any(u)
-	for _, e := range p.walk() {
+	if p.URN != "" {
+		k, ok := lookupKey(u, p.URN)
+		if !ok {
+			return nil, false
+		}
+		cur = u[k]
+	}
+	for _, e := range p.Elems {
 		m, ok := cur.(map[string]any)
 		if !ok {
 			return nil, false
@@ -82,21 +89,45 @@ func (u User) SetPath(p Path, v any) error {
 		u.DeletePath(p)
 		return nil
 	}
-	return setIn(u, p.walk(), v, p)
+	return setRoot(u, p, v, false)
 }
 
-// SetNormalized is SetPath for a value already in JSON types (the mapper's hot path): it is not copied.
+// SetNormalized is SetPath for the mapper's hot path: v must already be in JSON types and is not copied, and
+// attribute names match exactly as spelled in p (no case-insensitive search), so callers use one spelling.
 func (u User) SetNormalized(p Path, v any) error {
 	if v == nil {
 		u.DeletePath(p)
 		return nil
 	}
-	return setIn(u, p.walk(), v, p)
+	return setRoot(u, p, v, true)
 }
 
-func setIn(m map[string]any, elems []PathElem, v any, p Path) error {
+// setRoot enters the extension's object (created when missing) and sets the attribute in it.
+func setRoot(u User, p Path, v any, exact bool) error {
+	if p.URN == "" {
+		return setIn(u, p.Elems, v, p, exact)
+	}
+	k := p.URN
+	if !exact {
+		k, _ = lookupKey(u, p.URN)
+	}
+	ext, ok := u[k].(map[string]any)
+	if !ok {
+		if u[k] != nil {
+			return fmt.Errorf("scim: set %s: %s is a %s, not an object", p, p.URN, kind(u[k]))
+		}
+		ext = map[string]any{}
+		u[k] = ext
+	}
+	return setIn(ext, p.Elems, v, p, exact)
+}
+
+func setIn(m map[string]any, elems []PathElem, v any, p Path, exact bool) error {
 	e := elems[0]
-	k, _ := lookupKey(m, e.Name)
+	k := e.Name
+	if !exact {
+		k, _ = lookupKey(m, e.Name)
+	}
 	last := len(elems) == 1
 	if e.Select == nil {
 		if last {
@@ -111,7 +142,7 @@ func setIn(m map[string]any, elems []PathElem, v any, p Path) error {
 			child = map[string]any{}
 			m[k] = child
 		}
-		return setIn(child, elems[1:], v, p)
+		return setIn(child, elems[1:], v, p, exact)
 	}
 	arr, ok := m[k].([]any)
 	if !ok && m[k] != nil {
@@ -149,7 +180,7 @@ func setIn(m map[string]any, elems []PathElem, v any, p Path) error {
 	if !ok {
 		return fmt.Errorf("scim: set %s: element of %s is a %s, not an object", p, e.Name, kind(arr[idx]))
 	}
-	return setIn(child, elems[1:], v, p)
+	return setIn(child, elems[1:], v, p, exact)
 }
 
 // DeletePath is Delete with a parsed path.

@@ -1,0 +1,53 @@
+package mapper
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkSuccessFactors maps the documentation's SuccessFactors example record with the full documented
+// mapping. Compare "map" (an existing user: no onCreate) and "map_new" (a new user: onCreate with two
+// GetUniqueValue reservations in the in-memory registry) with "unmarshal", a plain json.Unmarshal of the same
+// record in the same run: the collector pays that anyway, so the ratio is the mapper's cost relative to reading
+// the record.
+func BenchmarkSuccessFactors(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "sf-perperson.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := compileSF(b)
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.Run("unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var v map[string]any
+			if err := json.Unmarshal(data, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("map", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Map(ctx, raw, Options{Owner: "100123", Now: now}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("map_new", func(b *testing.B) {
+		reg := NewMemory()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := m.Map(ctx, raw, Options{New: true, Owner: "100123", Unique: reg, Now: now}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,52 @@
+package mapper
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// FuzzExpression compiles arbitrary sources and maps a record with the result: malformed expressions give
+// errors, never panics, and a compiled expression maps without panicking. go test -fuzz FuzzExpression ./mapper
+func FuzzExpression(f *testing.F) {
+	for _, s := range []string{
+		`GetUniqueValue(Normalize(Join(LowerCase(Replace([name.givenName]," ",".")),".",LowerCase(Replace([name.familyName]," ",".")),Increment("01",false),"@mycompany.com")))`,
+		`GetUniqueValue(Normalize(Join(FirstN(LowerCase([name.familyName]),3),FirstN(LowerCase([name.givenName]),2),Increment("01",true))))`,
+		`GetUniqueValue(Normalize(Join(LowerCase(Replace([name.givenName]," “,”.")),".",Increment(“01”,false))))`,
+		`phoneNav.results.[{"isPrimary":true}].phoneNumber`,
+		`employmentNav.results.[0].jobInfoNav.results.[0].managerId`,
+		`ElementNumber(mail, "@", 2)`,
+		`Join([name.givenName], " ", [name.familyName])`,
+		`UpperCase(`, `[`, `a.[`, `"`, `Join(,)`, `FirstN(a, 99999999999999999999)`, `a[{}]`, `[name[type eq "x"].y]`,
+	} {
+		f.Add(s)
+	}
+	raw := map[string]any{
+		"first": "Åsa", "last": "Öberg", "mail": "a@b", "n": 3.0,
+		"phoneNav":      map[string]any{"results": []any{map[string]any{"isPrimary": true, "phoneNumber": "1"}}},
+		"employmentNav": map[string]any{"results": []any{map[string]any{"startDate": "/Date(0)/", "jobInfoNav": map[string]any{"results": []any{map[string]any{"managerId": "m"}}}}}},
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		m, err := Compile(KindHR, config.Mapper{
+			Rules: []config.Filter{{Filter: `(employmentNav.results -most_current "startDate")`}},
+			User: []config.Mapping{
+				{Source: "first", MapTo: "name.givenName"}, {Source: "last", MapTo: "name.familyName"},
+				{Source: "mail", MapTo: "userName"}, {Source: "employmentNav.results.[0].startDate", MapTo: "startDate"},
+				{Source: "employmentNav.results.[0].endDate", MapTo: "endDate"},
+				{Source: src, MapTo: "title"},
+				{Source: src, MapTo: "onCreate.x"},
+			},
+		})
+		if err != nil {
+			if m != nil {
+				t.Fatal("a mapper and an error")
+			}
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, _ = m.Map(ctx, raw, Options{New: true, Owner: "o", Unique: NewMemory()})
+	})
+}
