@@ -37,3 +37,14 @@ func TestConformanceOpenLDAP(t *testing.T) {
 	s := startSlapd(t)
 	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint { return openYAML(t, openLDAPConfig(s)) })
 }
+
+type yamlNode struct{ root *yaml.Node }
+
+func (n *yamlNode) parse(t *testing.T, doc string) {
+	t.Helper()
+	var d yaml.Node
+	if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	n.root = d.Content[0]
+}

@@ -24,17 +24,21 @@ import (
 // core, cosine, inetorgperson, the ppolicy overlay (pwdAccountLockedTime) and a test schema with Active
 // Directory's attribute names (adtest.schema), TLS with a CA made by the test.
 type slapd struct {
-	dir       string
+	dir        string
 	url, ldaps string
-	caFile    string
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	caFile     string
+	cmd        *exec.Cmd
+	exited     chan struct{}
 }
 
 const (
 	suffix  = "dc=example,dc=com"
 	adminDN = "cn=admin,dc=example,dc=com"
 	adminPW = "admin-secret"
+	// gatewayDN is a service account with the rights a gateway gets in production (not the root DN, which no
+	// limit or ACL applies to); its TLS client certificate (client.pem) maps to it for SASL EXTERNAL.
+	gatewayDN = "cn=gateway,dc=example,dc=com"
+	gatewayPW = "gateway-secret"
 )
 
 // Distribution paths of schema files and modules (Debian first; CI installs the Debian packages slapd and
@@ -90,6 +94,8 @@ moduleload ppolicy
 pidfile %[2]s/slapd.pid
 argsfile %[2]s/slapd.args
 TLSCACertificateFile %[2]s/ca.pem
+TLSVerifyClient try
+authz-regexp "^cn=gateway-cert$" "%[7]s"
 TLSCertificateFile %[2]s/server.pem
 TLSCertificateKeyFile %[2]s/server.key
 database mdb
@@ -100,8 +106,12 @@ rootpw %[6]s
 directory %[2]s/db
 index objectClass eq
 index uid,cn,member,userPrincipalName,entryUUID eq
+# The gateway's service account: a size limit of 5 without paging proves that listing pages.
+limits dn.exact="%[7]s" size.soft=5 size.hard=5 size.pr=3 size.prtotal=unlimited
+access to attrs=userPassword by dn.exact="%[7]s" write by anonymous auth by * none
+access to * by dn.exact="%[7]s" manage by * read
 overlay ppolicy
-`, schema, dir, modules, suffix, adminDN, adminPW)
+`, schema, dir, modules, suffix, adminDN, adminPW, gatewayDN)
 	if err := os.WriteFile(filepath.Join(dir, "slapd.conf"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +133,7 @@ overlay ppolicy
 		add(suffix, map[string][]string{"objectClass": {"dcObject", "organization"}, "dc": {"example"}, "o": {"Example"}})
 		add("ou=people,"+suffix, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"people"}})
 		add("ou=groups,"+suffix, map[string][]string{"objectClass": {"organizationalUnit"}, "ou": {"groups"}})
+		add(gatewayDN, map[string][]string{"objectClass": {"person"}, "cn": {"gateway"}, "sn": {"gateway"}, "userPassword": {gatewayPW}})
 	})
 	return s
 }
@@ -252,6 +263,17 @@ func writeCerts(t *testing.T, dir string) string {
 			t.Fatal(err)
 		}
 	}
+	ckey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cli := &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "gateway-cert"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	cliDER, err := x509.CreateCertificate(rand.Reader, cli, caCert, &ckey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckeyDER, _ := x509.MarshalECPrivateKey(ckey)
+	write("client.pem", "CERTIFICATE", cliDER)
+	write("client.key", "EC PRIVATE KEY", ckeyDER)
 	write("ca.pem", "CERTIFICATE", caDER)
 	write("server.pem", "CERTIFICATE", srvDER)
 	write("server.key", "EC PRIVATE KEY", keyDER)
@@ -275,6 +297,7 @@ attributetype ( 1.3.6.1.4.1.4203.666.11.9 NAME 'groupType' EQUALITY integerMatch
 objectclass ( 1.3.6.1.4.1.4203.666.11.100 NAME 'user' SUP organizationalPerson STRUCTURAL
   MAY ( sAMAccountName $ userPrincipalName $ userAccountControl $ unicodePwd $ objectGUID $ displayName $ givenName $
         mail $ mobile $ employeeNumber $ employeeID $ department $ company $ preferredLanguage ) )
+objectclass ( 1.3.6.1.4.1.4203.666.11.102 NAME 'computer' SUP user STRUCTURAL )
 objectclass ( 1.3.6.1.4.1.4203.666.11.101 NAME 'group' SUP top STRUCTURAL MUST cn
   MAY ( member $ description $ sAMAccountName $ groupType $ objectGUID ) )
 `) + "\n"
