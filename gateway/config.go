@@ -284,3 +284,18 @@ func (c *Config) CAFile() string {
 	}
 	return filepath.Join(c.Dir, ca)
 }
+
+// SubscriberConfig builds a gateway configuration in code (the demo, tests): a gateway named name keeping its
+// store in dir, subscribed through the broker at baseURLs (trusting caFile; "" for plain nats://) with one
+// entity per key of entities. The endpoint is the default store; set Endpoint to choose another.
+func SubscriberConfig(name, dir string, baseURLs []string, caFile string, entities map[string]Entity) *Config {
+	return &Config{
+		Name: name,
+		Dir:  dir,
+		Scimgateway: Scimgateway{Stream: Stream{
+			BaseURLs:    baseURLs,
+			Certificate: StreamCertificate{CA: caFile},
+			Subscriber:  &Subscribers{Enabled: true, Entity: entities},
+		}},
+	}
+}

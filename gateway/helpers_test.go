@@ -74,18 +74,9 @@ func (w *world) entity(gwName, entityKey, subject string) gateway.Entity {
 
 // config is a gateway configuration built in code (as the demo does).
 func (w *world) config(name string, softSync bool, entities map[string]gateway.Entity) *gateway.Config {
-	return &gateway.Config{
-		Name: name,
-		Dir:  w.dir,
-		Scimgateway: gateway.Scimgateway{
-			Scim: gateway.ScimOptions{UsePutSoftSync: softSync},
-			Stream: gateway.Stream{
-				BaseURLs:    []string{w.env.URL()},
-				Certificate: gateway.StreamCertificate{CA: w.env.CAFile()},
-				Subscriber:  &gateway.Subscribers{Enabled: true, Entity: entities},
-			},
-		},
-	}
+	c := gateway.SubscriberConfig(name, w.dir, []string{w.env.URL()}, w.env.CAFile(), entities)
+	c.Scimgateway.Scim.UsePutSoftSync = softSync
+	return c
 }
 
 // running is a started gateway and what it reported.
