@@ -318,3 +318,23 @@ func TestWrongSourceTypes(t *testing.T) {
 		}
 	}
 }
+
+// Attribute names are case-insensitive: targets spelled differently land in one attribute, under the first
+// spelling.
+func TestTargetSpelling(t *testing.T) {
+	m, err := hrWith(config.Mapping{Source: "a", MapTo: "Name.givenName"}, config.Mapping{Source: "b", MapTo: "name.FamilyName"},
+		config.Mapping{Source: "c", MapTo: `Emails[Type eq "WORK"].value`}, config.Mapping{Source: "d", MapTo: `emails[type eq "work"].display`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Map(context.Background(), map[string]any{"id": "1", "a": "A", "b": "B", "c": "c@x", "d": "C"}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(u, "schemas")
+	want := map[string]any{"userName": "1", "Name": map[string]any{"givenName": "A", "FamilyName": "B"},
+		"Emails": []any{map[string]any{"Type": "WORK", "value": "c@x", "display": "C"}}}
+	if !scim.Equal(u, want) {
+		t.Fatalf("got %v", u)
+	}
+}
