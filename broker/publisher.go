@@ -100,6 +100,9 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 		nats.CustomInboxPrefix(natsauth.PublisherInbox),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(100 * time.Millisecond),
+		// After revoke/rotate pushed by another process, the first reconnects may be refused until this
+		// process has reloaded the configuration; never give up on that.
+		nats.IgnoreAuthErrorAbort(),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			b.log.Error("nats publisher connection", "account", name, "error", err)
 		}),

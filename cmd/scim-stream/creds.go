@@ -1,0 +1,208 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/natsauth"
+)
+
+func init() {
+	register("creds", "issue NATS credentials for a subscriber or gateway (.creds or gateway config block)", runCreds)
+}
+
+// tenantAccount returns the account of (tenant, typ) or an error naming the bootstrap that creates it.
+func tenantAccount(cfg *config.Config, tenant, typ string) (*config.AccountKeys, error) {
+	ta := cfg.Nats.Server.Auth.Account[tenant]
+	var a *config.AccountKeys
+	if ta != nil {
+		switch typ {
+		case natsauth.Entra:
+			a = ta.Entra
+		case natsauth.HR:
+			a = ta.HR
+		case natsauth.GW:
+			a = ta.GW
+		}
+	}
+	if a == nil || a.JWT == "" {
+		flag := "-entra"
+		if typ == natsauth.HR {
+			flag = "-hr"
+		}
+		return nil, fmt.Errorf("tenant %q has no %s account in nats.server.auth.account: run scim-stream bootstrap %s %s", tenant, typ, flag, tenant)
+	}
+	return a, nil
+}
+
+// gatewayStream is the Node SCIM Gateway's scimgateway.stream block (our gateway reads the same shape).
+type gatewayStream struct {
+	BaseURLs    []string        `json:"baseUrls" yaml:"baseUrls"`
+	Certificate gatewayCA       `json:"certificate" yaml:"certificate"`
+	Subscriber  *gatewayEntries `json:"subscriber,omitempty" yaml:"subscriber,omitempty"`
+	Publisher   *gatewayEntries `json:"publisher,omitempty" yaml:"publisher,omitempty"`
+}
+
+type gatewayCA struct {
+	CA string `json:"ca" yaml:"ca"`
+}
+
+type gatewayEntries struct {
+	Enabled bool                     `json:"enabled" yaml:"enabled"`
+	Entity  map[string]gatewayEntity `json:"entity" yaml:"entity"`
+}
+
+type gatewayEntity struct {
+	Nats gatewayNats `json:"nats" yaml:"nats"`
+}
+
+type gatewayNats struct {
+	Tenant  string `json:"tenant" yaml:"tenant"`
+	Subject string `json:"subject" yaml:"subject"`
+	JWT     string `json:"jwt" yaml:"jwt"`
+	Secret  string `json:"secret" yaml:"secret"`
+}
+
+// clientURLs are the URLs a gateway uses: the external server's, or this host (or nats.server.hosts[0]).
+func clientURLs(cfg *config.Config, tenant string) []string {
+	if cfg.Nats.Server.UseExternalServer {
+		if p := cfg.Nats.Publisher[tenant]; p != nil && len(p.URLs) > 0 {
+			return p.URLs
+		}
+	}
+	host := "localhost"
+	if len(cfg.Nats.Server.Hosts) > 0 {
+		host = cfg.Nats.Server.Hosts[0]
+	} else if h, err := os.Hostname(); err == nil && h != "" {
+		host = h
+	}
+	return []string{fmt.Sprintf("nats://%s:%d", host, cfg.Nats.Server.Port)}
+}
+
+func runCreds(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("creds", stderr)
+	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
+	tenant := fs.String("tenant", "", "tenant name (mandatory)")
+	typFlag := fs.String("type", "", "entra, hr or gw (mandatory)")
+	roleFlag := fs.String("role", "", "for -type gw: gw_sub (responder, default) or gw_pub (requester)")
+	subject := fs.String("subject", "", "subject, e.g. ENTRA.APP1, HR.SF or GW.APPX (default <TYPE>.>)")
+	durable := fs.String("durable", "", "durable consumer the user is bound to ('*' = any); default from -plugin/-entity")
+	plugin := fs.String("plugin", "", "Node SCIM Gateway plugin name, e.g. plugin-loki (gives the durable name)")
+	entity := fs.String("entity", "undefined", "gateway entity (baseEntity) key")
+	expires := fs.Duration("expires", 8760*time.Hour, "lifetime of the credentials (0 = never)")
+	format := fs.String("format", "creds", "creds, gateway-json or gateway-yaml")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "scim-stream creds:", err)
+		return 1
+	}
+	if *tenant == "" || *typFlag == "" {
+		fmt.Fprintln(stderr, "scim-stream creds: -tenant and -type are mandatory")
+		fs.Usage()
+		return 2
+	}
+	typ, err := natsauth.ParseType(*typFlag)
+	if err != nil {
+		return fail(err)
+	}
+	role := natsauth.SubscriberRole(typ)
+	if *roleFlag != "" {
+		if role, err = natsauth.ParseRole(*roleFlag); err != nil {
+			return fail(err)
+		}
+		if !strings.EqualFold(natsauth.AccountTypes(role)[0], typ) || role == natsauth.Pub {
+			return fail(fmt.Errorf("role %s is not a %s subscriber or gateway role", role, typ))
+		}
+	}
+	if *subject == "" {
+		*subject = typ + ".>"
+	}
+	if !strings.HasPrefix(*subject, typ+".") {
+		return fail(fmt.Errorf("subject %q: a %s subject starts with %s. (e.g. %s.APP1)", *subject, typ, typ, typ))
+	}
+	var name string
+	switch typ {
+	case natsauth.GW:
+		if *subject != "GW.>" {
+			name = *subject
+		}
+	default:
+		switch {
+		case *durable == "*":
+		case *durable != "":
+			name = *durable
+		case *plugin != "":
+			name = natsauth.DurableName(*plugin, *entity)
+		default:
+			return fail(fmt.Errorf("give -plugin (the gateway's plugin, e.g. plugin-loki: the durable is then durable_<plugin>_<entity>) or -durable NAME ('*' for any durable)"))
+		}
+	}
+	switch *format {
+	case "creds", "gateway-json", "gateway-yaml":
+	default:
+		return fail(fmt.Errorf("-format %q: use creds, gateway-json or gateway-yaml", *format))
+	}
+	cfg, err := config.Check(*cfgPath)
+	if err != nil {
+		return fail(fmt.Errorf("%s:\n%s", *cfgPath, config.MaskSecrets(err.Error())))
+	}
+	acc, err := tenantAccount(cfg, *tenant, typ)
+	if err != nil {
+		return fail(err)
+	}
+	u, err := natsauth.Issue(acc, role, natsauth.IssueOptions{Name: name, Expires: *expires})
+	if err != nil {
+		return fail(err)
+	}
+	switch *format {
+	case "creds":
+		fmt.Fprint(stdout, u.Creds())
+	default:
+		entries := &gatewayEntries{Enabled: true, Entity: map[string]gatewayEntity{*entity: {Nats: gatewayNats{
+			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed.Reveal()}}}}
+		ca := cfg.Nats.Server.Certificate.CAFile
+		if ca == "" {
+			ca = config.DefaultCAFile
+		}
+		block := gatewayStream{BaseURLs: clientURLs(cfg, *tenant), Certificate: gatewayCA{CA: ca}}
+		if role == natsauth.GWPub {
+			block.Publisher = entries
+		} else {
+			block.Subscriber = entries
+		}
+		if *format == "gateway-json" {
+			out, _ := json.MarshalIndent(block, "", "  ")
+			fmt.Fprintln(stdout, string(out))
+		} else {
+			enc := yaml.NewEncoder(stdout)
+			enc.SetIndent(2)
+			_ = enc.Encode(map[string]any{"stream": block})
+			_ = enc.Close()
+		}
+	}
+	bound := "any durable"
+	if name != "" {
+		bound = name
+	}
+	if typ == natsauth.GW {
+		bound = *subject
+	}
+	fmt.Fprintf(stderr, "issued %s user %s of tenant %s (bound to %s", role, u.PublicKey, *tenant, bound)
+	if *expires > 0 {
+		fmt.Fprintf(stderr, ", expires %s", time.Now().Add(*expires).UTC().Format(time.DateOnly))
+	}
+	fmt.Fprintf(stderr, ")\nrevoke with: scim-stream revoke -tenant %s -user %s\n", *tenant, u.PublicKey)
+	if typ != natsauth.GW && *format != "creds" {
+		fmt.Fprintln(stderr, "the Node SCIM Gateway needs scimgateway.scim.usePutSoftSync: true for ENTRA/HR subjects")
+	}
+	return 0
+}
