@@ -93,7 +93,6 @@ type Groups struct {
 
 func defaults(dir string) Config {
 	yes, no, empty := true, false, ""
-	_ = no
 	switch dir {
 	case ActiveDirectory:
 		return Config{PageSize: 1000, Users: Users{

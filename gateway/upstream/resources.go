@@ -8,10 +8,9 @@ import (
 )
 
 const (
-	schemaUser       = "urn:ietf:params:scim:schemas:core:2.0:User"
-	schemaGroup      = "urn:ietf:params:scim:schemas:core:2.0:Group"
-	schemaPatch      = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-	schemaListPrefix = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+	schemaUser  = "urn:ietf:params:scim:schemas:core:2.0:User"
+	schemaGroup = "urn:ietf:params:scim:schemas:core:2.0:Group"
+	schemaPatch = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 )
 
 // listResponse is a SCIM ListResponse page.

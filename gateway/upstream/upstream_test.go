@@ -2,13 +2,16 @@ package upstream
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
+	"github.com/scim-stream/scim-stream/gateway/store"
 )
 
 // openYAML opens the endpoint the way the gateway does: from its `endpoint:` YAML through the registry.
@@ -25,14 +28,6 @@ func openYAML(t *testing.T, doc string, dir string) gateway.Endpoint {
 	return ep
 }
 
-func TestConformanceAgainstStoreServer(t *testing.T) {
-	srv := httptest.NewServer(newStoreServer(t))
-	t.Cleanup(srv.Close)
-	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint {
-		return openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\npage_size: 7\n", t.TempDir())
-	})
-}
-
 type yamlNode struct{ root *yaml.Node }
 
 func (n *yamlNode) parse(t *testing.T, doc string) {
@@ -43,3 +38,28 @@ func (n *yamlNode) parse(t *testing.T, doc string) {
 	}
 	n.root = d.Content[0]
 }
+
+// TestConformanceAgainstGatewayServer chains gateways: the upstream endpoint talks to another scim-stream
+// gateway's SCIM server (over its store), with basic auth.
+func TestConformanceAgainstGatewayServer(t *testing.T) {
+	srv := httptest.NewServer(gatewayServer(t, gateway.Auth{
+		Basic: []gateway.BasicAuth{{Username: "gwadmin", Password: "gw-password"}},
+	}))
+	t.Cleanup(srv.Close)
+	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint {
+		return openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\nauth: {type: basic, username: gwadmin, password: gw-password}\npage_size: 4\n", t.TempDir())
+	})
+}
+
+// gatewayServer is scim-stream's own SCIM server over a fresh store: the upstream application of these tests.
+func gatewayServer(t *testing.T, auth gateway.Auth) http.Handler {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return gateway.NewServer(st, gateway.ServerOptions{Auth: auth})
+}
+
+func newStoreServer(t *testing.T) http.Handler { return gatewayServer(t, gateway.Auth{}) }
