@@ -161,3 +161,59 @@ func TestGetSetDelete(t *testing.T) {
 		t.Fatal("Set nil did not delete")
 	}
 }
+
+func TestGetExtensionObject(t *testing.T) {
+	u := User{}
+	if err := u.Set(EnterpriseUserSchema+":department", "Sales"); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := u.Get(EnterpriseUserSchema)
+	if !ok || !Equal(got, map[string]any{"department": "Sales"}) {
+		t.Fatalf("Get(schema) = %v, %v", got, ok)
+	}
+	u.Delete(EnterpriseUserSchema)
+	if len(u) != 0 {
+		t.Fatalf("Delete(schema) left %v", u)
+	}
+}
+
+// FuzzParsePath: any input parses or fails with a *PathError (never a panic), and a parsed path's canonical
+// form parses to itself.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{"userName", `emails[type eq "work"].value`, `addresses[type eq “work”].postalCode`,
+		EnterpriseUserSchema + ":manager.value", EnterpriseUserSchema + ".department", "urn:a:b:c", `x[y eq 1.5e3].z`, `a[b eq "\""]`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePath(s)
+		if err != nil {
+			if _, ok := err.(*PathError); !ok {
+				t.Fatalf("%q: error %T %v", s, err, err)
+			}
+			return
+		}
+		c := p.String()
+		p2, err := ParsePath(c)
+		if err != nil {
+			t.Fatalf("%q: canonical %q does not parse: %v", s, c, err)
+		}
+		if p2.String() != c {
+			t.Fatalf("%q: canonical %q reparses as %q", s, c, p2.String())
+		}
+		for i := 1; i < len(p.Elems); i++ {
+			if sel := p.Elems[i-1].Select; sel != nil && strings.EqualFold(sel.Attr, p.Elems[i].Name) {
+				return // setting the selector's own attribute moves the element out of the selection
+			}
+		}
+		u := User{}
+		if err := u.SetPath(p, "v"); err == nil {
+			if got, ok := u.GetPath(p); !ok || got != "v" {
+				t.Fatalf("%q: set then get = %v, %v", s, got, ok)
+			}
+			u.DeletePath(p)
+			if len(u) != 0 {
+				t.Fatalf("%q: set then delete left %v", s, u)
+			}
+		}
+	})
+}

@@ -59,6 +59,22 @@ func (e *PathError) Error() string {
 func ParsePath(s string) (Path, error) {
 	var p Path
 	rest, off := s, 0
+	if !utf8.ValidString(s) {
+		i := 0
+		for i < len(s) {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n <= 1 {
+				break
+			}
+			i += n
+		}
+		return Path{}, &PathError{Path: s, Column: utf8.RuneCountInString(s[:i]) + 1, Msg: "the path is not valid UTF-8 text"}
+	}
+	for _, k := range knownSchemas {
+		if strings.EqualFold(s, k) { // the extension object itself
+			return Path{Elems: []PathElem{{Name: k}}}, nil
+		}
+	}
 	if len(s) >= 4 && strings.EqualFold(s[:4], "urn:") {
 		urn, n, err := splitURN(s)
 		if err != nil {
@@ -209,18 +225,31 @@ func (p *pathParser) literal() (any, error) {
 	}
 	if r, n := utf8.DecodeRuneInString(p.s[p.i:]); isQuote(r) {
 		p.i += n
-		var b strings.Builder
+		start, escaped := p.i, false
 		for p.i < len(p.s) {
 			r, n := utf8.DecodeRuneInString(p.s[p.i:])
 			if isQuote(r) {
+				raw := p.s[start:p.i]
 				p.i += n
-				return b.String(), nil
+				if !escaped {
+					return raw, nil
+				}
+				// Escapes are JSON's (RFC 7644 filter strings are JSON strings).
+				var v string
+				if err := json.Unmarshal([]byte(`"`+raw+`"`), &v); err != nil {
+					p.i = start
+					return nil, p.fail(fmt.Sprintf("invalid escape in string %q: use JSON escapes such as \\\" or \\u00e9", raw))
+				}
+				return v, nil
 			}
-			if r == '\\' && p.i+1 < len(p.s) {
-				r, n = utf8.DecodeRuneInString(p.s[p.i+1:])
-				p.i++
+			if r == '\\' {
+				escaped = true
+				n = 1
+				if p.i+1 < len(p.s) {
+					_, n = utf8.DecodeRuneInString(p.s[p.i+1:])
+					n++
+				}
 			}
-			b.WriteRune(r)
 			p.i += n
 		}
 		return nil, p.fail("string is not closed: expected a closing quote")
@@ -265,8 +294,13 @@ func (p Path) String() string {
 }
 
 func selectorString(attr string, v any) string {
-	lit, _ := json.Marshal(v)
-	return "[" + attr + " eq " + string(lit) + "]"
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	// Typographic quotes delimit strings too, so inside a value they are escaped.
+	lit := strings.NewReplacer("“", `\u201c`, "”", `\u201d`).Replace(strings.TrimSuffix(b.String(), "\n"))
+	return "[" + attr + " eq " + lit + "]"
 }
 
 // elems returns the path as a walk from the user's root: the extension URN is the first attribute.
