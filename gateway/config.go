@@ -210,6 +210,9 @@ func LoadConfig(path string) (*Config, error) {
 
 var (
 	subjectRe = regexp.MustCompile(`^(ENTRA|HR|GW)(\.([^.\s*>]+|\*))*(\.>)?$`)
+	// nameRe: the gateway name and entity keys become the durable name (durable_<name>_<entity>; '.', '*' and '>'
+	// are mapped as the Node client does).
+	nameRe = regexp.MustCompile(`^[^\s/\\]+$`)
 	// A stream name must be a valid JetStream name (it is the tenant verbatim).
 	tenantRe = regexp.MustCompile(`^[^.\s*>/\\]+$`)
 )
@@ -226,6 +229,8 @@ func (c *Config) Validate() error {
 	}
 	if c.Name == "" {
 		bad("name", "is mandatory when the configuration is not read from a file")
+	} else if !nameRe.MatchString(c.Name) {
+		bad("name", "%q cannot be part of a consumer name: no spaces or slashes (it defaults to the file name)", c.Name)
 	}
 	sub := c.Scimgateway.Stream.Subscriber
 	if sub != nil && sub.Enabled {
@@ -237,6 +242,9 @@ func (c *Config) Validate() error {
 		}
 		for name, e := range sub.Entity {
 			p := "scimgateway.stream.subscriber.entity." + name
+			if !nameRe.MatchString(name) {
+				bad(p, "entity key %q cannot be part of a consumer name: no spaces or slashes (\"undefined\" when there is no baseEntity)", name)
+			}
 			if !tenantRe.MatchString(e.NATS.Tenant) {
 				bad(p+".nats.tenant", "%q is not a tenant name (the SCIM Stream tenant, e.g. mycompany)", e.NATS.Tenant)
 			}

@@ -15,9 +15,11 @@ import (
 	"github.com/scim-stream/scim-stream/natsauth"
 )
 
-// Subscriber settings (WIRE.md): batches of 100, processed one at a time in stream order.
+// Subscriber settings (WIRE.md): batches of up to 100, processed one at a time in stream order.
 const (
 	fetchBatch = 100
+	// defaultAckWait is JetStream's ack wait when the consumer does not set one.
+	defaultAckWait = 30 * time.Second
 	// fetchWait is how long one pull waits for messages; shutdown interrupts it.
 	fetchWait = 5 * time.Second
 	// reconnectWait is the pause between connection attempts; the client retries forever.
@@ -166,9 +168,14 @@ func (s *subscriber) consumer(ctx context.Context, js jetstream.JetStream) (jets
 
 // consume pulls and handles batches until ctx ends or a pull fails.
 func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error {
+	ackWait := cons.CachedInfo().Config.AckWait
+	if ackWait <= 0 {
+		ackWait = defaultAckWait
+	}
+	var perMsg time.Duration // moving average of the time one message takes
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, fetchWait)
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
+		batch, err := cons.Fetch(batchSize(ackWait, perMsg), jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
 			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
@@ -181,7 +188,9 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 				s.nak(msg, pause)
 				continue
 			}
+			began := time.Now()
 			pause = s.handle(ctx, msg)
+			perMsg = (3*perMsg + time.Since(began)) / 4
 		}
 		err = batch.Error()
 		cancel()
@@ -196,6 +205,15 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 		}
 	}
 	return ctx.Err()
+}
+
+// batchSize pulls as many messages as can be handled within half the ack wait: with a slow endpoint the last
+// messages of a batch of 100 would otherwise time out while waiting their turn, be redelivered and overtake.
+func batchSize(ackWait, perMsg time.Duration) int {
+	if perMsg <= 0 {
+		return fetchBatch
+	}
+	return int(max(1, min(int64(fetchBatch), int64(ackWait/2/perMsg))))
 }
 
 func (s *subscriber) nak(msg jetstream.Msg, delay time.Duration) {
