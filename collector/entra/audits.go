@@ -58,7 +58,7 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 	a := &s.audits
 	from := a.since
 	filter := "activityDateTime ge " + from.UTC().Format(time.RFC3339)
-	u := "/auditLogs/directoryAudits?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	u := "/auditLogs/directoryAudits?$top=999&$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
 	refresh := set{}
 	_, err := all(ctx, s.c, u, func(rows []directoryAudit) error {
 		for _, r := range rows {

@@ -119,25 +119,30 @@ func (s *Source) fullSync(ctx context.Context, cp collector.Checkpoints, emit fu
 	start := s.opts.Now()
 	var apps []servicePrincipal
 	var assigned map[string][]roleAssignment
-	var appErr error
-	done := make(chan struct{})
+	var appErr, auditErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		apps, assigned, appErr = s.fetchApps(ctx, nil)
 	}()
+	go func() {
+		defer wg.Done()
+		// The audit log so far only primes de-duplication: rows about changes this snapshot already contains
+		// must not be attributed to later changes.
+		s.audits.reset(start.Add(-s.opts.AuditLookback))
+		_, auditErr = s.pollAudits(ctx, start, false)
+	}()
 	ch, err := s.fetchDelta(ctx, "", "", true)
-	<-done
+	wg.Wait()
 	if err != nil {
 		return err
 	}
 	if appErr != nil {
 		return appErr
 	}
-	// The audit log so far only primes de-duplication: rows about changes this snapshot already contains must
-	// not be attributed to later changes.
-	s.audits.reset(start.Add(-s.opts.AuditLookback))
-	if _, err := s.pollAudits(ctx, start, false); err != nil {
-		s.log.Warn("directory audit log not readable; initiatedBy stays empty (grant AuditLog.Read.All)", "error", err)
+	if auditErr != nil {
+		s.log.Warn("directory audit log not readable; initiatedBy stays empty (grant AuditLog.Read.All)", "error", auditErr)
 	}
 
 	d := newDirectory()

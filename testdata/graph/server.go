@@ -427,12 +427,24 @@ func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, q url.V
 	t := s.Tenant
 	t.mu.Lock()
 	now := t.now()
-	var items []any
+	var rows []audit
 	for i := len(t.audits) - 1; i >= 0; i-- {
 		a := t.audits[i]
 		if now.Before(a.at.Add(t.auditDelay)) || (!ge.IsZero() && a.at.Before(ge)) || (!le.IsZero() && a.at.After(le)) {
 			continue
 		}
+		rows = append(rows, a)
+	}
+	t.mu.Unlock()
+	// Only the requested page is rendered: the log of a busy tenant is long.
+	if top, err := strconv.Atoi(q.Get("$top")); err == nil && top > 0 {
+		pageSize = top
+	}
+	off, _ := strconv.Atoi(q.Get("$skiptoken"))
+	off = min(off, len(rows))
+	end := min(off+pageSize, len(rows))
+	items := make([]any, 0, end-off)
+	for _, a := range rows[off:end] {
 		var by map[string]any
 		if a.by.ID != "" {
 			by = map[string]any{"user": map[string]any{"id": a.by.ID, "userPrincipalName": a.by.UPN, "displayName": a.by.DisplayName}, "app": nil}
@@ -447,8 +459,16 @@ func (s *Server) directoryAudits(w http.ResponseWriter, r *http.Request, q url.V
 			"activityDateTime": a.at.Format(time.RFC3339Nano), "result": "success", "loggedByService": "Core Directory",
 			"operationType": "Update", "initiatedBy": by, "targetResources": targets})
 	}
-	t.mu.Unlock()
-	page(w, r, items, q, pageSize)
+	out := map[string]any{"@odata.context": base(r) + "/$metadata#auditLogs/directoryAudits", "value": items}
+	if end < len(rows) {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("$skiptoken", strconv.Itoa(end))
+		out["@odata.nextLink"] = base(r) + "/auditLogs/directoryAudits?" + nq.Encode()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func nullable(s string) any {
