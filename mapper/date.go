@@ -37,16 +37,16 @@ func ParseDate(v any) (time.Time, bool) {
 		}
 		if strings.HasPrefix(s, "/Date(") && strings.HasSuffix(s, ")/") {
 			s = s[len("/Date(") : len(s)-2]
-			if i := strings.IndexAny(s[1:], "+-"); i >= 0 {
-				s = s[:i+1]
+			if i := strings.IndexAny(s, "+-"); i > 0 { // an offset, not a leading minus
+				s = s[:i]
 			}
 			ms, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
+			if err != nil || s[0] == '+' {
 				return time.Time{}, false
 			}
 			return time.UnixMilli(ms).UTC(), true
 		}
-		if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms, err := strconv.ParseInt(s, 10, 64); err == nil && s[0] != '+' {
 			return time.UnixMilli(ms).UTC(), true
 		}
 		for _, l := range dateLayouts {

@@ -140,14 +140,14 @@ func TestParseDate(t *testing.T) {
 	for _, in := range []any{
 		ms, int64(ms), "1710460800000", "/Date(1710460800000)/", "/Date(1710460800000+0000)/",
 		"2024-03-15", "2024/03/15", "15/03/2024", "2024-03-15T00:00:00Z", "2024-03-15T01:00:00+01:00",
-		"2024-03-15T00:00:00", "2024-03-15T00:00:00.000", " 2024-03-15 ",
+		"2024-03-15T00:00:00", "2024-03-15T00:00:00.000", " 2024-03-15 ", "/Date(1710460800000+0100)/",
 	} {
 		got, ok := ParseDate(in)
 		if !ok || !got.Equal(want) {
 			t.Errorf("ParseDate(%#v) = %v, %v", in, got, ok)
 		}
 	}
-	for _, in := range []any{nil, "", "tomorrow", "/Date(abc)/", "2024-13-01", "31/31/2024", true, []any{}} {
+	for _, in := range []any{nil, "", "tomorrow", "/Date(abc)/", "/Date()/", "/Date(+0100)/", "2024-13-01", "31/31/2024", true, []any{}} {
 		if got, ok := ParseDate(in); ok {
 			t.Errorf("ParseDate(%#v) = %v, want not a date", in, got)
 		}

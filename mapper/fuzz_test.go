@@ -2,6 +2,9 @@ package mapper
 
 import (
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -48,5 +51,44 @@ func FuzzExpression(f *testing.F) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_, _ = m.Map(ctx, raw, Options{New: true, Owner: "o", Unique: NewMemory()})
+	})
+}
+
+// FuzzRecord maps arbitrary JSON records with the documentation's SuccessFactors mapping and the default Entra
+// mapping: source data of any shape gives a user or an error, never a panic.
+func FuzzRecord(f *testing.F) {
+	for _, name := range []string{"sf-perperson.json", "graph-user.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		`{"personalInfoNav": "John", "employmentNav": {"results": [1, "x", null, {"startDate": []}]}}`,
+		`{"personalInfoNav": {"results": [{"firstName": {"a": 1}, "lastName": [1]}]}, "phoneNav": {"results": {"isPrimary": true}}}`,
+		`{"employmentNav": {"results": [{"startDate": "/Date(99999999999999999999)/", "userNav": []}]}, "manager": "m"}`,
+		`{"accountEnabled": "yes", "otherMails": [{"a": 1}], "businessPhones": [], "groups": "Admins", "manager": [null]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	sf := compileSF(f)
+	entra, err := Compile(KindEntra, config.Mapper{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var raw map[string]any
+		if json.Unmarshal(b, &raw) != nil {
+			return
+		}
+		for _, m := range []*Mapper{sf, entra} {
+			u, err := m.Map(context.Background(), raw, Options{New: true, Owner: "o", Unique: NewMemory(), Now: now})
+			if err == nil {
+				if _, err := json.Marshal(u); err != nil {
+					t.Fatalf("mapped user is not JSON: %v", err)
+				}
+			}
+		}
 	})
 }
