@@ -44,12 +44,18 @@ type auditLog struct {
 	since time.Time
 	seen  map[string]time.Time
 	who   map[string]attribution
+	// emitted remembers when a user's change was emitted without an initiator: a row about that change that
+	// shows up later must not be attached to the user's next change.
+	emitted map[string]time.Time
+	// floor is the start of the last full sync: rows up to it describe changes the snapshot already holds.
+	floor time.Time
 }
 
 func (a *auditLog) reset(since time.Time) {
 	a.since = since
 	a.seen = map[string]time.Time{}
 	a.who = map[string]attribution{}
+	a.emitted = map[string]time.Time{}
 }
 
 // pollAudits reads audit rows since the watermark. With attribute it remembers the initiator of each user change
@@ -79,6 +85,9 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 			for _, t := range r.TargetResources {
 				switch {
 				case strings.EqualFold(t.Type, "User"):
+					if at, ok := a.emitted[t.ID]; ok && !by.at.After(at) || !by.at.After(a.floor) {
+						continue // describes a change already published
+					}
 					if prev, ok := a.who[t.ID]; !ok || !prev.at.After(by.at) {
 						a.who[t.ID] = by
 					}
@@ -103,13 +112,20 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 			delete(a.who, id)
 		}
 	}
+	for id, at := range a.emitted {
+		if now.Sub(at) > attributionTTL {
+			delete(a.emitted, id)
+		}
+	}
 	return refresh, nil
 }
 
-// attribute fills who and when of a record from the audit log, consuming the row.
-func (a *auditLog) attribute(rec *collector.Record) {
+// attribute fills who and when of a record from the audit log, consuming the row. now is when the change was
+// seen in the delta query.
+func (a *auditLog) attribute(rec *collector.Record, now time.Time) {
 	w, ok := a.who[rec.ID]
 	if !ok {
+		a.emitted[rec.ID] = now
 		return
 	}
 	delete(a.who, rec.ID)

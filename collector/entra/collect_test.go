@@ -477,3 +477,56 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAttributionWaitHoldsUntilAuditRow(t *testing.T) {
+	e := newEnv(t, 50, func(_ *config.Tenant, o *Options) { o.AttributionWait = time.Minute })
+	e.collect(t)
+	e.co.SetAuditDelay(time.Second)
+	must(t, e.co.UpdateUser(e.co.Sync, e.user("julia.rossi"), map[string]any{"jobTitle": "Chief People Officer"}))
+	if _, recs := e.collect(t); len(recs) != 0 {
+		t.Fatalf("change published before its audit row: %v", e.names(recs))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	_, recs := e.collect(t)
+	j, ok := recs[e.user("julia.rossi")]
+	if !ok || j.Data["jobTitle"] != "Chief People Officer" || !strings.HasPrefix(j.InitiatedByUPN, "Sync_") {
+		t.Fatalf("held change: %+v", j)
+	}
+	if _, recs = e.collect(t); len(recs) != 0 {
+		t.Errorf("released change published again: %v", e.names(recs))
+	}
+}
+
+func TestAttributionWaitGivesUp(t *testing.T) {
+	e := newEnv(t, 50, func(_ *config.Tenant, o *Options) { o.AttributionWait = time.Second })
+	e.collect(t)
+	e.co.SetAuditDelay(time.Hour)
+	must(t, e.co.UpdateUser(e.co.Admin, e.user("karl.nilsen"), map[string]any{"jobTitle": "HR Partner"}))
+	if _, recs := e.collect(t); len(recs) != 0 {
+		t.Fatalf("published before the wait: %v", e.names(recs))
+	}
+	e.clock.Add(int64(2 * time.Second))
+	_, recs := e.collect(t)
+	k, ok := recs[e.user("karl.nilsen")]
+	if !ok || k.InitiatedByUPN != "" || k.Data["jobTitle"] != "HR Partner" {
+		t.Errorf("after the wait: %+v, want the change with the initiator unknown", k)
+	}
+}
+
+func TestLateAuditRowNotAttachedToNextChange(t *testing.T) {
+	e := newEnv(t, 50, nil)
+	e.collect(t)
+	e.co.SetAuditDelay(time.Second)
+	must(t, e.co.UpdateUser(e.co.Sync, e.user("nora.hansen"), map[string]any{"jobTitle": "Facilities Manager"}))
+	_, recs := e.collect(t)
+	if n := recs[e.user("nora.hansen")]; n.InitiatedByUPN != "" {
+		t.Fatalf("audit row visible before its delay: %q", n.InitiatedByUPN)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	e.co.SetAuditDelay(time.Hour)
+	must(t, e.co.UpdateUser(e.co.Admin, e.user("nora.hansen"), map[string]any{"jobTitle": "Head of Facilities"}))
+	_, recs = e.collect(t)
+	if n := recs[e.user("nora.hansen")]; strings.HasPrefix(n.InitiatedByUPN, "Sync_") {
+		t.Errorf("the admin's change was attributed to the sync account's earlier change")
+	}
+}

@@ -58,7 +58,15 @@ type Options struct {
 	AuditLookback time.Duration
 	// ResyncAfter is the delta link age that triggers a full resync (default 6 days).
 	ResyncAfter time.Duration
+	// AttributionWait holds a changed user until the audit log names who made the change, at most this long
+	// (then the change is published with the initiator unknown). Set it (e.g. DefaultAttributionWait) only when
+	// a rule or dynamic reads initiatedById/initiatedByUpn: the audit log lags the directory by seconds to
+	// minutes. Zero publishes at once. Deletions are never held.
+	AttributionWait time.Duration
 }
+
+// DefaultAttributionWait is the documented wait for tenants whose rules read initiatedBy.
+const DefaultAttributionWait = 5 * time.Minute
 
 func (o *Options) defaults() {
 	if o.HTTPClient == nil {

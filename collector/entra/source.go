@@ -43,6 +43,7 @@ type Source struct {
 	forceFull bool
 	rolesAt   time.Time
 	audits    auditLog
+	held      map[string]time.Time // users waiting for their audit row (AttributionWait), since when
 }
 
 var _ collector.Source = (*Source)(nil)
@@ -92,6 +93,8 @@ func New(name string, t *config.Tenant, o Options) (*Source, error) {
 		c: &client{http: o.HTTPClient, base: graphURL + "/v1.0", cred: cred, scope: scope(graphURL), timeout: timeout, log: log, sleep: sleepCtx}}
 	s.audits.seen = map[string]time.Time{}
 	s.audits.who = map[string]attribution{}
+	s.audits.emitted = map[string]time.Time{}
+	s.held = map[string]time.Time{}
 	return s, nil
 }
 

@@ -131,6 +131,7 @@ func (s *Source) fullSync(ctx context.Context, cp collector.Checkpoints, emit fu
 		// The audit log so far only primes de-duplication: rows about changes this snapshot already contains
 		// must not be attributed to later changes.
 		s.audits.reset(start.Add(-s.opts.AuditLookback))
+		s.audits.floor = start
 		_, auditErr = s.pollAudits(ctx, start, false)
 	}()
 	ch, err := s.fetchDelta(ctx, "", "", true)
@@ -160,6 +161,7 @@ func (s *Source) fullSync(ctx context.Context, cp collector.Checkpoints, emit fu
 		d.setApp(sp, assigned[sp.ID], nil)
 	}
 	s.dir, s.rolesAt = d, start
+	clear(s.held) // the full sync emits them
 	s.log.Info("entra full sync fetched", "users", len(d.users), "groups", len(d.groups), "applications", len(d.apps), "took", s.opts.Now().Sub(start))
 	for _, id := range sorted(setOf(d.users)) {
 		rec, ok := s.record(id)
@@ -281,6 +283,10 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 			s.rolesAt = start
 		}
 	}
+	for id := range s.held {
+		add(affected, id)
+	}
+	wait := s.opts.AttributionWait
 	for _, id := range sorted(affected) {
 		var rec collector.Record
 		if _, gone := removed[id]; gone {
@@ -288,10 +294,22 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 		} else {
 			var ok bool
 			if rec, ok = s.record(id); !ok {
+				delete(s.held, id)
 				continue
 			}
+			if _, known := s.audits.who[id]; wait > 0 && !known {
+				since, held := s.held[id]
+				if !held {
+					since = start
+				}
+				if start.Sub(since) < wait {
+					s.held[id] = since
+					continue
+				}
+			}
 		}
-		s.audits.attribute(&rec)
+		delete(s.held, id)
+		s.audits.attribute(&rec, start)
 		if err := emit(rec); err != nil {
 			return true, err
 		}
