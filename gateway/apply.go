@@ -140,11 +140,11 @@ func (a *applier) prepare(m *scim.Message) prepared {
 			continue
 		}
 		path, err := scim.ParsePath(op.Path)
-		if err != nil || path.URN != "" {
+		if err != nil {
 			continue
 		}
 		attr := strings.ToLower(path.Elems[0].Name)
-		if attr != "groups" && attr != "roles" {
+		if path.URN != "" || (attr != "groups" && attr != "roles") {
 			if a.opts.softSync {
 				removedAttr(u, op.Path)
 			}
