@@ -51,7 +51,7 @@ func parseExpr(s string) (node, error) {
 	if p.i == len(s) {
 		return nil, &syntaxError{0, "the source is empty: expected a source attribute or a function such as Join(…)"}
 	}
-	n, err := p.expr(true)
+	n, err := p.expr()
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +76,7 @@ func (p *parser) peekRune() string {
 func isIdentStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' }
 func isIdentChar(c byte) bool  { return isIdentStart(c) || c >= '0' && c <= '9' }
 
-func (p *parser) expr(top bool) (node, error) {
+func (p *parser) expr() (node, error) {
 	p.spaces()
 	if p.i >= len(p.s) {
 		return nil, &syntaxError{p.i, "expected an argument, found the end of the expression"}
@@ -150,7 +150,7 @@ func (p *parser) expr(top bool) (node, error) {
 	if text == "" {
 		return nil, &syntaxError{start, fmt.Sprintf("expected an argument: a \"text\", a number, a source attribute, a [SCIM attribute] or a function, found %q", p.peekRune())}
 	}
-	if !top && (text == "true" || text == "false") {
+	if text == "true" || text == "false" {
 		p.i = end
 		return literal{text == "true"}, nil
 	}
@@ -208,7 +208,7 @@ func (p *parser) call(name string, start, argsAt int) (node, error) {
 		p.i++
 	} else {
 		for {
-			a, err := p.expr(false)
+			a, err := p.expr()
 			if err != nil {
 				return nil, err
 			}

@@ -77,6 +77,9 @@ func TestFunctions(t *testing.T) {
 		{`Join("a\"b")`, `a"b`},
 		{`GetUniqueValue(LowerCase(mail))`, "anne.marie@mycompany.com"},
 		{`Join(GetUniqueValue(Join("u", Increment("1", true))), "!")`, "u1!"},
+		{`"Employee"`, "Employee"}, // constants
+		{`42`, "42"},
+		{`true`, true},
 	}
 	for _, c := range cases {
 		got, err := mapOne(t, c.src, raw)
