@@ -272,6 +272,7 @@ func TestBadPayloads(t *testing.T) {
 		"/loop":      `{"d":{"results":[{"id":"1"}],"__next":"BASE/loop?api_key=k-secret-1"}}`,
 		"/notarray":  `{"d":{"results":{"id":"1"}}}`,
 		"/emptynext": `{"d":{"results":[{"id":"1"}],"__next":""}}`,
+		"/foreign":   `{"d":{"results":[{"id":"1"}],"__next":"https://evil.example/odata/v2/PerPerson?$skiptoken=1"}}`,
 	})
 	cases := []struct {
 		path, resultPath string
@@ -285,6 +286,7 @@ func TestBadPayloads(t *testing.T) {
 		{"/badnext", "d.results", []string{"paging link d.__next is a number"}},
 		{"/loop", "d.results", []string{"same next link twice"}},
 		{"/notarray", "d.results", []string{"an object, not an array of users"}},
+		{"/foreign", "d.results", []string{"points to https://evil.example", "credentials are not sent there"}},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

@@ -269,8 +269,14 @@ func (s *Source) nextRef(doc any, base string) (string, error) {
 			return escapeRequestURI(strings.TrimPrefix(str, b)), nil
 		}
 	}
-	// A link to another host (e.g. a load balancer's node) is followed as is, without failover.
-	return str, nil
+	// A link elsewhere on a configured host (a base URL with a path prefix) is followed as is, without
+	// failover. Credentials are never sent to a host that is not configured.
+	for _, b := range s.bases {
+		if bu, err := url.Parse(b); err == nil && strings.EqualFold(bu.Scheme, u.Scheme) && strings.EqualFold(bu.Host, u.Host) {
+			return str, nil
+		}
+	}
+	return "", fmt.Errorf("paging link %s points to %s://%s, which is not one of auth.base_urls; credentials are not sent there (add the host to base_urls if it is the same API)", where, u.Scheme, u.Host)
 }
 
 func kind(v any) string {
