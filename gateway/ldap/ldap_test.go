@@ -10,7 +10,7 @@ import (
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
 )
 
-func openYAML(t *testing.T, doc string) gateway.Endpoint {
+func openYAML(t testing.TB, doc string) gateway.Endpoint {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {

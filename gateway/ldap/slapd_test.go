@@ -48,7 +48,7 @@ var (
 	moduleDirs = []string{"/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap", "/usr/libexec/openldap"}
 )
 
-func firstDir(t *testing.T, what string, dirs []string, probe string) string {
+func firstDir(t testing.TB, what string, dirs []string, probe string) string {
 	for _, d := range dirs {
 		if _, err := os.Stat(filepath.Join(d, probe)); err == nil {
 			return d
@@ -60,7 +60,7 @@ func firstDir(t *testing.T, what string, dirs []string, probe string) string {
 
 // startSlapd starts a fresh directory with dc=example,dc=com, ou=people and ou=groups. A missing slapd fails
 // the test: the LDAP endpoint is only tested against the real server.
-func startSlapd(t *testing.T) *slapd {
+func startSlapd(t testing.TB) *slapd {
 	t.Helper()
 	bin, err := exec.LookPath("slapd")
 	if err != nil {
@@ -142,7 +142,7 @@ var slapdBin string
 
 func (s *slapd) bin(b string) { slapdBin = b }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func freePort(t *testing.T) string {
 
 // start runs slapd in the foreground (-d 0) so that the test owns the process; it returns when the server
 // accepts connections.
-func (s *slapd) start(t *testing.T) {
+func (s *slapd) start(t testing.TB) {
 	t.Helper()
 	log, err := os.OpenFile(filepath.Join(s.dir, "slapd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -187,7 +187,7 @@ func (s *slapd) start(t *testing.T) {
 }
 
 // stop ends slapd (SIGTERM, it flushes the database) and waits for it.
-func (s *slapd) stop(t *testing.T) {
+func (s *slapd) stop(t testing.TB) {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -206,7 +206,7 @@ func (s *slapd) stop(t *testing.T) {
 }
 
 // admin runs fn on a connection bound as the directory's root DN (to look at what the endpoint wrote).
-func (s *slapd) admin(t *testing.T, fn func(c *ldap.Conn)) {
+func (s *slapd) admin(t testing.TB, fn func(c *ldap.Conn)) {
 	t.Helper()
 	c, err := ldap.DialURL(s.url)
 	if err != nil {
@@ -220,7 +220,7 @@ func (s *slapd) admin(t *testing.T, fn func(c *ldap.Conn)) {
 }
 
 // entry reads one entry with the given attributes as the root DN.
-func (s *slapd) entry(t *testing.T, filter string, attrs ...string) *ldap.Entry {
+func (s *slapd) entry(t testing.TB, filter string, attrs ...string) *ldap.Entry {
 	t.Helper()
 	var out *ldap.Entry
 	s.admin(t, func(c *ldap.Conn) {
@@ -237,7 +237,7 @@ func (s *slapd) entry(t *testing.T, filter string, attrs ...string) *ldap.Entry 
 }
 
 // writeCerts makes a CA and a server certificate for 127.0.0.1 and returns the CA file.
-func writeCerts(t *testing.T, dir string) string {
+func writeCerts(t testing.TB, dir string) string {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "scim-stream test CA"},

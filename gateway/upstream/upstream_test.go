@@ -15,7 +15,7 @@ import (
 )
 
 // openYAML opens the endpoint the way the gateway does: from its `endpoint:` YAML through the registry.
-func openYAML(t *testing.T, doc string, dir string) gateway.Endpoint {
+func openYAML(t testing.TB, doc string, dir string) gateway.Endpoint {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
