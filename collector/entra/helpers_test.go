@@ -61,14 +61,22 @@ type env struct {
 }
 
 func newEnv(t testing.TB, pageSize int, tweak func(*config.Tenant, *Options)) *env {
+	return newEnvWith(t, tweak, func(e *env) { e.srv.PageSize = pageSize })
+}
+
+// newEnvWith is newEnv with a hook that runs once the server listens, before the source is built.
+func newEnvWith(t testing.TB, tweak func(*config.Tenant, *Options), server func(*env)) *env {
 	t.Helper()
 	e := &env{co: graph.NewCompany(nil)}
 	e.srv = graph.NewServer(e.co.Tenant)
-	e.srv.PageSize = pageSize
+	e.srv.PageSize = 7
 	e.srv.AddClient("client-one", "secret-one")
 	e.srv.AddClient("client-two", "secret-two")
 	e.ts = e.srv.Start()
 	t.Cleanup(e.ts.Close)
+	if server != nil {
+		server(e)
+	}
 	e.cfg = &config.Tenant{
 		Auth: config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{
 			{ClientID: "client-one", ClientSecret: "secret-one"}, {ClientID: "client-two", ClientSecret: "secret-two"}}}},

@@ -1,8 +1,11 @@
 package graph
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,6 +38,9 @@ type Server struct {
 
 	mu          sync.Mutex
 	clients     map[string]string // client id -> secret
+	certs       map[string]*x509.Certificate
+	federated   map[string]federated
+	msiHeader   string
 	tokens      map[string]issued
 	gen         int
 	throttle    int
@@ -52,12 +58,19 @@ type issued struct {
 
 // NewServer returns a server for t with no registered clients.
 func NewServer(t *Tenant) *Server {
-	return &Server{Tenant: t, PageSize: 100, clients: map[string]string{}, tokens: map[string]issued{}}
+	return &Server{Tenant: t, PageSize: 100, clients: map[string]string{}, tokens: map[string]issued{},
+		certs: map[string]*x509.Certificate{}, federated: map[string]federated{}}
 }
 
 // Start serves s over HTTPS on a loopback port (httptest); the caller closes it. Its Client() trusts the
 // server's certificate.
-func (s *Server) Start() *httptest.Server { return httptest.NewTLSServer(s) }
+func (s *Server) Start() *httptest.Server {
+	ts := httptest.NewUnstartedServer(s)
+	// Clients that hang up while a test closes the server are normal here, not worth a log line.
+	ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+	ts.StartTLS()
+	return ts
+}
 
 // AddClient registers an application (client id and secret) allowed to get tokens.
 func (s *Server) AddClient(id, secret string) {
