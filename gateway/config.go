@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
 
@@ -251,13 +253,22 @@ func (c *Config) Validate() error {
 			if !subjectRe.MatchString(e.NATS.Subject) {
 				bad(p+".nats.subject", "%q is not a channel subject: use <ENTRA|HR|GW>.<channel>, e.g. ENTRA.APP1, HR.SF, ENTRA.AD.* or ENTRA.>", e.NATS.Subject)
 			}
+			var claims *jwt.UserClaims
 			if e.NATS.JWT == "" {
 				bad(p+".nats.jwt", "is mandatory: the user JWT from `scim-stream creds`")
+			} else if uc, err := jwt.DecodeUserClaims(e.NATS.JWT); err != nil {
+				bad(p+".nats.jwt", "is not a NATS user JWT (%v): paste the jwt that `scim-stream creds` printed", err)
+			} else if uc.Expires > 0 && time.Unix(uc.Expires, 0).Before(time.Now()) {
+				bad(p+".nats.jwt", "expired at %s: issue new creds with `scim-stream creds`", time.Unix(uc.Expires, 0).UTC().Format(time.RFC3339))
+			} else {
+				claims = uc
 			}
 			if e.NATS.Secret == "" {
 				bad(p+".nats.secret", "is mandatory: the user seed (SU…) from `scim-stream creds`")
-			} else if _, err := nkeys.FromSeed([]byte(e.NATS.Secret.Reveal())); err != nil {
+			} else if kp, err := nkeys.FromSeed([]byte(e.NATS.Secret.Reveal())); err != nil {
 				bad(p+".nats.secret", "is not an NKey user seed (SU…): paste the seed that `scim-stream creds` printed (a value encrypted by the Node gateway cannot be read)")
+			} else if pub, _ := kp.PublicKey(); claims != nil && pub != claims.Subject {
+				bad(p+".nats.secret", "is not the seed of the user in nats.jwt: paste the jwt and secret from the same `scim-stream creds` output")
 			}
 			for i, r := range e.ReplaceDomains {
 				if !strings.HasPrefix(r.From, "@") || len(r.From) < 2 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
@@ -187,6 +189,10 @@ endpoint:
 }
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
+	w := newWorld(t)
+	userJWT, _ := w.env.SubscriberCreds(t, tenant, natsauth.HR, "")
+	kp, _ := nkeys.CreateUser()
+	seed, _ := kp.Seed()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "gw.yaml")
 	os.WriteFile(path, []byte(`
@@ -198,6 +204,10 @@ scimgateway:
         undefined:
           nats: {tenant: acme, subject: APP1, jwt: "", secret: "not-a-seed"}
           replaceDomains: [{from: acme.com, to: "@x.com"}]
+        other:
+          nats: {tenant: acme, subject: HR.SF, jwt: "eyJnot.a.jwt", secret: "`+string(seed)+`"}
+        mismatch:
+          nats: {tenant: acme, subject: HR.SF, jwt: "`+userJWT+`", secret: "`+string(seed)+`"}
 `), 0o600)
 	t.Setenv("SEED", "x")
 	_, err := gateway.LoadConfig(path)
@@ -210,6 +220,8 @@ scimgateway:
 		"entity.undefined.nats.jwt: is mandatory",
 		"entity.undefined.nats.secret: is not an NKey user seed",
 		"entity.undefined.replaceDomains[0].from",
+		"entity.other.nats.jwt: is not a NATS user JWT",
+		"entity.mismatch.nats.secret: is not the seed of the user in nats.jwt",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)

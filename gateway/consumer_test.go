@@ -142,3 +142,18 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 		t.Errorf("no reconnect logged:\n%s", r.log)
 	}
 }
+
+func TestMissingCAFileStopsTheGateway(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config("gw", true, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})
+	cfg.Scimgateway.Stream.Certificate.CA = "missing-ca.pem"
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := gateway.Run(ctx, cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), "missing-ca.pem") {
+		t.Fatalf("Run = %v, want an error naming the CA file", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run kept running without a usable CA")
+	}
+}

@@ -79,7 +79,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	subs := g.subscribers()
 	for _, s := range subs {
-		wg.Go(func() { s.run(ctx) })
+		wg.Go(func() {
+			if err := s.run(ctx); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("gateway %s: subscriber: %w", g.Config.Name, err))
+			}
+		})
 	}
 	runnersMu.Lock()
 	names := make([]string, 0, len(runners))

@@ -54,18 +54,17 @@ func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
 	}
 }
 
-// run consumes until ctx is cancelled, reconnecting and re-creating the consumer as often as needed.
-func (s *subscriber) run(ctx context.Context) {
+// run consumes until ctx is cancelled, reconnecting and re-creating the consumer as often as needed. It
+// returns an error only when the subscriber cannot start at all (a configuration problem).
+func (s *subscriber) run(ctx context.Context) error {
 	nc, err := s.connect()
-	if err != nil { // only configuration errors end up here: connection failures are retried by the client
-		s.log.Error("gateway: subscriber cannot start", "err", err)
-		return
+	if err != nil { // connection failures are retried by the client: this is a configuration problem
+		return fmt.Errorf("entity %s: %w", s.entity, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		s.log.Error("gateway: subscriber cannot start", "err", err)
-		return
+		return fmt.Errorf("entity %s: %w", s.entity, err)
 	}
 	s.log.Info("gateway: subscriber started", "endpoint", s.g.Config.EndpointType(), "softSync", s.ap.opts.softSync)
 	wait := s.g.RetryMin
@@ -81,14 +80,15 @@ func (s *subscriber) run(ctx context.Context) {
 			err = s.consume(ctx, cons)
 		}
 		if ctx.Err() != nil {
-			return
+			return nil
 		}
 		s.log.Warn("gateway: subscription interrupted; retrying", "err", err, "retryIn", wait)
 		if !sleep(ctx, wait) {
-			return
+			return nil
 		}
 		wait = min(2*wait, setupRetryMax)
 	}
+	return nil
 }
 
 func (s *subscriber) connect() (*nats.Conn, error) {
