@@ -203,8 +203,11 @@ func (v *view) prune(ch *channel) scim.User {
 		return nil
 	}
 	var all bool
-	gIn, gOut := newBits(len(v.groups)), newBits(len(v.groups))
-	rIn, rOut := newBits(len(v.roles)), newBits(len(v.roles))
+	words := (len(v.groups)+63)/64 + (len(v.roles)+63)/64
+	bits := make([]uint64, 2*words) // in and out sets for groups, then roles
+	gw := (len(v.groups) + 63) / 64
+	gIn, gOut := bits[:gw], bits[gw:2*gw]
+	rIn, rOut := bits[2*gw:words+gw], bits[words+gw:]
 	for i := range ch.filters {
 		f := &ch.filters[i]
 		if !v.filterMatches(f) {
@@ -228,17 +231,40 @@ func (v *view) prune(ch *channel) scim.User {
 			}
 		}
 	}
+	var groups, roles any
+	same := true
+	if v.gKey != "" {
+		groups = keep(v.user[v.gKey], v.groups, all, gIn, gOut)
+		same = sameList(groups, v.user[v.gKey])
+	}
+	if v.rKey != "" {
+		roles = keep(v.user[v.rKey], v.roles, all, rIn, rOut)
+		same = same && sameList(roles, v.user[v.rKey])
+	}
+	if same {
+		return v.user // nothing pruned: the view is the user itself (read-only for callers)
+	}
 	u := make(scim.User, len(v.user))
 	for k, val := range v.user {
 		u[k] = val
 	}
 	if v.gKey != "" {
-		u[v.gKey] = keep(v.user[v.gKey], v.groups, all, gIn, gOut)
+		u[v.gKey] = groups
 	}
 	if v.rKey != "" {
-		u[v.rKey] = keep(v.user[v.rKey], v.roles, all, rIn, rOut)
+		u[v.rKey] = roles
 	}
 	return u
+}
+
+// sameList reports whether keep returned the original list value.
+func sameList(kept, orig any) bool {
+	a, ok1 := kept.([]any)
+	b, ok2 := orig.([]any)
+	if !ok1 || !ok2 {
+		return !ok2 // orig is not a list: keep returned it as it was
+	}
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // keep filters elements: a kept-everything list is shared as it is; otherwise a new (possibly empty) list, so
@@ -259,8 +285,6 @@ func keep(orig any, elems []any, all bool, in, out []uint64) any {
 	}
 	return kept
 }
-
-func newBits(n int) []uint64 { return make([]uint64, (n+63)/64) }
 
 func orBits(dst, src []uint64) {
 	for i := range src {
