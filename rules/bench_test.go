@@ -22,8 +22,8 @@ func benchUser() scim.User {
 	}
 	return scim.User{
 		"userName": "john.smith@mycompany.com", "title": "Dog Trainer", "active": true, "displayName": "John Smith",
-		"name":   map[string]any{"givenName": "John", "familyName": "Smith", "formatted": "John Smith"},
-		"emails": []any{map[string]any{"type": "work", "value": "john.smith@mycompany.com"}, map[string]any{"type": "other", "value": "js@example.org"}},
+		"name":      map[string]any{"givenName": "John", "familyName": "Smith", "formatted": "John Smith"},
+		"emails":    []any{map[string]any{"type": "work", "value": "john.smith@mycompany.com"}, map[string]any{"type": "other", "value": "js@example.org"}},
 		"addresses": []any{map[string]any{"type": "work", "postalCode": "91608", "city": "Hollywood"}},
 		"groups":    groups, "roles": roles,
 		scim.EnterpriseUserSchema: map[string]any{"department": "Tour Operations", "employeeNumber": "991999"},
