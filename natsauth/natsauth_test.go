@@ -188,3 +188,23 @@ func TestServerConfigLoadsInNatsServer(t *testing.T) {
 		}
 	}
 }
+
+func TestIssueSubscriberByTenant(t *testing.T) {
+	op, _ := natsauth.NewOperator()
+	cfg := &config.Config{}
+	cfg.Nats.Server.Auth.Operator = op
+	hr, _ := natsauth.NewAccount(op, "acme", natsauth.HR)
+	cfg.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": {HR: hr}}
+	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.HR, "durable_plugin-loki_undefined", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, _ := jwt.DecodeUserClaims(u.JWT)
+	ac, _ := jwt.DecodeAccountClaims(hr.JWT)
+	if uc.IssuerAccount != ac.Subject || uc.Name != "durable_plugin-loki_undefined" || uc.Expires != 0 {
+		t.Fatalf("subscriber claims %+v", uc)
+	}
+	if _, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, "", 0); err == nil || !strings.Contains(err.Error(), "bootstrap -entra acme") {
+		t.Fatalf("missing account: %v", err)
+	}
+}

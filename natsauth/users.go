@@ -151,3 +151,33 @@ func SystemUser(op config.Operator, ttl time.Duration) (User, error) {
 func DurableName(plugin, entity string) string {
 	return strings.NewReplacer("*", "#", ">", "##", ".", "_").Replace("durable_" + plugin + "_" + entity)
 }
+
+// TenantAccount returns the configured account of (tenant, typ ENTRA|HR|GW).
+func TenantAccount(cfg *config.Config, tenant, typ string) (*config.AccountKeys, error) {
+	var a *config.AccountKeys
+	if ta := cfg.Nats.Server.Auth.Account[tenant]; ta != nil {
+		switch typ {
+		case Entra:
+			a = ta.Entra
+		case HR:
+			a = ta.HR
+		case GW:
+			a = ta.GW
+		}
+	}
+	if a == nil || a.JWT == "" {
+		return nil, fmt.Errorf("tenant %q has no %s account in nats.server.auth.account: run scim-stream bootstrap -%s %s",
+			tenant, typ, strings.ToLower(typ), tenant)
+	}
+	return a, nil
+}
+
+// IssueSubscriber issues a subscriber of (tenant, typ): for ENTRA/HR a pull subscriber bound to durable ("" = any
+// durable), for GW a responder bound to the GW subject given as durable ("" = every GW subject).
+func IssueSubscriber(cfg *config.Config, tenant, typ, durable string, expires time.Duration) (User, error) {
+	a, err := TenantAccount(cfg, tenant, typ)
+	if err != nil {
+		return User{}, err
+	}
+	return Issue(a, SubscriberRole(typ), IssueOptions{Name: durable, Expires: expires})
+}

@@ -138,21 +138,9 @@ func (e *Env) StateKV(t testing.TB, tenant, typ string) jetstream.KeyValue {
 // account returns the keys of (tenant, typ).
 func (e *Env) account(t testing.TB, tenant, typ string) *config.AccountKeys {
 	t.Helper()
-	ta := e.Config.Nats.Server.Auth.Account[tenant]
-	if ta == nil {
-		t.Fatalf("brokertest: no tenant %q", tenant)
-	}
-	var a *config.AccountKeys
-	switch typ {
-	case natsauth.Entra:
-		a = ta.Entra
-	case natsauth.HR:
-		a = ta.HR
-	case natsauth.GW:
-		a = ta.GW
-	}
-	if a == nil {
-		t.Fatalf("brokertest: tenant %q has no %s account", tenant, typ)
+	a, err := natsauth.TenantAccount(e.Config, tenant, typ)
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
 	}
 	return a
 }

@@ -20,26 +20,7 @@ func init() {
 
 // tenantAccount returns the account of (tenant, typ) or an error naming the bootstrap that creates it.
 func tenantAccount(cfg *config.Config, tenant, typ string) (*config.AccountKeys, error) {
-	ta := cfg.Nats.Server.Auth.Account[tenant]
-	var a *config.AccountKeys
-	if ta != nil {
-		switch typ {
-		case natsauth.Entra:
-			a = ta.Entra
-		case natsauth.HR:
-			a = ta.HR
-		case natsauth.GW:
-			a = ta.GW
-		}
-	}
-	if a == nil || a.JWT == "" {
-		flag := "-entra"
-		if typ == natsauth.HR {
-			flag = "-hr"
-		}
-		return nil, fmt.Errorf("tenant %q has no %s account in nats.server.auth.account: run scim-stream bootstrap %s %s", tenant, typ, flag, tenant)
-	}
-	return a, nil
+	return natsauth.TenantAccount(cfg, tenant, typ)
 }
 
 // gatewayStream is the Node SCIM Gateway's scimgateway.stream block (our gateway reads the same shape).
