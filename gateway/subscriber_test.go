@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -316,5 +317,41 @@ func TestMessageWithoutMsgIDIsAppliedAndLogged(t *testing.T) {
 	}
 	if !strings.Contains(r.log.String(), "without Msg-Id") {
 		t.Errorf("no warning about the missing Msg-Id:\n%s", r.log)
+	}
+}
+
+// The demo's gateway: one store fed by an HR channel and an Entra channel at once.
+func TestTwoChannelsIntoOneStore(t *testing.T) {
+	w := newWorld(t)
+	r := w.start(w.config("demo", true, map[string]gateway.Entity{
+		"hr":   w.entity("demo", "hr", "HR.SF"),
+		"app5": w.entity("demo", "app5", "ENTRA.APP5"),
+	}))
+	const n = 30
+	for i := range n {
+		name := fmt.Sprintf("p%02d@acme.com", i)
+		// Both channels race to create the same people.
+		w.publish("HR.SF", nextID(), msg(scim.CreateUser, person(name, "title", "Engineer", "employeeNumber", fmt.Sprint(i))))
+		w.publish("ENTRA.APP5", nextID(), msg(scim.CreateUser, person(name, "title", "Engineer", "roles", []any{role("App5", "User", "App5Users")})))
+	}
+	evs := r.waitEvents(t, 2*n)
+	created := 0
+	for _, e := range evs {
+		switch e.Action {
+		case gateway.ActionCreated:
+			created++
+		case gateway.ActionModified, gateway.ActionUnchanged:
+		default:
+			t.Errorf("%s %s: %s %v", e.Subject, e.UserName, e.Action, e.Err)
+		}
+	}
+	if created != n {
+		t.Errorf("%d creates, want exactly %d (one per person)", created, n)
+	}
+	for i := range n {
+		u := r.user(t, fmt.Sprintf("p%02d@acme.com", i))
+		if u["employeeNumber"] != fmt.Sprint(i) || !slices.Equal(groupNames(u), []string{"App5Users"}) {
+			t.Errorf("%s: employeeNumber %v groups %v", u["userName"], u["employeeNumber"], groupNames(u))
+		}
 	}
 }
