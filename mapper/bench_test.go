@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // BenchmarkSuccessFactors maps the documentation's SuccessFactors example record with the full documented
@@ -50,4 +51,41 @@ func BenchmarkSuccessFactors(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkSuccessFactorsRatio interleaves a json.Unmarshal of the record and a Map of it in every iteration and
+// reports the mapper's time as a ratio of the unmarshal time (map/unmarshal; map_new/unmarshal for a new user
+// with two GetUniqueValue reservations) and users mapped per second. Interleaving keeps the ratio meaningful on
+// a shared, noisy machine where sequential sub-benchmarks see different loads.
+func BenchmarkSuccessFactorsRatio(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "sf-perperson.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := compileSF(b)
+	ctx := context.Background()
+	reg := NewMemory()
+	var tUnmarshal, tMap, tNew time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		var raw map[string]any
+		if err := json.Unmarshal(data, &raw); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if _, err := m.Map(ctx, raw, Options{Owner: "100123", Now: now}); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if _, err := m.Map(ctx, raw, Options{New: true, Owner: "100123", Unique: reg, Now: now}); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		tUnmarshal += t1.Sub(t0)
+		tMap += t2.Sub(t1)
+		tNew += t3.Sub(t2)
+	}
+	b.ReportMetric(float64(tMap)/float64(tUnmarshal), "map/unmarshal")
+	b.ReportMetric(float64(tNew)/float64(tUnmarshal), "map_new/unmarshal")
+	b.ReportMetric(float64(b.N)/tMap.Seconds(), "users/s")
 }

@@ -28,6 +28,7 @@ type Mapper struct {
 	group  []*mapping
 	rules  []*currentRule
 	source []string
+	exts   []string // extension schemas the user targets write, sorted
 }
 
 type mapping struct {
@@ -123,6 +124,12 @@ func Compile(kind string, m config.Mapper) (*Mapper, error) {
 	}
 	mp.user = order
 	mp.source = sourcePaths(kind, user, mp.group)
+	for _, x := range user {
+		if x.target.URN != "" && !slices.Contains(mp.exts, x.target.URN) {
+			mp.exts = append(mp.exts, x.target.URN)
+		}
+	}
+	slices.Sort(mp.exts)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -289,7 +296,7 @@ func (m *Mapper) SourcePaths() []string { return slices.Clone(m.source) }
 func (m *Mapper) Map(ctx context.Context, raw map[string]any, opts Options) (scim.User, error) {
 	u := make(scim.User, len(m.user)+1)
 	err := m.run(ctx, m.user, raw, opts, u)
-	setSchemas(u)
+	m.setSchemas(u)
 	return u, err
 }
 
@@ -367,17 +374,15 @@ func canonicalSpelling(ms []*mapping) {
 	}
 }
 
-func setSchemas(u scim.User) {
-	schemas := []any{scim.CoreUserSchema}
-	var ext []string
-	for k := range u {
-		if strings.HasPrefix(strings.ToLower(k), "urn:") {
-			ext = append(ext, k)
+// setSchemas lists the core schema and the extensions the user has; the candidates are the targets'
+// extensions, known at compile time.
+func (m *Mapper) setSchemas(u scim.User) {
+	schemas := make([]any, 1, 1+len(m.exts))
+	schemas[0] = scim.CoreUserSchema
+	for _, e := range m.exts {
+		if _, ok := u[e]; ok {
+			schemas = append(schemas, e)
 		}
-	}
-	slices.Sort(ext)
-	for _, e := range ext {
-		schemas = append(schemas, e)
 	}
 	u["schemas"] = schemas
 }
