@@ -1,0 +1,83 @@
+package scim
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestMessageWireOrder: the envelope marshals in the documentation's field order, and a group added in Entra
+// gives the documentation's Operations entry.
+func TestMessageWireOrder(t *testing.T) {
+	old := jsonUser(t, `{"userName": "john.smith@mycompany.com", "groups": [{"display": "Admins", "value": "Admins"}]}`)
+	new := old.Clone()
+	new["groups"] = append(new["groups"].([]any), map[string]any{"display": "Employees", "value": "Employees"})
+	msg := Message{
+		ActivityOperation: ModifyUser,
+		ActivityDateTime:  "2022-07-01T10:27:55.403989Z",
+		InitiatedByID:     "2b47d2fd-a98e-4051-b053-93d2da7f834e",
+		InitiatedByUPN:    "admin@mycompany.com",
+		TargetID:          "da33c8bd-4511-5058-b79e-7a45938b1b08",
+		TargetUPN:         "john.smith@mycompany.com",
+		Operations:        Diff(old, new),
+		User:              new,
+	}
+	b, err := json.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"activityOperation":"modifyUser","activityDateTime":"2022-07-01T10:27:55.403989Z",` +
+		`"initiatedById":"2b47d2fd-a98e-4051-b053-93d2da7f834e","initiatedByUpn":"admin@mycompany.com",` +
+		`"targetId":"da33c8bd-4511-5058-b79e-7a45938b1b08","targetUpn":"john.smith@mycompany.com",` +
+		`"Operations":[{"op":"add","value":[{"display":"Employees","value":"Employees"}],"path":"groups"}],` +
+		`"user":{"groups":[{"display":"Admins","value":"Admins"},{"display":"Employees","value":"Employees"}],"userName":"john.smith@mycompany.com"}}`
+	if string(b) != want {
+		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+	// A remove without value keeps "path" and drops "value"; no change gives an empty array, not null.
+	b, _ = json.Marshal(Message{ActivityOperation: ModifyUser, Operations: Diff(User{"title": "x"}, User{}), User: User{}})
+	if !strings.Contains(string(b), `"Operations":[{"op":"remove","path":"title"}]`) {
+		t.Fatalf("remove: %s", b)
+	}
+	ops := Diff(old, old.Clone())
+	if ops == nil {
+		ops = []Operation{}
+	}
+	b, _ = json.Marshal(Message{ActivityOperation: ModifyUser, Operations: ops, User: old})
+	if !strings.Contains(string(b), `"Operations":[]`) {
+		t.Fatalf("no change: %s", b)
+	}
+}
+
+// BenchmarkDiff diffs the documentation's message user against a copy with a group added and the title
+// changed, next to json.Marshal of the same user in the same run (the publisher marshals every user anyway).
+func BenchmarkDiff(b *testing.B) {
+	old := jsonUser(b, `{"active": true, "displayName": "John Smith", "externalId": "johns", "title": "Consultant",
+		"userName": "john.smith@mycompany.com",
+		"addresses": [{"type": "work", "region": "CA", "city": "Hollywood", "postalCode": "91608", "streetAddress": "100 Universal City Plaza1", "country": "USA"}],
+		"emails": [{"type": "other", "value": "john.smith@example.org"}, {"type": "work", "value": "john.smith@mycompany.com"}],
+		"groups": [{"display": "Employees", "value": "Employees"}, {"display": "Admins", "value": "Admins"}],
+		"name": {"givenName": "John", "familyName": "Smith", "formatted": "John Smith"},
+		"phoneNumbers": [{"type": "mobile", "value": "555-555-6521"}, {"type": "work", "value": "555-555-1256"}],
+		"roles": [{"type": "Application1", "display": "User", "value": "User"}],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"organization": "Universal Studios", "employeeNumber": "991999",
+			"manager": {"value": "barbara.jensen@mycompany.com", "displayName": "Barbara Jensen"}, "department": "Tour Operations"},
+		"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]}`)
+	new := old.Clone()
+	new["title"] = "Manager"
+	new["groups"] = append(new["groups"].([]any), map[string]any{"display": "App1", "value": "App1"})
+	b.Run("marshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(new); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("diff", func(b *testing.B) {
+		for b.Loop() {
+			if len(Diff(old, new)) != 2 {
+				b.Fatal("expected 2 operations")
+			}
+		}
+	})
+}
