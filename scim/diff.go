@@ -37,7 +37,7 @@ const CreateOnly = "onCreate"
 // Arrays compare as multisets (see Equal), null counts as absent, and onCreate is ignored. ApplyPatch(old,
 // Diff(old, new)) gives new (tested by TestDiffRoundTrip and FuzzDiffRoundTrip).
 func Diff(old, new User) []Operation {
-	var ops []Operation
+	ops := []Operation{} // never nil: a message without changes carries "Operations":[]
 	for _, k := range unionKeys(old, new) {
 		if k == CreateOnly {
 			continue

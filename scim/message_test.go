@@ -40,9 +40,6 @@ func TestMessageWireOrder(t *testing.T) {
 		t.Fatalf("remove: %s", b)
 	}
 	ops := Diff(old, old.Clone())
-	if ops == nil {
-		ops = []Operation{}
-	}
 	b, _ = json.Marshal(Message{ActivityOperation: ModifyUser, Operations: ops, User: old})
 	if !strings.Contains(string(b), `"Operations":[]`) {
 		t.Fatalf("no change: %s", b)
