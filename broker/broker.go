@@ -178,12 +178,16 @@ func (b *Broker) startServer(cfg *config.Config, o Options) error {
 	var fatal atomic.Pointer[string]
 	srv.SetLoggerV2(serverLog{l: b.log, fatal: &fatal}, b.log.Enabled(context.Background(), slog.LevelDebug), s.Trace, false)
 	srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		srv.Shutdown()
+	// A listen error (port in use) arrives through Fatalf; fail at once instead of waiting for the time-out.
+	for deadline := time.Now().Add(10 * time.Second); !srv.ReadyForConnections(25 * time.Millisecond); {
 		if m := fatal.Load(); m != nil {
-			return fmt.Errorf("broker: nats server on port %d: %s", port, *m)
+			srv.Shutdown()
+			return fmt.Errorf("broker: nats server on port %d: %s (set nats.server.port to a free port)", port, *m)
 		}
-		return fmt.Errorf("broker: nats server on port %d did not start within 10s", port)
+		if time.Now().After(deadline) {
+			srv.Shutdown()
+			return fmt.Errorf("broker: nats server on port %d did not start within 10s", port)
+		}
 	}
 	b.srv = srv
 	b.url = fmt.Sprintf("tls://localhost:%d", srv.Addr().(*net.TCPAddr).Port)
@@ -226,15 +230,28 @@ func (b *Broker) Server() *server.Server { return b.srv }
 // Shutdown closes SCIM Stream's connections and stops the embedded server.
 func (b *Broker) Shutdown() {
 	b.mu.Lock()
+	conns := make([]*nats.Conn, 0, len(b.pubs)+1)
 	for _, p := range b.pubs {
-		p.nc.Close()
+		conns = append(conns, p.nc)
 	}
-	b.pubs = map[accountKey]*publisher{}
 	if b.state != nil {
-		b.state.nc.Close()
-		b.state = nil
+		conns = append(conns, b.state.nc)
 	}
+	b.pubs, b.state = map[accountKey]*publisher{}, nil
 	b.mu.Unlock()
+	// Drain: publishes in flight get their acks before the connections close.
+	deadline := time.Now().Add(5 * time.Second)
+	for _, nc := range conns {
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+		}
+	}
+	for _, nc := range conns {
+		for !nc.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		nc.Close()
+	}
 	if b.srv != nil {
 		b.srv.Shutdown()
 		b.srv.WaitForShutdown()

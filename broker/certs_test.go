@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/broker/brokertest"
@@ -96,5 +98,24 @@ func TestMonitoringPort(t *testing.T) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || v.ServerName != "SCIM-Stream" || !v.TLS {
 		t.Fatalf("varz: %+v %v", v, err)
+	}
+}
+
+func TestPortInUseFailsFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := brokertest.Config(t, "acme")
+	dir := t.TempDir()
+	start := time.Now()
+	_, err = broker.Start(context.Background(), cfg, broker.Options{StoreDir: filepath.Join(dir, "js"), CertsDir: filepath.Join(dir, "certs"),
+		Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port})
+	if err == nil || !strings.Contains(err.Error(), "nats.server.port") {
+		t.Fatalf("start on a used port: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("failing took %v", d)
 	}
 }

@@ -140,6 +140,13 @@ func TestIsolation(t *testing.T) {
 		t.Fatalf("ENTRA subscriber got %q", got)
 	}
 
+	// The Node client re-filters its durable in place when its subject changes.
+	r := e.request(t, "$JS.API.CONSUMER.CREATE.acme."+durable+".ENTRA.APP3", map[string]any{"stream_name": "acme",
+		"config": map[string]any{"durable_name": durable, "deliver_policy": "all", "ack_policy": "explicit", "filter_subject": "ENTRA.APP3"}})
+	if r["error"] != nil {
+		t.Fatalf("re-filter the durable: %v", r["error"])
+	}
+
 	// The same user, listening on _INBOX.> (which it must be allowed), while others pull.
 	sniff, err := e.SubscribeSync("_INBOX.>")
 	if err != nil {
