@@ -2,6 +2,7 @@ package ldap
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -47,4 +48,28 @@ func (n *yamlNode) parse(t *testing.T, doc string) {
 		t.Fatal(err)
 	}
 	n.root = d.Content[0]
+}
+
+func TestConfigErrors(t *testing.T) {
+	base := "type: ldap\nurls: [ldap://127.0.0.1:1]\nbind: {dn: x, password: y}\ngroups: {base_dn: \"ou=g\"}\n"
+	for doc, want := range map[string]string{
+		"type: ldap\n":                   "urls",
+		"type: ldap\nurls: [http://x]\n": "urls[0]",
+		base:                             "users.base_dn",
+		base + "users: {base_dn: \"ou=p\", map: {userName: \"\"}}\n":                                                 "users.map.userName",
+		base + "users: {base_dn: \"ou=p\", map: {externalId: uid}}\n":                                                "externalId and userName both map to uid",
+		base + "users: {base_dn: \"ou=p\", rdn: \"uid={userName\"}\n":                                                "users.rdn",
+		base + "users: {base_dn: \"ou=p\", map: {\"emails[type eq\": mail}}\n":                                       "users.map",
+		base + "users: {base_dn: \"ou=p\"}\ndirectory: novell\n":                                                     "directory",
+		base + "users: {base_dn: \"ou=p\"}\nbind_dn: x\n":                                                            "bind_dn",
+		"type: ldap\nurls: [ldaps://x]\nbind: {method: external}\nusers: {base_dn: p}\ngroups: {base_dn: g}\n":       "tls.cert",
+		"type: ldap\nurls: [ldaps://x]\nstart_tls: true\nbind: {dn: x}\nusers: {base_dn: p}\ngroups: {base_dn: g}\n": "start_tls",
+	} {
+		var n yamlNode
+		n.parse(t, doc)
+		_, err := gateway.OpenEndpoint(context.Background(), Type, n.root, gateway.EndpointEnv{Dir: t.TempDir()})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error naming %s", doc, err, want)
+		}
+	}
 }

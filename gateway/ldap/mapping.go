@@ -126,11 +126,19 @@ func values(v any) []string {
 	return nil
 }
 
+// checkPaths validates a map's SCIM paths and refuses two of them on one LDAP attribute: reads could not tell
+// which one a value belongs to.
 func checkPaths(key string, m map[string]string) error {
-	for p := range m {
+	byAttr := map[string]string{}
+	for _, p := range sortedKeys(m) {
 		if _, err := scim.ParsePath(p); err != nil {
 			return fmt.Errorf("%s: %q: %w", key, p, err)
 		}
+		a := strings.ToLower(m[p])
+		if other, dup := byAttr[a]; dup {
+			return fmt.Errorf("%s: %s and %s both map to %s: map one of them to \"\" (defaults count too)", key, other, p, m[p])
+		}
+		byAttr[a] = p
 	}
 	return nil
 }

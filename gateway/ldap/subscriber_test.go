@@ -25,17 +25,30 @@ import (
 // broker and slapd: HR joiners become entries with the mapped attributes and group memberships, a leaver is
 // disabled (ppolicy lock) and a deleted user removed; with slapd stopped while messages arrive, the subscriber
 // retries and everything converges after the restart.
-func TestSubscriberProvisionsSlapd(t *testing.T) {
-	s := startSlapd(t)
-	env := brokertest.Start(t, "acme")
-	const subject = "HR.SF"
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gw", "sf"))
+// events is what a running gateway reported.
+type events struct {
+	mu               sync.Mutex
+	retries, handled int
+	created          []gateway.Event
+}
+
+func (ev *events) get() (retries, handled int) {
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	return ev.retries, ev.handled
+}
+
+// runGateway runs the bundled gateway subscribed to subject (a collector type's channel) of tenant with the
+// ldap endpoint configured by endpointYAML, until the test ends.
+func runGateway(t *testing.T, env *brokertest.Env, tenant, typ, subject, endpointYAML string) *events {
+	t.Helper()
+	jwt, seed := env.SubscriberCreds(t, tenant, typ, natsauth.DurableName("gw", "sub"))
 	cfg := gateway.SubscriberConfig("gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
-		"sf": {NATS: gateway.NATS{Tenant: "acme", Subject: subject, JWT: jwt, Secret: config.Secret(seed)}},
+		"sub": {NATS: gateway.NATS{Tenant: tenant, Subject: subject, JWT: jwt, Secret: config.Secret(seed)}},
 	})
 	cfg.Scimgateway.Scim.UsePutSoftSync = true
 	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(serviceConfig(s, "")+"timeout: 2s\n"), &n); err != nil {
+	if err := yaml.Unmarshal([]byte(endpointYAML), &n); err != nil {
 		t.Fatal(err)
 	}
 	cfg.Endpoint = gateway.EndpointConfig{Type: Type, Node: n.Content[0]}
@@ -44,24 +57,66 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.RetryMin, g.RetryMax = 50*time.Millisecond, 300*time.Millisecond
-	var mu sync.Mutex
-	var retries, handled int
+	ev := &events{}
 	g.OnEvent = func(e gateway.Event) {
-		mu.Lock()
-		defer mu.Unlock()
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
 		switch e.Action {
 		case gateway.ActionRetrying:
-			retries++
+			ev.retries++
 		case gateway.ActionTerminated:
 			t.Errorf("message %s terminated: %v", e.MsgID, e.Err)
+		case gateway.ActionCreated:
+			ev.created = append(ev.created, e)
+			ev.handled++
 		default:
-			handled++
+			ev.handled++
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; g.Close() })
+	return ev
+}
+
+// waitFor polls cond for up to 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// count counts the entries matching filter, read as the root DN.
+func (s *slapd) count(t *testing.T, filter string) int {
+	var n int
+	s.admin(t, func(c *ldap.Conn) {
+		res, err := c.SearchWithPaging(ldap.NewSearchRequest(suffix, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+			filter, []string{"dn"}, nil), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = len(res.Entries)
+	})
+	return n
+}
+
+// TestSubscriberProvisionsSlapd runs the bundled gateway's subscriber with the ldap endpoint against a real
+// broker and slapd: HR joiners become entries with the mapped attributes and group memberships, a leaver is
+// disabled (ppolicy lock) and a deleted user removed; with slapd stopped while messages arrive, the subscriber
+// retries and everything converges after the restart.
+func TestSubscriberProvisionsSlapd(t *testing.T) {
+	s := startSlapd(t)
+	env := brokertest.Start(t, "acme")
+	const subject = "HR.SF"
+	ev := runGateway(t, env, "acme", natsauth.HR, subject, serviceConfig(s, "")+"timeout: 2s\n")
+	count := func(f string) int { return s.count(t, f) }
+	waitFor := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 
 	js := env.JetStream(t, "acme", natsauth.HR)
 	seq := 0
@@ -92,29 +147,6 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 			"groups": gs,
 		}
 	}
-	// count counts the entries matching filter as the root DN.
-	count := func(filter string) int {
-		var n int
-		s.admin(t, func(c *ldap.Conn) {
-			res, err := c.SearchWithPaging(ldap.NewSearchRequest(suffix, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
-				filter, []string{"dn"}, nil), 100)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n = len(res.Entries)
-		})
-		return n
-	}
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
 
 	publish(scim.CreateUser, person("joiner", "Engineer", "Staff", "Engineering"))
 	publish(scim.CreateUser, person("leaver", "Clerk", "Staff"))
@@ -141,29 +173,24 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 	}
 
 	// slapd goes down while messages arrive.
-	mu.Lock()
-	before := handled
-	mu.Unlock()
+	_, before := ev.get()
 	s.stop(t)
 	const burst = 20
 	for i := range burst {
 		publish(scim.CreateUser, person(fmt.Sprintf("burst%02d", i), "Burst", "Burst"))
 	}
-	waitFor("a retry while slapd is down", func() bool { mu.Lock(); defer mu.Unlock(); return retries > 0 })
+	waitFor("a retry while slapd is down", func() bool { r, _ := ev.get(); return r > 0 })
 	time.Sleep(500 * time.Millisecond) // several back-off rounds
-	mu.Lock()
-	if handled != before {
-		t.Errorf("%d messages handled while slapd was down", handled-before)
+	if _, h := ev.get(); h != before {
+		t.Errorf("%d messages handled while slapd was down", h-before)
 	}
-	mu.Unlock()
 	s.start(t)
 	waitFor("all burst users after the restart", func() bool {
 		return count("(&(objectClass=inetOrgPerson)(uid=burst*))") == burst
 	})
 	waitFor("all burst memberships", func() bool { return membersOf(t, s, "Burst") == burst })
-	mu.Lock()
-	t.Logf("%d retries while slapd was down; %d messages handled", retries, handled)
-	mu.Unlock()
+	r, h := ev.get()
+	t.Logf("%d retries while slapd was down; %d messages handled", r, h)
 }
 
 // membersOf counts the user members of group cn (without the groupOfNames placeholder); 0 when it is missing.

@@ -1,0 +1,114 @@
+package ldap
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scim-stream/scim-stream/broker/brokertest"
+	"github.com/scim-stream/scim-stream/collector"
+	"github.com/scim-stream/scim-stream/collector/hr"
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/testdata/successfactors"
+)
+
+// TestHRToActiveDirectory is the whole chain: the SuccessFactors imitation → the documentation's HR tenant
+// (mapper with onCreate.userPrincipalName and onCreate.sAMAccountName) → collector pipeline → broker → gateway
+// subscriber → ldap endpoint with the Active Directory defaults over ldaps → slapd with AD's attribute names.
+// A joiner appears with the mapped attributes; a leaver (end date passed) is disabled in userAccountControl.
+func TestHRToActiveDirectory(t *testing.T) {
+	s := startSlapd(t)
+	env := brokertest.Start(t, "mycompany")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	company := successfactors.NewSampleCompany(6, time.Now)
+	sf := successfactors.New(company)
+	sf.AddBasicUser("api", "api-password")
+	srv := sf.Start()
+	defer srv.Close()
+	c, err := config.Check("../../testdata/config/hr-successfactors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.HR["mycompany"]
+	tc.Auth = config.Auth{BaseURLs: []string{srv.URL}, Basic: &config.Basic{Username: "api", Password: "api-password"}}
+	tenant, err := collector.Compile("mycompany", collector.HR, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := hr.New("mycompany", *tc, hr.Options{HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := env.Broker.JetStream("mycompany", natsauth.HR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.Broker.StateKV(ctx, "mycompany", natsauth.HR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &collector.Pipeline{JS: js, State: collector.NewState(kv)}
+
+	// AD with userName = the HR employee id (employeeID); UPN and sAMAccountName come from onCreate.
+	ad := adConfig(s, s.ldaps, "") + `timeout: 5s
+`
+	ad = replaceOnce(t, ad, "users: {base_dn: \"ou=people,"+suffix+"\", id_attribute: entryUUID}",
+		"users: {base_dn: \"ou=people,"+suffix+"\", id_attribute: entryUUID, rdn: \"CN={name.formatted|userName}\",\n"+
+			"  map: {userName: employeeID, externalId: \"\", userPrincipalName: userPrincipalName}}")
+	ev := runGateway(t, env, "mycompany", natsauth.HR, "HR.SF", ad)
+
+	stats, err := p.Collect(ctx, tenant, src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Published == 0 {
+		t.Fatalf("the collection published nothing: %v", stats)
+	}
+	waitFor(t, "every published message handled", func() bool { _, h := ev.get(); return h == stats.Published })
+
+	ceo, _ := company.Person("1001")
+	en := s.entry(t, "(employeeID=1001)", "*")
+	for attr, want := range map[string]string{
+		"givenName": ceo.FirstName, "sn": ceo.LastName, "title": "Chief Executive Officer",
+		"userAccountControl": "512",
+	} {
+		if got := en.GetAttributeValue(attr); got != want {
+			t.Errorf("CEO %s = %q, want %q", attr, got, want)
+		}
+	}
+	if upn := en.GetAttributeValue("userPrincipalName"); upn == "" || en.GetAttributeValue("sAMAccountName") == "" {
+		t.Errorf("CEO userPrincipalName %q, sAMAccountName %q: the onCreate values are missing", upn, en.GetAttributeValue("sAMAccountName"))
+	}
+	if want := "cn=" + ceo.FirstName + " " + ceo.LastName + ",ou=people," + suffix; normDN(en.DN) != normDN(want) {
+		t.Errorf("CEO DN = %s, want %s", en.DN, want)
+	}
+
+	// A leaver: the end date has passed at the next collection.
+	if err := company.SetEndDate("1002", time.Now().AddDate(0, 0, -1)); err != nil {
+		t.Fatal(err)
+	}
+	_, before := ev.get()
+	stats, err = p.Collect(ctx, tenant, src, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Published == 0 {
+		t.Fatalf("the leaver was not published: %v", stats)
+	}
+	waitFor(t, "the leaver's message handled", func() bool { _, h := ev.get(); return h == before+stats.Published })
+	if uac := s.entry(t, "(employeeID=1002)", "userAccountControl").GetAttributeValue("userAccountControl"); uac != "514" {
+		t.Errorf("leaver userAccountControl = %s, want 514 (disabled)", uac)
+	}
+}
+
+func replaceOnce(t *testing.T, s, old, new string) string {
+	t.Helper()
+	if !strings.Contains(s, old) {
+		t.Fatalf("%q not in %q", old, s)
+	}
+	return strings.Replace(s, old, new, 1)
+}
