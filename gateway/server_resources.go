@@ -146,7 +146,8 @@ func (h *request) precondition(current map[string]any) error {
 }
 
 // checkBody refuses attribute names that are not SCIM attribute names and extension values that are not objects,
-// and drops what a client may not set (id, meta).
+// drops what a client may not set (id, meta) and turns "True"/"False" strings of boolean attributes into
+// booleans.
 func checkBody(obj map[string]any) error {
 	for k, v := range obj {
 		if strings.HasPrefix(strings.ToLower(k), "urn:") {
@@ -161,6 +162,7 @@ func checkBody(obj map[string]any) error {
 	}
 	delete(obj, "id")
 	delete(obj, "meta")
+	scim.CoerceBooleans(obj)
 	return nil
 }
 

@@ -21,7 +21,9 @@ const (
 
 var resourceNames = map[string]string{
 	"users": resUsers, "groups": resGroups, "serviceproviderconfig": resServiceProviderConfig,
-	"serviceproviderconfigs": resServiceProviderConfig, "schemas": resSchemas, "resourcetypes": resResourceTypes,
+	"serviceproviderconfigs": resServiceProviderConfig,
+	// Microsoft's SCIM reference server (and its Postman collection) calls it serviceConfiguration.
+	"serviceconfiguration": resServiceProviderConfig, "schemas": resSchemas, "resourcetypes": resResourceTypes,
 	"bulk": resBulk, "approles": resAppRoles, "ping": resPing,
 }
 

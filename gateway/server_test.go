@@ -127,6 +127,12 @@ func userLifecycle(t *testing.T, newSCIMServer serverFactory) {
 		t.Fatalf("meta %v", meta)
 	}
 
+	str := c.do("POST", "/Users", `{"userName":"emp1","active":"True","emails":[{"value":"e@x","primary":"False"}]}`)
+	mustStatus(t, str, 201, "booleans as strings")
+	if str.body["active"] != true || str.body["emails"].([]any)[0].(map[string]any)["primary"] != false {
+		t.Fatalf("booleans as strings: %s", str.raw)
+	}
+
 	dup := c.do("POST", "/Users", `{"userName":"BJENSEN"}`)
 	mustStatus(t, dup, 409, "duplicate userName")
 	if dup.str("scimType") != "uniqueness" || dup.str("status") != "409" {
@@ -277,6 +283,9 @@ func listQueries(t *testing.T, newSCIMServer serverFactory) {
 		{"sortBy=userName&startIndex=0&count=2", "adoe,bjensen"},
 		{"sortBy=userName&startIndex=10", ""},
 		{"sortBy=name.givenName&sortOrder=DESCENDING", "jsmith,bjensen,adoe"},
+		// Unquoted values, as Microsoft's reference collection sends them.
+		{"filter=" + url.QueryEscape(`name.familyName eq Smith and (emails.value co example.com or emails.value co example.org)`), "jsmith"},
+		{"filter=" + url.QueryEscape(`meta.created gt 2015-10-10T14:38:21.8617979-07:00`) + "&sortBy=userName", "adoe,bjensen,jsmith"},
 	}
 	for _, cs := range cases {
 		r := c.do("GET", "/Users?"+cs.query, "")
@@ -297,6 +306,10 @@ func listQueries(t *testing.T, newSCIMServer serverFactory) {
 	r := proj.resources()
 	if len(r) != 1 || r[0]["name"].(map[string]any)["familyName"] != nil || r[0]["name"].(map[string]any)["givenName"] != "Barbara" || r[0]["emails"] != nil {
 		t.Fatalf("attributes: %s", proj.raw)
+	}
+	vf := c.do("GET", "/Users?"+url.Values{"filter": {`userName eq "adoe"`}, "attributes": {`emails[type eq "home"]`}}.Encode(), "")
+	if r := vf.resources(); len(r) != 1 || len(r[0]["emails"].([]any)) != 1 || r[0]["userName"] != nil {
+		t.Fatalf("attributes with a value filter: %s", vf.raw)
 	}
 	search := c.do("POST", "/Users/.search", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],"filter":"userName sw \"j\"","attributes":["userName"]}`)
 	mustStatus(t, search, 200, ".search")
@@ -389,6 +402,7 @@ func discovery(t *testing.T, newSCIMServer serverFactory) {
 		t.Fatalf("ResourceTypes: %s", rts.raw)
 	}
 	mustStatus(t, c.do("GET", "/ResourceTypes/Group", ""), 200, "Group resource type")
+	mustStatus(t, c.do("GET", "/serviceConfiguration", ""), 200, "Microsoft's name for ServiceProviderConfig")
 	mustStatus(t, c.do("GET", "/ResourceTypes/Nope", ""), 404, "unknown resource type")
 	mustStatus(t, c.do("POST", "/ServiceProviderConfig", "{}"), 405, "POST ServiceProviderConfig")
 	ping := c.do("GET", "/ping", "")

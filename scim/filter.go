@@ -212,6 +212,7 @@ const (
 	fltTokWord
 	fltTokString
 	fltTokNumber
+	fltTokBare // an unquoted run of characters: accepted as a string value only
 	fltTokLParen
 	fltTokRParen
 	fltTokLBracket
@@ -258,8 +259,19 @@ func fltIsWordByte(c byte) bool {
 		(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
 }
 
+// fltBareEnd is the end of the run of characters from i up to a space, parenthesis, bracket or quote.
+func fltBareEnd(s string, i int) int {
+	for i < len(s) && !strings.ContainsRune(" \t\r\n()[]\"", rune(s[i])) {
+		i++
+	}
+	return i
+}
+
 func (p *fltFilterParser) lex() error {
 	s := p.src
+	if !utf8.ValidString(s) {
+		return p.errf(0, "filter is not valid UTF-8")
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		switch {
@@ -307,9 +319,11 @@ func (p *fltFilterParser) lex() error {
 				j++
 			}
 			n, err := strconv.ParseFloat(s[i:j], 64)
-			if err != nil {
-				// Attribute names may start with a letter only; a word starting with a digit is not a number.
-				return p.errf(i, "invalid number %q", s[i:j])
+			if end := fltBareEnd(s, i); err != nil || end != j {
+				// Not a number: an unquoted value such as 2015-10-10T14:38:21Z.
+				p.toks = append(p.toks, fltToken{kind: fltTokBare, text: s[i:end], pos: i})
+				i = end
+				continue
 			}
 			p.toks = append(p.toks, fltToken{kind: fltTokNumber, text: s[i:j], num: n, pos: i})
 			i = j
@@ -318,7 +332,11 @@ func (p *fltFilterParser) lex() error {
 			for j < len(s) && fltIsWordByte(s[j]) {
 				j++
 			}
-			p.toks = append(p.toks, fltToken{kind: fltTokWord, text: s[i:j], pos: i})
+			kind := fltTokWord
+			if end := fltBareEnd(s, i); end != j {
+				kind, j = fltTokBare, end // an unquoted value such as bjensen@example.com
+			}
+			p.toks = append(p.toks, fltToken{kind: kind, text: s[i:j], pos: i})
 			i = j
 		default:
 			return p.errf(i, "unexpected character %q", string(rune(c)))
@@ -478,8 +496,11 @@ func (p *fltFilterParser) parseComparison(attr fltAttrPath, at fltToken) (*fltCo
 		case "null":
 			value = nil
 		default:
-			return nil, p.errf(v.pos, "invalid value %q: strings must be in double quotes", v.text)
+			// RFC 7644 wants strings quoted; Microsoft's reference server and some clients send them bare.
+			value = v.text
 		}
+	case fltTokBare:
+		value = v.text
 	default:
 		return nil, p.errf(v.pos, "expected a value after %q, found %s", opTok.text, v)
 	}

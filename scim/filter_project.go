@@ -1,14 +1,31 @@
 package scim
 
 import (
+	"fmt"
 	"strings"
 )
+
+// fltElementMatches applies a value filter to one value of a multi-valued attribute.
+func fltElementMatches(f fltFilterNode, el any) bool {
+	m, ok := el.(map[string]any)
+	if !ok {
+		m = map[string]any{"value": el}
+	}
+	return f.match(m)
+}
 
 // Projection selects the attributes of a resource that a query returns (RFC 7644 §3.4.2.5 attributes and
 // excludedAttributes). id and schemas are always returned.
 type Projection struct {
-	include []fltAttrPath
-	exclude []fltAttrPath
+	include []fltProjected
+	exclude []fltProjected
+}
+
+// fltProjected is one attributes entry. Besides RFC 7644's attribute paths it may carry a value filter
+// (emails[type eq "work"]), which Microsoft's reference server accepts: only the matching values are returned.
+type fltProjected struct {
+	fltAttrPath
+	filter fltFilterNode
 }
 
 // ParseProjection reads the comma-separated attributes and excludedAttributes query parameters (either may be
@@ -23,20 +40,54 @@ func ParseProjection(attributes, excluded string) (Projection, error) {
 	return p, err
 }
 
-func parseAttrList(s string) ([]fltAttrPath, error) {
-	var out []fltAttrPath
-	for _, part := range strings.Split(s, ",") {
+func parseAttrList(s string) ([]fltProjected, error) {
+	var out []fltProjected
+	for _, part := range splitAttrList(s) {
 		part = strings.TrimSpace(part)
 		if part == "" {
+			continue
+		}
+		if strings.Contains(part, "[") {
+			pp, err := parsePatchPath(part)
+			if err != nil {
+				return nil, fmt.Errorf("attribute %q: %s", part, err.(*PatchError).Msg)
+			}
+			a := pp.attr
+			if pp.sub != "" {
+				a.Sub = pp.sub
+			}
+			out = append(out, fltProjected{fltAttrPath: a, filter: pp.filter})
 			continue
 		}
 		a, err := fltParseAttrPath(part)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, a)
+		out = append(out, fltProjected{fltAttrPath: a})
 	}
 	return out, nil
+}
+
+// splitAttrList splits at commas outside brackets and quotes.
+func splitAttrList(s string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			quoted = !quoted
+		case c == '\\' && quoted:
+			i++
+		case c == '[' && !quoted:
+			depth++
+		case c == ']' && !quoted && depth > 0:
+			depth--
+		case c == ',' && !quoted && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
 }
 
 // Apply returns the projected copy of res (res itself when the projection selects everything).
@@ -53,7 +104,7 @@ func (p Projection) Apply(res map[string]any) map[string]any {
 			}
 		}
 		for _, a := range p.include {
-			copyAttr(out, res, a)
+			copyAttr(out, res, a.fltAttrPath, a.filter)
 		}
 	} else {
 		out, _ = CloneValue(res).(map[string]any)
@@ -62,14 +113,14 @@ func (p Projection) Apply(res map[string]any) map[string]any {
 		if a.URN == "" && a.Sub == "" && (strings.EqualFold(a.Name, "id") || strings.EqualFold(a.Name, "schemas")) {
 			continue
 		}
-		dropAttr(out, a)
+		dropAttr(out, a.fltAttrPath, a.filter)
 	}
 	return out
 }
 
 // copyAttr copies the attribute a designates from src into dst, keeping only the sub-attribute a.Sub of
 // complex values (members.value keeps each member's value).
-func copyAttr(dst, src map[string]any, a fltAttrPath) {
+func copyAttr(dst, src map[string]any, a fltAttrPath, filter fltFilterNode) {
 	from := src
 	to := dst
 	if a.URN != "" {
@@ -94,6 +145,19 @@ func copyAttr(dst, src map[string]any, a fltAttrPath) {
 		return
 	}
 	v := from[key]
+	if filter != nil {
+		arr, _ := v.([]any)
+		var kept []any
+		for _, el := range arr {
+			if fltElementMatches(filter, el) {
+				kept = append(kept, el)
+			}
+		}
+		if kept == nil {
+			return
+		}
+		v = kept
+	}
 	if a.Sub == "" {
 		to[key] = CloneValue(v)
 		return
@@ -139,13 +203,35 @@ func copyAttr(dst, src map[string]any, a fltAttrPath) {
 	}
 }
 
-func dropAttr(res map[string]any, a fltAttrPath) {
+func dropAttr(res map[string]any, a fltAttrPath, filter fltFilterNode) {
 	c := a.container(res)
 	if c == nil {
 		return
 	}
 	key, ok := fltLookupKey(c, a.Name)
 	if !ok {
+		return
+	}
+	if filter != nil {
+		arr, _ := c[key].([]any)
+		var kept []any
+		for _, el := range arr {
+			if !fltElementMatches(filter, el) {
+				kept = append(kept, el)
+			} else if a.Sub != "" {
+				if m, ok := el.(map[string]any); ok {
+					if sk, ok := fltLookupKey(m, a.Sub); ok {
+						delete(m, sk)
+					}
+				}
+				kept = append(kept, el)
+			}
+		}
+		if kept == nil {
+			delete(c, key)
+		} else {
+			c[key] = kept
+		}
 		return
 	}
 	if a.Sub == "" {

@@ -17,6 +17,10 @@ func TestProjection(t *testing.T) {
 		{"EMAILS.value,emails.type,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "", `{"id":"2819c223-7f76-453a-919d-413861904646","schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
 			"emails":[{"value":"bjensen@example.com","type":"work"},{"value":"babs@jensen.org","type":"home"}],
 			"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Tour Operations"}}`},
+		{`emails[type eq "work"]`, "", `{"id":"2819c223-7f76-453a-919d-413861904646","schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+			"emails":[{"value":"bjensen@example.com","type":"work","primary":true}]}`},
+		{`userName,emails[type eq "home" or value co "x,y"].value`, "", `{"id":"2819c223-7f76-453a-919d-413861904646","schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+			"userName":"bjensen@example.com","emails":[{"value":"babs@jensen.org"}]}`},
 		{"noSuchAttribute", "", `{"id":"2819c223-7f76-453a-919d-413861904646","schemas":["urn:ietf:params:scim:schemas:core:2.0:User","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]}`},
 	}
 	for _, c := range cases {
@@ -40,6 +44,16 @@ func TestProjection(t *testing.T) {
 	}
 	if u["emails"] == nil || u["name"].(map[string]any)["familyName"] == nil {
 		t.Error("Apply changed its input")
+	}
+	p, err = ParseProjection("", `emails[type eq "home"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Apply(u)["emails"].([]any); len(got) != 1 || got[0].(map[string]any)["type"] != "work" {
+		t.Errorf("excluded value filter: %v", got)
+	}
+	if _, err := ParseProjection(`emails[type eq`, ""); err == nil {
+		t.Error("malformed value filter accepted")
 	}
 	if _, err := ParseProjection("user name", ""); err == nil {
 		t.Error("malformed attribute accepted")

@@ -93,6 +93,12 @@ func TestFilterMatch(t *testing.T) {
 		{`title eq null`, false},
 		{`userName eq "a\"b"`, false},
 		{`(((userName sw "b")))`, true},
+		// Unquoted values (Microsoft's reference collection sends them).
+		{`userName eq bjensen@example.com`, true},
+		{`name.familyName eq Jensen and (emails.value co example.com or emails.value co example.org)`, true},
+		{`meta.created gt 2010-01-23T04:56:21.8617979-07:00`, false},
+		{`meta.created gt 2010-01-22T14:38:21.8617979-07:00`, true},
+		{`userName sw b`, true},
 	}
 	for _, c := range cases {
 		f, err := ParseFilter(c.filter)
@@ -135,7 +141,6 @@ func TestFilterSyntaxErrors(t *testing.T) {
 		`   `,
 		`userName`,
 		`userName eq`,
-		`userName eq bjensen`,   // unquoted string
 		`userName equals "x"`,   // unknown operator
 		`userName eq "x`,        // unterminated string
 		`(userName eq "x"`,      // missing )
@@ -149,6 +154,8 @@ func TestFilterSyntaxErrors(t *testing.T) {
 		`and userName eq "x"`,
 		`not userName eq "x"`, // not needs parentheses
 		`1abc eq "x"`,
+		`a@b eq "x"`,
+		`userName eq "x" and 2010-01-01 pr`,
 		`user*Name eq "x"`,
 		`userName eq "x" userName eq "y"`,
 		`name..familyName eq "x"`,

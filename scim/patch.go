@@ -556,3 +556,9 @@ func coerceBools(v any) any {
 	}
 	return v
 }
+
+// CoerceBooleans converts, in place, the "True"/"False" strings that Entra and Microsoft's reference tests send
+// for the core boolean attributes (active, and primary in multi-valued values) to JSON booleans.
+func CoerceBooleans(res map[string]any) {
+	coerceBools(res)
+}

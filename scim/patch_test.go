@@ -217,3 +217,12 @@ func FuzzApplyPatch(f *testing.F) {
 		}
 	})
 }
+
+func TestCoerceBooleans(t *testing.T) {
+	u := decodeJSON(t, `{"active":"True","emails":[{"value":"a","primary":"false"}],"title":"True","x":{"active":"FALSE"}}`).(map[string]any)
+	CoerceBooleans(u)
+	want := decodeJSON(t, `{"active":true,"emails":[{"value":"a","primary":false}],"title":"True","x":{"active":false}}`)
+	if !Equal(u, want) {
+		t.Fatalf("got %v", u)
+	}
+}
