@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -22,13 +23,14 @@ import (
 type conns struct {
 	cfg Config
 	tls *tls.Config
+	log *slog.Logger
 
 	mu     sync.Mutex
 	conn   *ldap.Conn
 	closed bool
 }
 
-func newConns(cfg Config, dir string) (*conns, error) {
+func newConns(cfg Config, dir string, log *slog.Logger) (*conns, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLS.InsecureSkipVerify, ServerName: cfg.TLS.ServerName}
 	if cfg.TLS.CA != "" {
 		pem, err := os.ReadFile(resolve(dir, cfg.TLS.CA))
@@ -51,7 +53,7 @@ func newConns(cfg Config, dir string) (*conns, error) {
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
-	return &conns{cfg: cfg, tls: tc}, nil
+	return &conns{cfg: cfg, tls: tc, log: log}, nil
 }
 
 func resolve(dir, name string) string {
@@ -77,6 +79,9 @@ func (p *conns) get() (*ldap.Conn, error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", u, err))
 			continue
+		}
+		if len(errs) > 0 {
+			p.log.Warn("ldap: connected to a failover URL", "url", u, "failed", errors.Join(errs...))
 		}
 		p.conn = c
 		return c, nil

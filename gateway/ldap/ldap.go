@@ -55,13 +55,13 @@ func Open(_ context.Context, cfg Config, env gateway.EndpointEnv) (*Endpoint, er
 			return nil, fmt.Errorf("endpoint (type ldap): %w", err)
 		}
 	}
-	cs, err := newConns(cfg, env.Dir)
-	if err != nil {
-		return nil, fmt.Errorf("endpoint (type ldap): %w", err)
-	}
 	log := env.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	cs, err := newConns(cfg, env.Dir, log)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint (type ldap): %w", err)
 	}
 	e := &Endpoint{
 		cfg: cfg, conns: cs, log: log,

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -27,6 +28,7 @@ type client struct {
 	cfg  Config
 	http *http.Client
 	auth authorizer
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	current int // index of the base URL that answered last
@@ -58,7 +60,11 @@ func newClient(cfg Config, env gateway.EndpointEnv) (*client, error) {
 		tr.Proxy = http.ProxyURL(pu)
 	}
 	hc := &http.Client{Transport: tr, Timeout: cfg.Timeout}
-	c := &client{cfg: cfg, http: hc}
+	log := env.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &client{cfg: cfg, http: hc, log: log}
 	c.auth, err = newAuthorizer(cfg.Auth, hc)
 	if err != nil {
 		return nil, err
@@ -131,6 +137,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any, wha
 			(status == http.StatusServiceUnavailable && n > 1 && i < n-1) {
 			lastErr = statusError(base, what, status, hdr, resp)
 			continue
+		}
+		if idx != start {
+			c.log.Warn("scim upstream: failed over to the next base URL", "from", c.cfg.BaseURLs[start], "to", base, "reason", lastErr)
 		}
 		c.mu.Lock()
 		c.current = idx
