@@ -167,6 +167,8 @@ func (b *Broker) startServer(cfg *config.Config, o Options) error {
 		JetStreamKey:     s.EncryptionAtRestKey.Reveal(),
 		Trace:            s.Trace,
 		NoSigs:           true,
+		// The ASCII art would land in the JSON or text log as a dozen lines.
+		DisableJetStreamBanner: true,
 	}
 	if s.MonitorPort > 0 {
 		sopts.HTTPHost, sopts.HTTPPort = "127.0.0.1", s.MonitorPort
