@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/dynamics"
+	"github.com/scim-stream/scim-stream/rules"
+)
+
+func init() {
+	checkSteps = append(checkSteps, checkRules)
+}
+
+// checkRules compiles every tenant's stream rules, dynamics and do_initial_load_filter and reports each problem
+// as file:line: key: column N: problem.
+func checkRules(cfgPath string, c *config.Config) []error {
+	var out []error
+	for _, kind := range []struct {
+		name    string
+		tenants map[string]*config.Tenant
+	}{{"entra", c.Entra}, {"hr", c.HR}} {
+		names := make([]string, 0, len(kind.tenants))
+		for n := range kind.tenants {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			t := kind.tenants[n]
+			prefix := fmt.Sprintf("%s.%s", kind.name, n)
+			_, err := rules.Compile(t.Streams)
+			out = append(out, ruleErrors(cfgPath, prefix, err)...)
+			_, err = dynamics.Compile(t.Dynamics)
+			out = append(out, ruleErrors(cfgPath, prefix, err)...)
+			if f := t.General.DoInitialLoadFilter; f != "" {
+				if _, err := rules.CompileFilter(f); err != nil {
+					out = append(out, ruleErrors(cfgPath, prefix+".general.do_initial_load_filter", err)...)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func ruleErrors(cfgPath, prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var list rules.Errors
+	if !errors.As(err, &list) {
+		var one *rules.Error
+		if !errors.As(err, &one) {
+			return []error{&config.Error{File: cfgPath, Path: prefix, Msg: err.Error()}}
+		}
+		list = rules.Errors{one}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		path := prefix
+		if e.Key != "" {
+			path += "." + e.Key
+		}
+		msg := e.Msg
+		if e.Column > 0 {
+			msg = fmt.Sprintf("column %d: %s", e.Column, msg)
+		}
+		out = append(out, &config.Error{File: cfgPath, Line: e.Line, Path: path, Msg: msg})
+	}
+	return out
+}
