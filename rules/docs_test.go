@@ -187,3 +187,20 @@ func TestAnchoring(t *testing.T) {
 		}
 	}
 }
+
+// TestExtensionPaths: enterprise extension attributes in the documentation's dot form and RFC 7644's colon form.
+func TestExtensionPaths(t *testing.T) {
+	u := user(t, `{"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Tour Operations","manager":{"value":"m1"}}}`)
+	for _, f := range []string{
+		`(user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department -match "Tour.*")`,
+		`(user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department -match "Tour.*")`,
+		`(user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value -match "m1")`,
+	} {
+		if !mustFilter(t, f).Match(u, nil) {
+			t.Errorf("%s does not match", f)
+		}
+	}
+	if mustFilter(t, `(user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department -match "Tour")`).Match(u, nil) {
+		t.Error("anchoring ignored on an extension attribute")
+	}
+}

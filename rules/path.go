@@ -51,6 +51,19 @@ func compilePath(src string) (*path, error) {
 	if !strings.EqualFold(segs[0], "user") {
 		return nil, fmt.Errorf("unknown path %q: use user.<attribute> (e.g. user.title, user.groups.display, user.roles.App1.value) or a message field (%s)", src, strings.Join(MessageFields, ", "))
 	}
+	if rest := strings.TrimPrefix(src[len(segs[0]):], "."); len(rest) > 4 && strings.EqualFold(rest[:4], "urn:") {
+		// An extension attribute: the schema URN has dots and colons of its own, and the attribute may follow it
+		// after ':' (RFC 7644) or '.' (the documentation); scim.ParsePath knows the schemas.
+		if sp, err := scim.ParsePath(rest); err == nil && sp.URN != "" {
+			segs = []string{segs[0], sp.URN}
+			for _, e := range sp.Elems {
+				if e.Select != nil {
+					return nil, fmt.Errorf("path %q: use user.<attribute>.<type>.<attribute> rather than a [selector]", src)
+				}
+				segs = append(segs, e.Name)
+			}
+		}
+	}
 	segs = segs[1:]
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("path %q names no attribute: use user.<attribute>, e.g. user.title", src)
