@@ -71,6 +71,9 @@ type Users struct {
 	// Fill gives a template for LDAP attributes the schema requires when the map leaves them empty (sn and cn
 	// of inetOrgPerson); a value equal to its fill reads back as absent.
 	Fill map[string]string `yaml:"fill"`
+	// PasswordModify sets userPassword with the Password Modify extended operation (RFC 3062), so that the
+	// server hashes it by its own policy instead of storing the clear text (default true for openldap).
+	PasswordModify *bool `yaml:"password_modify"`
 }
 
 // Groups configures where groups live.
@@ -149,7 +152,8 @@ func defaults(dir string) Config {
 			enterprise + ":department":             "departmentNumber",
 			enterprise + ":organization":           "o",
 		},
-		Fill: map[string]string{"cn": "{displayName|userName}", "sn": "{name.familyName|userName}"},
+		Fill:           map[string]string{"cn": "{displayName|userName}", "sn": "{name.familyName|userName}"},
+		PasswordModify: &yes,
 	}, Groups: Groups{
 		Filter:          "(objectClass=groupOfNames)",
 		ObjectClasses:   []string{"top", "groupOfNames"},
@@ -278,6 +282,9 @@ func completeUsers(u *Users, d Users) error {
 	}
 	u.Map = mergeMap(d.Map, u.Map)
 	u.Fill = mergeMap(d.Fill, u.Fill)
+	if u.PasswordModify == nil {
+		u.PasswordModify = d.PasswordModify
+	}
 	if _, ok := u.Map["userName"]; !ok {
 		return fmt.Errorf("endpoint.users.map.userName: userName must map to an LDAP attribute (uid, userPrincipalName, sAMAccountName)")
 	}

@@ -51,7 +51,7 @@ func TestOpenLDAPAttributesWrittenAndPagedListing(t *testing.T) {
 	for attr, want := range map[string]string{
 		"uid": "kari@example.com", "cn": "Kari Nordmann", "sn": "Nordmann", "givenName": "Kari", "displayName": "Kari Nordmann",
 		"mail": "kari.nordmann@example.com", "departmentNumber": "Sales", "pwdAccountLockedTime": lockForever,
-		"userPassword": "Pa55w0rd!", "entryUUID": u["id"].(string),
+		"entryUUID": u["id"].(string),
 	} {
 		if got := en.GetAttributeValue(attr); got != want {
 			t.Errorf("%s = %q, want %q", attr, got, want)
@@ -63,6 +63,19 @@ func TestOpenLDAPAttributesWrittenAndPagedListing(t *testing.T) {
 	if _, ok := u["password"]; ok {
 		t.Error("the password is read back")
 	}
+	// The password went through the Password Modify operation: slapd stored a hash, and it binds.
+	hash := en.GetAttributeValue("userPassword")
+	if !strings.HasPrefix(hash, "{SSHA}") {
+		t.Errorf("userPassword = %q, want a {SSHA} hash made by slapd", hash)
+	}
+	uc, err := ldap.DialURL(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := uc.Bind(en.DN, "Pa55w0rd!"); err != nil {
+		t.Errorf("bind as the new user with its password: %v", err)
+	}
+	uc.Close()
 	got, err := ep.ModifyUser(tctx(t), u["id"].(string), scim.User{"active": true})
 	if err != nil || got["active"] != true {
 		t.Fatalf("ModifyUser active true: %v %v", got["active"], err)
@@ -70,7 +83,7 @@ func TestOpenLDAPAttributesWrittenAndPagedListing(t *testing.T) {
 	if v := s.entry(t, "(uid=kari@example.com)", "pwdAccountLockedTime").GetAttributeValue("pwdAccountLockedTime"); v != "" {
 		t.Errorf("pwdAccountLockedTime = %q after active true, want none", v)
 	}
-	if v := s.entry(t, "(uid=kari@example.com)", "userPassword").GetAttributeValue("userPassword"); v != "Pa55w0rd!" {
+	if v := s.entry(t, "(uid=kari@example.com)", "userPassword").GetAttributeValue("userPassword"); v != hash {
 		t.Errorf("a modify without password changed userPassword to %q", v)
 	}
 

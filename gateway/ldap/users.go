@@ -138,6 +138,7 @@ func (e *Endpoint) CreateUser(ctx context.Context, in scim.User) (scim.User, err
 		return nil, mapErr(what, err)
 	}
 	withRDNValues(dn, attrs)
+	pw := e.takePassword(attrs)
 	req := ldap.NewAddRequest(dn, nil)
 	req.Attribute("objectClass", e.cfg.Users.ObjectClasses)
 	for _, a := range sortedAttrs(attrs) {
@@ -146,6 +147,9 @@ func (e *Endpoint) CreateUser(ctx context.Context, in scim.User) (scim.User, err
 		}
 	}
 	if err := e.run(ctx, func(c *ldap.Conn) error { return c.Add(req) }); err != nil {
+		return nil, mapErr(what+" "+dn, err)
+	}
+	if err := e.setPassword(ctx, dn, pw, attrs); err != nil {
 		return nil, mapErr(what+" "+dn, err)
 	}
 	en, err := e.byDN(ctx, dn, e.cfg.Users.Filter, e.userAttrs)
@@ -221,6 +225,7 @@ func (e *Endpoint) writeUser(ctx context.Context, what, id string, cur *ldap.Ent
 		return nil, mapErr(what, err)
 	}
 	withRDNValues(dn, attrs)
+	pw := e.takePassword(attrs)
 	keep := map[string]bool{strings.ToLower(e.users.attr(scimPassword)): true}
 	if strings.EqualFold(e.users.attr(scimActive), uacAttr) {
 		keep[uacAttr] = true
@@ -244,6 +249,9 @@ func (e *Endpoint) writeUser(ctx context.Context, what, id string, cur *ldap.Ent
 			return nil, mapErr(what+" "+dn, err)
 		}
 	}
+	if err := e.setPassword(ctx, dn, pw, attrs); err != nil {
+		return nil, mapErr(what+" "+dn, err)
+	}
 	en, err := e.byDN(ctx, dn, e.cfg.Users.Filter, e.userAttrs)
 	if err != nil {
 		return nil, mapErr(what, err)
@@ -265,6 +273,49 @@ func (e *Endpoint) DeleteUser(ctx context.Context, id string) error {
 	}
 	err = e.run(ctx, func(c *ldap.Conn) error { return c.Del(ldap.NewDelRequest(cur.DN, nil)) })
 	return mapErr(what+" "+cur.DN, err)
+}
+
+// takePassword removes the password from attrs when it is set with the Password Modify operation instead.
+func (e *Endpoint) takePassword(attrs map[string][]string) string {
+	if e.cfg.Users.PasswordModify == nil || !*e.cfg.Users.PasswordModify {
+		return ""
+	}
+	a := e.users.attr(scimPassword)
+	if a == "" {
+		return ""
+	}
+	pw := ""
+	for k, v := range attrs {
+		if strings.EqualFold(k, a) {
+			if len(v) > 0 {
+				pw = v[0]
+			}
+			delete(attrs, k)
+		}
+	}
+	return pw
+}
+
+// setPassword sets the password of dn with the Password Modify extended operation (RFC 3062); the server
+// hashes it by its policy. The ppolicy overlay unlocks an account whose password an administrator sets, so an
+// inactive user's lock (pwdAccountLockedTime in attrs) is written again afterwards.
+func (e *Endpoint) setPassword(ctx context.Context, dn, pw string, attrs map[string][]string) error {
+	if pw == "" {
+		return nil
+	}
+	return e.run(ctx, func(c *ldap.Conn) error {
+		if _, err := c.PasswordModify(ldap.NewPasswordModifyRequest(dn, "", pw)); err != nil {
+			return err
+		}
+		for a, v := range attrs {
+			if strings.EqualFold(a, lockAttr) && len(v) > 0 {
+				mod := ldap.NewModifyRequest(dn, nil)
+				mod.Replace(a, v)
+				return c.Modify(mod)
+			}
+		}
+		return nil
+	})
 }
 
 // checkUser normalizes a user and checks its userName.
