@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,11 +17,11 @@ import (
 	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
-// bigTenant builds n users in departments of 100, each department a group nested under one of ten divisions
-// nested under "Everyone", and five applications with roles assigned to divisions and some users. The tenant is
-// built an hour in the past, so its audit rows are older than the source's look-back, as for a tenant that was
-// not bulk-loaded a minute ago.
-func bigTenant(n int) (*graph.Tenant, string) {
+// bigTenant builds n users in departments of deptSize, each department a group nested under one of ten
+// divisions nested under "Everyone", and apps applications with roles assigned to divisions and to every 500th
+// user. The tenant is built an hour in the past, so its audit rows are older than the source's look-back, as for
+// a tenant that was not bulk-loaded a minute ago.
+func bigTenant(n, deptSize, apps int) *graph.Tenant {
 	var past atomic.Bool
 	past.Store(true)
 	t := graph.NewTenant(graph.StableID("tenant:bench"), "bench.example", func() time.Time {
@@ -37,19 +38,19 @@ func bigTenant(n int) (*graph.Tenant, string) {
 		_ = t.AddMember(graph.Actor{}, everyone, d)
 		divisions = append(divisions, d)
 	}
-	var apps []string
-	for i := range 5 {
-		apps = append(apps, t.AddApplication(graph.Actor{}, "", fmt.Sprintf("App %d", i),
+	var appIDs []string
+	for i := range apps {
+		appIDs = append(appIDs, t.AddApplication(graph.Actor{}, "", fmt.Sprintf("App %d", i),
 			graph.AppRole{DisplayName: "User", Value: "User"}, graph.AppRole{DisplayName: "Admin", Value: "Admin"}))
 	}
 	for i, d := range divisions {
-		_ = t.AssignAppRole(graph.Actor{}, apps[i%5], d, "User")
+		_ = t.AssignAppRole(graph.Actor{}, appIDs[i%apps], d, "User")
 	}
 	var dept string
 	for i := range n {
-		if i%100 == 0 {
-			dept = t.AddGroup(graph.Actor{}, "", fmt.Sprintf("Dept %d", i/100))
-			_ = t.AddMember(graph.Actor{}, divisions[(i/100)%10], dept)
+		if i%deptSize == 0 {
+			dept = t.AddGroup(graph.Actor{}, "", fmt.Sprintf("Dept %d", i/deptSize))
+			_ = t.AddMember(graph.Actor{}, divisions[(i/deptSize)%10], dept)
 		}
 		nick := fmt.Sprintf("user%06d", i)
 		id := t.AddUser(graph.Actor{}, map[string]any{"userPrincipalName": nick + "@bench.example", "mail": nick + "@bench.example",
@@ -58,18 +59,24 @@ func bigTenant(n int) (*graph.Tenant, string) {
 			"employeeOrgData": map[string]any{"costCenter": "CC1", "division": "D"}})
 		_ = t.AddMember(graph.Actor{}, dept, id)
 		if i%500 == 0 {
-			_ = t.AssignAppRole(graph.Actor{}, apps[0], id, "Admin")
+			_ = t.AssignAppRole(graph.Actor{}, appIDs[(i/500)%apps], id, "Admin")
 		}
 	}
-	return t, everyone
+	return t
 }
 
-// BenchmarkInitialLoad measures a full collection of 10,000 users (nested groups, app roles through groups)
-// through the imitation over HTTPS, against a plain loop that GETs and decodes the same users/delta pages in the
-// same run. The ratio is the cost of everything the source adds (groups, roles, audit, directory, records).
-func BenchmarkInitialLoad(b *testing.B) {
-	const n = 10000
-	tenant, _ := bigTenant(n)
+// BenchmarkInitialLoad measures a full collection of 10,000 users (110 groups nested three deep, 5 applications
+// with roles through groups) through the imitation over HTTPS, against a plain loop that GETs and decodes the
+// same users/delta pages in the same run. The ratio is what everything the source adds costs (groups, roles,
+// recycle bin, audit priming, directory, records).
+func BenchmarkInitialLoad(b *testing.B) { benchInitialLoad(b, 10000, 100, 5) }
+
+// BenchmarkInitialLoad100k is the scale: 100,000 users, 5,000+ nested groups, 20 applications. Run it
+// with -benchtime 1x; it also reports the peak Go heap of the process (imitation included).
+func BenchmarkInitialLoad100k(b *testing.B) { benchInitialLoad(b, 100000, 20, 20) }
+
+func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
+	tenant := bigTenant(n, deptSize, apps)
 	srv := graph.NewServer(tenant)
 	srv.PageSize = 100
 	srv.AddClient("bench", "bench-secret")
@@ -85,6 +92,26 @@ func BenchmarkInitialLoad(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	go func() {
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > peak.Load() {
+					peak.Store(m.HeapAlloc)
+				}
+			}
+		}
+	}()
 	var srcTime, baseTime time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -103,11 +130,20 @@ func BenchmarkInitialLoad(b *testing.B) {
 		}
 		baseTime += time.Since(start)
 	}
+	b.StopTimer()
+	close(stop)
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	retained := ms.HeapAlloc - min(before, ms.HeapAlloc)
+	runtime.KeepAlive(src)
 	srcRate := float64(n*b.N) / srcTime.Seconds()
 	baseRate := float64(n*b.N) / baseTime.Seconds()
 	b.ReportMetric(srcRate, "users/s")
 	b.ReportMetric(baseRate, "baseline-users/s")
 	b.ReportMetric(srcRate/baseRate, "ratio")
+	b.ReportMetric(srcTime.Seconds()/float64(b.N), "s/load")
+	b.ReportMetric(float64(peak.Load()-min(before, peak.Load()))/(1<<20), "peak-heap-MB-over-tenant")
+	b.ReportMetric(float64(retained)/(1<<20), "directory-MB")
 }
 
 func benchToken(b *testing.B, c *http.Client, base, tenant string) string {

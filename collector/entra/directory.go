@@ -125,8 +125,17 @@ func (d *directory) applyUser(item map[string]any) (id string, ch userChange, re
 	}
 	u := d.users[id]
 	if u == nil {
-		u = make(map[string]any, len(item))
-		d.users[id] = u
+		// A user seen for the first time keeps the decoded item itself: a full sync of 100,000 users would
+		// otherwise hold every user twice until the round is applied.
+		delete(item, "manager@delta")
+		delete(item, "@odata.type")
+		for k, v := range item {
+			if v == nil {
+				delete(item, k)
+			}
+		}
+		d.users[id] = item
+		return id, userUpdated, false
 	}
 	for k, v := range item {
 		if k == "manager@delta" || k == "@odata.type" {
