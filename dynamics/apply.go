@@ -23,11 +23,10 @@ func (s *Set) Apply(user scim.User, previous Applied) (scim.User, Applied) {
 	if !carried && (s == nil || len(s.ds) == 0) {
 		return user, Applied{}
 	}
-	var u scim.User
+	// u is copied on the first change only: most users match no dynamic, and then cost no copy.
+	u, owned := user, false
 	if carried {
-		u = Revert(user, previous)
-	} else {
-		u = user.Clone()
+		u, owned = Revert(user, previous), true
 	}
 	var out Applied
 	if s == nil {
@@ -37,6 +36,9 @@ func (s *Set) Apply(user scim.User, previous Applied) (scim.User, Applied) {
 		d := &s.ds[i]
 		if !d.matches(u) {
 			continue
+		}
+		if !owned {
+			u, owned = user.Clone(), true
 		}
 		var changes []Change
 		for _, a := range d.assigns {

@@ -239,3 +239,25 @@ func TestRouteKeepsAbsentAttributes(t *testing.T) {
 		t.Errorf("C = %s", js(t, d.Current))
 	}
 }
+
+// TestRouteConcurrently: one Router serves every goroutine of a collection (run with -race).
+func TestRouteConcurrently(t *testing.T) {
+	r := docsRouter(t)
+	u := user(t, docsUser)
+	want := js(t, r.Route(nil, u, nil))
+	done := make(chan string)
+	for range 8 {
+		go func() {
+			var got []byte
+			for range 50 {
+				got, _ = json.Marshal(r.Route(nil, u, nil))
+			}
+			done <- string(got)
+		}()
+	}
+	for range 8 {
+		if got := <-done; got != want {
+			t.Errorf("concurrent Route = %s, want %s", got, want)
+		}
+	}
+}
