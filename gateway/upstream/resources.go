@@ -21,9 +21,11 @@ type listResponse struct {
 	Resources    []map[string]any `json:"Resources"`
 }
 
-// list pages through /<kind>?filter=… until totalResults are read (or a page comes back empty).
+// list pages through /<kind>?filter=… until totalResults are read, a page comes back empty, or a page brings
+// no new ids (a service provider that ignores startIndex would otherwise be read forever).
 func (c *client) list(ctx context.Context, kind, filter, what string) ([]map[string]any, error) {
 	var out []map[string]any
+	seen := map[string]bool{}
 	start := 1
 	for {
 		q := url.Values{"startIndex": {strconv.Itoa(start)}, "count": {strconv.Itoa(c.cfg.PageSize)}}
@@ -34,9 +36,16 @@ func (c *client) list(ctx context.Context, kind, filter, what string) ([]map[str
 		if err := c.do(ctx, "GET", "/"+kind+"?"+q.Encode(), nil, &page, what); err != nil {
 			return nil, err
 		}
-		out = append(out, page.Resources...)
+		added := 0
+		for _, r := range page.Resources {
+			if id := idOf(r); id == "" || !seen[id] {
+				seen[id] = true
+				out = append(out, r)
+				added++
+			}
+		}
 		start += len(page.Resources)
-		if len(page.Resources) == 0 || len(out) >= page.TotalResults {
+		if added == 0 || len(out) >= page.TotalResults {
 			return out, nil
 		}
 	}

@@ -137,8 +137,10 @@ func TestBasicAndBearerAuth(t *testing.T) {
 	}
 	wrong.Close()
 
-	bearer := authServer(t, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer tok-123" })
-	ep = openYAML(t, "type: scim\nbase_urls: ["+bearer.URL+"]\nauth: {type: bearer, token: tok-123}\n", t.TempDir())
+	bearer := authServer(t, func(r *http.Request) bool {
+		return r.Header.Get("Authorization") == "Bearer tok-123" && r.Header.Get("X-Tenant") == "acme"
+	})
+	ep = openYAML(t, "type: scim\nbase_urls: ["+bearer.URL+"]\nauth: {type: bearer, token: tok-123}\nheaders: {X-Tenant: acme}\n", t.TempDir())
 	if _, err := ep.ListUsers(ctx(t), ""); err != nil {
 		t.Errorf("bearer auth: %v", err)
 	}
@@ -284,5 +286,21 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error naming %s", doc, err, want)
 		}
+	}
+}
+
+// TestListStopsWhenPagingIsIgnored: a service provider that always answers the first page (ignoring
+// startIndex) with a larger totalResults must not make ListUsers loop.
+func TestListStopsWhenPagingIsIgnored(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"totalResults": 1000, "Resources": []any{
+			map[string]any{"id": "1", "userName": "a"}, map[string]any{"id": "2", "userName": "b"}}})
+	}))
+	defer srv.Close()
+	ep := openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\npage_size: 2\n", t.TempDir())
+	defer ep.Close()
+	us, err := ep.ListUsers(ctx(t), "")
+	if err != nil || len(us) != 2 {
+		t.Fatalf("ListUsers = %d users, %v; want the 2 distinct ones", len(us), err)
 	}
 }
