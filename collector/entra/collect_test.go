@@ -530,3 +530,19 @@ func TestLateAuditRowNotAttachedToNextChange(t *testing.T) {
 		t.Errorf("the admin's change was attributed to the sync account's earlier change")
 	}
 }
+
+func TestLeavingScopeIsARemoval(t *testing.T) {
+	e := newEnv(t, 50, func(c *config.Tenant, _ *Options) { c.General.Entra.SkipUPNStartsWith = []string{"svc"} })
+	e.collect(t)
+	rita := e.user("rita.moreau")
+	must(t, e.co.UpdateUser(e.co.Admin, rita, map[string]any{"userPrincipalName": "svc.rita@mycompany.com"}))
+	_, recs := e.collect(t)
+	if r, ok := recs[rita]; !ok || !r.Removed {
+		t.Fatalf("user renamed into a skipped prefix: %+v, want a removal", r)
+	}
+	must(t, e.co.UpdateUser(e.co.Admin, rita, map[string]any{"userPrincipalName": "rita.moreau@mycompany.com"}))
+	_, recs = e.collect(t)
+	if r := recs[rita]; r.Removed || r.Data["userPrincipalName"] != "rita.moreau@mycompany.com" || r.Data["jobTitle"] != "Project Manager" {
+		t.Errorf("back in scope: %+v, want the full user", r)
+	}
+}

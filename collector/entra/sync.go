@@ -225,12 +225,17 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 	affected := set{}
 	removed := set{}
 	for _, u := range ch.users {
+		id, _ := u["id"].(string)
+		prev := d.users[id]
+		wasIn := prev != nil && s.inScope(prev)
 		id, kind, renamed := d.applyUser(u)
 		if id == "" {
 			continue
 		}
 		add(affected, id)
-		if kind == userRemoved {
+		if cur := d.users[id]; kind == userRemoved || wasIn && cur != nil && !s.inScope(cur) {
+			// Gone, or out of scope now (became a guest, renamed to a skipped prefix): a full sync would no
+			// longer list the user either, and the pipeline treats both alike.
 			add(removed, id)
 		}
 		if renamed {
