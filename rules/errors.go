@@ -9,16 +9,18 @@ import (
 // empty for a filter compiled on its own; Line is the filter's line in the configuration file (0 when unknown);
 // Column is 1-based, in characters of the filter text (0 when the problem is the filter as a whole).
 type Error struct {
-	Key    string
-	Line   int
-	Column int
-	Msg    string
+	Key string
+	// Channel is the stream's channel name for a stream rule, so the message names what the operator knows.
+	Channel string
+	Line    int
+	Column  int
+	Msg     string
 }
 
 func (e *Error) Error() string {
 	var parts []string
 	if e.Key != "" {
-		parts = append(parts, e.Key)
+		parts = append(parts, e.KeyText())
 	}
 	var pos []string
 	if e.Line > 0 {
@@ -32,6 +34,14 @@ func (e *Error) Error() string {
 	}
 	parts = append(parts, e.Msg)
 	return strings.Join(parts, ": ")
+}
+
+// KeyText is Key with the channel, e.g. `streams[1].rules[0].filter (channel APP2)`.
+func (e *Error) KeyText() string {
+	if e.Channel == "" {
+		return e.Key
+	}
+	return fmt.Sprintf("%s (channel %s)", e.Key, e.Channel)
 }
 
 // Errors is every problem found by Compile, in configuration order. Callers that report per line (scim-stream

@@ -94,9 +94,9 @@ func TestCompileErrorsNameTheKey(t *testing.T) {
 		t.Fatalf("Compile error %v, want Errors", err)
 	}
 	want := []string{
-		`streams[1].rules[1].filter: line 14, column 20: invalid regular expression "("`,
-		`streams[2].rules[0].filter: line 17, column 13: unknown operator -matches: use -match`,
-		`streams[3].rules: at least one filter is needed`,
+		`streams[1].rules[1].filter (channel APP2): line 14, column 20: invalid regular expression "("`,
+		`streams[2].rules[0].filter (channel APP3): line 17, column 13: unknown operator -matches: use -match`,
+		`streams[3].rules (channel APP4): at least one filter is needed`,
 	}
 	if len(list) != len(want) {
 		t.Fatalf("errors:\n%v", err)

@@ -42,7 +42,7 @@ type Delivery struct {
 }
 
 // Compile compiles every stream's rules. All problems are returned together as Errors, each naming
-// streams[i].rules[j].filter with its line and column.
+// streams[i].rules[j].filter, the channel, the line and the column.
 func Compile(streams []config.Stream) (*Router, error) {
 	r := &Router{}
 	index := map[string]int{}
@@ -50,13 +50,15 @@ func Compile(streams []config.Stream) (*Router, error) {
 	for i, s := range streams {
 		ch := channel{name: s.Channel}
 		if len(s.Rules) == 0 {
-			errs = append(errs, &Error{Key: fmt.Sprintf("streams[%d].rules", i), Msg: "at least one filter is needed, e.g. - filter: (.*)"})
+			errs = append(errs, &Error{Key: fmt.Sprintf("streams[%d].rules", i), Channel: s.Channel, Msg: "at least one filter is needed, e.g. - filter: (.*)"})
 		}
 		for j, rule := range s.Rules {
 			key := fmt.Sprintf("streams[%d].rules[%d].filter", i, j)
 			f, err := CompileFilter(rule.Filter)
 			if err != nil {
-				errs = append(errs, at(err, key, rule.Line))
+				e := at(err, key, rule.Line)
+				e.Channel = s.Channel
+				errs = append(errs, e)
 				continue
 			}
 			var ref filterRef

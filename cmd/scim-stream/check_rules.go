@@ -60,7 +60,7 @@ func ruleErrors(cfgPath, prefix string, err error) []error {
 	for _, e := range list {
 		path := prefix
 		if e.Key != "" {
-			path += "." + e.Key
+			path += "." + e.KeyText()
 		}
 		msg := e.Msg
 		if e.Column > 0 {
