@@ -84,7 +84,9 @@ func TestNodeJSONConfigRunsUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(w.dir, "plugin-loki.json")
-	text := strings.NewReplacer("BASEURL", w.env.URL(), "JWT", jwt, "SEED", seed).Replace(nodeConfig)
+	// The documentation's form: nats://host:port, upgraded to TLS because the broker requires it.
+	url := strings.Replace(w.env.URL(), "tls://", "nats://", 1)
+	text := strings.NewReplacer("BASEURL", url, "JWT", jwt, "SEED", seed).Replace(nodeConfig)
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
