@@ -140,6 +140,17 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 	b.cfg.Store(cfg)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// A tenant removed from the configuration loses SCIM Stream's publishers; its stream stays on disk.
+	present := map[accountKey]bool{}
+	for _, a := range Accounts(cfg) {
+		present[accountKey{a.Tenant, a.Type}] = true
+	}
+	for k, p := range b.pubs {
+		if !present[k] {
+			p.nc.Close()
+			delete(b.pubs, k)
+		}
+	}
 	for _, a := range Accounts(cfg) {
 		if a.Type == natsauth.GW {
 			continue // request-reply only: SCIM Stream has no connection there

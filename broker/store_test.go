@@ -210,6 +210,14 @@ func TestStreamSettingsAndReload(t *testing.T) {
 	if got := drain(t, c2, 1); got != 1 {
 		t.Fatalf("new tenant's subscriber got %d", got)
 	}
+	// Removing the tenant again stops its publishers.
+	delete(env.Config.Nats.Server.Auth.Account, "newco")
+	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Broker.JetStream("newco", natsauth.Entra); err == nil {
+		t.Fatal("a removed tenant still has a publisher")
+	}
 }
 
 func TestStateKV(t *testing.T) {
