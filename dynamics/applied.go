@@ -1,8 +1,10 @@
 package dynamics
 
+import "github.com/scim-stream/scim-stream/rules"
+
 // IDsAttribute is the user attribute listing the dynamics in force, so stream rules can select them:
-// (user.dynamicIds -match "dynamic-1"). Only Apply writes it.
-const IDsAttribute = "dynamicIds"
+// (user.dynamicIds -match "dynamic-1"). Only Apply writes it; messages do not carry it (see rules.DynamicIDs).
+const IDsAttribute = rules.DynamicIDs
 
 // Applied is what the dynamics in force did to one user. The pipeline stores it with the user (as JSON) so that a
 // user that already carries dynamics — a stored user, also after a restart — can be turned back into the source's

@@ -140,10 +140,13 @@ func TestDocsDynamic(t *testing.T) {
 		t.Fatalf("DYN after revocation = %+v", d)
 	}
 	ops := js(t, scim.Diff(d.Previous, d.Current))
-	for _, w := range []string{`"path":"dynamicIds"`, `"op":"replace","value":"Internal","path":"type"`} {
+	for _, w := range []string{`"op":"replace","value":"Internal","path":"type"`, `"op":"remove","path":"addresses[type eq \"work\"]"`} {
 		if !strings.Contains(ops, w) {
 			t.Errorf("operations %s lack %s", ops, w)
 		}
+	}
+	if strings.Contains(ops, "dynamicIds") || d.Previous["dynamicIds"] != nil {
+		t.Errorf("dynamicIds reached the message: %s / %s", ops, js(t, d.Previous))
 	}
 	// A filter without groups/roles terms carries none, dynamic ones included.
 	if js(t, d.Previous["groups"]) != `[]` || js(t, d.Current["roles"]) != `[]` {

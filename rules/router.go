@@ -197,7 +197,11 @@ func (v *view) matchesAny(ch *channel) bool {
 	return false
 }
 
-// prune returns the user as the channel sees it: every attribute, but only the groups and roles selected by the
+// DynamicIDs is the user attribute where dynamics list the ids in force. Rules select on it, but it is SCIM
+// Stream's routing data, not a SCIM attribute: messages never carry it (a strict SCIM endpoint would reject it).
+const DynamicIDs = "dynamicIds"
+
+// prune returns the user as the channel sees it: every attribute except dynamicIds, but only the groups and roles selected by the
 // non-exclude terms of the filters this user satisfies, minus those selected by their -exclude terms. A filter
 // with (.*) keeps all of them; a filter without groups/roles terms keeps none.
 func (v *view) prune(ch *channel) scim.User {
@@ -243,13 +247,15 @@ func (v *view) prune(ch *channel) scim.User {
 		roles = keep(v.user[v.rKey], v.roles, all, rIn, rOut)
 		same = same && sameList(roles, v.user[v.rKey])
 	}
-	if same {
+	_, dyn := v.user[DynamicIDs]
+	if same && !dyn {
 		return v.user // nothing pruned: the view is the user itself (read-only for callers)
 	}
 	u := make(scim.User, len(v.user))
 	for k, val := range v.user {
 		u[k] = val
 	}
+	delete(u, DynamicIDs)
 	if v.gKey != "" {
 		u[v.gKey] = groups
 	}

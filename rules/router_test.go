@@ -261,3 +261,23 @@ func TestRouteConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestDynamicIDsSelectButStayOut: rules select on user.dynamicIds, messages never carry it.
+func TestDynamicIDsSelectButStayOut(t *testing.T) {
+	r, err := Compile([]config.Stream{
+		{Channel: "DYN", Rules: []config.Filter{{Filter: `(user.dynamicIds -match "dynamic-1")`}}},
+		{Channel: "ALL", Rules: []config.Filter{{Filter: `(.*)`}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := user(t, `{"userName":"a","dynamicIds":["dynamic-1"]}`)
+	for _, d := range r.Route(nil, u, nil) {
+		if !d.Matched || js(t, d.Current) != `{"userName":"a"}` {
+			t.Errorf("%s: matched %v, view %s", d.Channel, d.Matched, js(t, d.Current))
+		}
+	}
+	if _, ok := u["dynamicIds"]; !ok {
+		t.Error("Route removed dynamicIds from the caller's user")
+	}
+}
