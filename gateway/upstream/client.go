@@ -45,6 +45,10 @@ func (e *RetryAfterError) Error() string {
 }
 func (e *RetryAfterError) Unwrap() error { return e.Err }
 
+// RetryAfter lets the subscriber find the delay without importing this package:
+// errors.As(err, &x) with x of type interface{ RetryAfter() time.Duration }.
+func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
+
 func newClient(cfg Config, env gateway.EndpointEnv) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tc, err := tlsConfig(cfg.TLS, env.Dir)

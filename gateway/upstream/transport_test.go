@@ -75,9 +75,9 @@ func TestTooManyRequestsIsUnavailableWithRetryAfter(t *testing.T) {
 		if !errors.Is(err, gateway.ErrUnavailable) {
 			t.Errorf("HTTP %d: %v, want ErrUnavailable", status, err)
 		}
-		var ra *RetryAfterError
-		if !errors.As(err, &ra) || ra.After != 7*time.Second {
-			t.Errorf("HTTP %d: %v, want a RetryAfterError of 7s", status, err)
+		var ra interface{ RetryAfter() time.Duration }
+		if !errors.As(err, &ra) || ra.RetryAfter() != 7*time.Second {
+			t.Errorf("HTTP %d: %v, want an error with RetryAfter() of 7s", status, err)
 		}
 		ep.Close()
 		srv.Close()
