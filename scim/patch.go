@@ -486,7 +486,8 @@ func removeValues(arr []any, value any) []any {
 }
 
 // indexOfValue finds v in arr. Complex values with a "value" sub-attribute are the same value when their
-// "value"s are equal (a member is its id, whatever display name the client sends along).
+// "value"s are equal and their "type"s do not differ (a member is its id, whatever display name the client
+// sends along; a home and a work e-mail with the same address are two values).
 func indexOfValue(arr []any, v any) int {
 	vm, vIsMap := v.(map[string]any)
 	for i, el := range arr {
@@ -494,7 +495,9 @@ func indexOfValue(arr []any, v any) int {
 			ev, eok := em["value"]
 			vv, vok := vm["value"]
 			if eok && vok {
-				if Equal(ev, vv) {
+				et, etok := em["type"].(string)
+				vt, vtok := vm["type"].(string)
+				if Equal(ev, vv) && (!etok || !vtok || strings.EqualFold(et, vt)) {
 					return i
 				}
 				continue

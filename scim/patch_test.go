@@ -37,6 +37,8 @@ func TestApplyPatch(t *testing.T) {
 			`{"name":{"givenName":"Babs","familyName":"Jensen"}}`},
 		{"rfc add to multi-valued appends", `[{"op":"add","path":"members","value":[{"value":"d"},{"value":"a"}]}]`,
 			`{"members":[{"value":"a"},{"value":"b"},{"value":"c"},{"value":"d"}]}`},
+		{"rfc add keeps an e-mail of another type with the same address", `[{"op":"add","path":"emails","value":[{"value":"b@work.com","type":"home"},{"value":"b@work.com","type":"work"}]}]`,
+			`{"emails":[{"value":"b@work.com","type":"work","primary":true},{"value":"b@home.org","type":"home"},{"value":"b@work.com","type":"home"}]}`},
 		{"rfc replace multi-valued replaces all", `[{"op":"replace","path":"members","value":[{"value":"z"}]}]`,
 			`{"members":[{"value":"z"}]}`},
 		{"rfc remove with value filter", `[{"op":"remove","path":"members[value eq \"b\"]"}]`,
