@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -44,6 +45,42 @@ func (h *request) load(id string) (map[string]any, error) {
 	}
 	g, err := h.ep.GetGroup(h.ctx, id)
 	return g, err
+}
+
+// resolve loads the resource the path names and makes h.rt.id its endpoint id. Besides ids it accepts a
+// userName (/Users/bjensen) or a group's displayName (/Groups/Admins), as the Node gateway's examples use them.
+func (h *request) resolve() (map[string]any, error) {
+	res, err := h.load(h.rt.id)
+	if !errors.Is(err, ErrNotFound) {
+		return res, err
+	}
+	var alt map[string]any
+	if h.isUsers() {
+		u, ferr := h.ep.FindUser(h.ctx, h.rt.id)
+		if ferr != nil {
+			return nil, err
+		}
+		alt = u
+	} else {
+		gs, lerr := h.ep.ListGroups(h.ctx, fmt.Sprintf("displayName eq %q", h.rt.id))
+		if lerr != nil {
+			return nil, err
+		}
+		for _, g := range gs {
+			if name, _ := g["displayName"].(string); strings.EqualFold(name, h.rt.id) {
+				if alt != nil {
+					return nil, err // ambiguous: not a name after all
+				}
+				alt = g
+			}
+		}
+	}
+	id, _ := alt["id"].(string)
+	if id == "" {
+		return nil, err
+	}
+	h.rt.id = id
+	return alt, nil
 }
 
 // decorate sets meta.location, meta.resourceType, meta.version and schemas, which the client relies on and an
@@ -105,7 +142,7 @@ func param(q url.Values, name string) string {
 }
 
 func (h *request) get() error {
-	res, err := h.load(h.rt.id)
+	res, err := h.resolve()
 	if err != nil {
 		return err
 	}
@@ -217,7 +254,7 @@ func (h *request) replace() error {
 	if err := checkBody(obj); err != nil {
 		return err
 	}
-	current, err := h.load(h.rt.id)
+	current, err := h.resolve()
 	if err != nil {
 		return err
 	}
@@ -238,16 +275,13 @@ func (h *request) replace() error {
 }
 
 func (h *request) delete() error {
-	if h.r.Header.Get("If-Match") != "" {
-		current, err := h.load(h.rt.id)
-		if err != nil {
-			return err
-		}
-		if err := h.precondition(current); err != nil {
-			return err
-		}
+	current, err := h.resolve()
+	if err != nil {
+		return err
 	}
-	var err error
+	if err := h.precondition(current); err != nil {
+		return err
+	}
 	if h.isUsers() {
 		err = h.ep.DeleteUser(h.ctx, h.rt.id)
 	} else {
@@ -272,7 +306,7 @@ func (h *request) patch() error {
 	if err != nil {
 		return err
 	}
-	current, err := h.load(h.rt.id)
+	current, err := h.resolve()
 	if err != nil {
 		return err
 	}
@@ -320,6 +354,10 @@ func (h *request) patch() error {
 		}
 		if len(add) > 0 {
 			if err := h.ep.AddMembers(h.ctx, h.rt.id, add...); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					// The group exists (it was just read): what is missing is a member.
+					return newError(http.StatusBadRequest, "invalidValue", "members: "+err.Error())
+				}
 				return err
 			}
 		}

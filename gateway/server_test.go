@@ -472,3 +472,53 @@ func TestServerBaseEntities(t *testing.T) {
 	mustStatus(t, c.do("GET", "/Users", ""), 404, "no endpoint without a baseEntity")
 	mustStatus(t, c.do("GET", "/client-a/ping", ""), 200, "ping under a baseEntity")
 }
+
+// TestReadmeQueries runs the Node gateway README's query examples (as a browser or curl --globoff sends them,
+// spaces and quotes percent-encoded) against the store.
+func TestReadmeQueries(t *testing.T) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	bj := c.do("POST", "/Users", `{"userName":"bjensen","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work"}]}`)
+	mustStatus(t, bj, 201, "bjensen")
+	mustStatus(t, c.do("POST", "/Users", `{"userName":"jsmith","name":{"givenName":"John","familyName":"Smith"},"emails":[{"value":"jsmith@example.com","type":"work"}]}`), 201, "jsmith")
+	mustStatus(t, c.do("POST", "/Groups", `{"displayName":"Admins","members":[{"value":"`+bj.str("id")+`"}]}`), 201, "Admins")
+	enc := strings.NewReplacer(" ", "%20", `"`, "%22")
+	cases := []struct {
+		url   string
+		check func(r reply) bool
+	}{
+		{`/Users/bjensen`, func(r reply) bool { return r.str("id") == bj.str("id") }},
+		{`/Groups/Admins`, func(r reply) bool { return r.str("displayName") == "Admins" }},
+		{`/Users?filter=userName eq "bjensen"`, func(r reply) bool { return len(r.resources()) == 1 }},
+		{`/Groups?filter=displayName eq "Admins"`, func(r reply) bool { return len(r.resources()) == 1 && r.resources()[0]["members"] != nil }},
+		{`/Groups?filter=displayName eq "Admins"&excludedAttributes=members`, func(r reply) bool {
+			return len(r.resources()) == 1 && r.resources()[0]["members"] == nil
+		}},
+		{`/Groups?filter=members.value eq "` + bj.str("id") + `"&attributes=id,displayName,members.value`, func(r reply) bool {
+			return len(r.resources()) == 1 && r.resources()[0]["meta"] == nil
+		}},
+		{`/Groups?filter=members.display eq "bjensen"&attributes=id,displayName,members.value`, func(r reply) bool { return len(r.resources()) == 1 }},
+		{`/Users?filter=userName eq "bjensen"&attributes=userName,id,name.givenName`, func(r reply) bool {
+			res := r.resources()
+			return len(res) == 1 && res[0]["name"].(map[string]any)["familyName"] == nil && res[0]["emails"] == nil
+		}},
+		{`/Users?filter=meta.created ge "2010-01-01T00:00:00Z"&attributes=userName,name.familyName,meta.created`, func(r reply) bool {
+			res := r.resources()
+			return len(res) == 2 && res[0]["meta"].(map[string]any)["created"] != nil && res[0]["meta"].(map[string]any)["location"] == nil
+		}},
+		{`/Users?filter=emails.value co "@example.com"&attributes=userName,name.familyName,emails&sortBy=name.familyName&sortOrder=descending`, func(r reply) bool {
+			res := r.resources()
+			return len(res) == 2 && res[0]["userName"] == "jsmith" && res[1]["userName"] == "bjensen"
+		}},
+	}
+	for _, cs := range cases {
+		r := c.do("GET", enc.Replace(cs.url), "")
+		if r.status != 200 || !cs.check(r) {
+			t.Errorf("%s: %d %s", cs.url, r.status, r.raw)
+		}
+	}
+	// A PATCH adding a member that does not exist is the client's mistake, not a missing group.
+	bad := c.do("PATCH", "/Groups/Admins", `{"Operations":[{"op":"add","path":"members","value":[{"value":"no-such-user"}]}]}`)
+	if bad.status != 400 || bad.str("scimType") != "invalidValue" {
+		t.Fatalf("unknown member: %s", bad.raw)
+	}
+}
