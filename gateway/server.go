@@ -224,9 +224,11 @@ func checkContentType(r *http.Request) error {
 		fmt.Sprintf("Content-Type %q is not supported: send application/scim+json", ct))
 }
 
-// etagOf is the resource's version: meta.version when the endpoint keeps one, else a hash of its content.
-func etagOf(res map[string]any) string {
-	if m, ok := res["meta"].(map[string]any); ok {
+// etagOf is the resource's version: meta.version when the endpoint keeps one (and useVersion), else a hash of
+// its content. Groups always use the hash: endpoints keep memberships apart and may not bump the group's version
+// when only its members change.
+func etagOf(res map[string]any, useVersion bool) string {
+	if m, ok := res["meta"].(map[string]any); ok && useVersion {
 		if v, ok := m["version"].(string); ok && v != "" {
 			return v
 		}

@@ -89,7 +89,7 @@ func (h *request) decorate(res map[string]any) (map[string]any, string) {
 	if res == nil {
 		res = map[string]any{}
 	}
-	etag := etagOf(res)
+	etag := etagOf(res, h.isUsers())
 	meta, _ := res["meta"].(map[string]any)
 	if meta == nil {
 		meta = map[string]any{}
@@ -176,7 +176,7 @@ func (h *request) precondition(current map[string]any) error {
 	if im == "" {
 		return nil
 	}
-	if etag := etagOf(current); !etagMatches(im, etag) {
+	if etag := etagOf(current, h.isUsers()); !etagMatches(im, etag) {
 		return newError(http.StatusPreconditionFailed, "", fmt.Sprintf("the resource has changed: its version is %s, not %s", etag, im))
 	}
 	return nil

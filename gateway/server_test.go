@@ -214,10 +214,14 @@ func groupsAndMembers(t *testing.T, newSCIMServer serverFactory) {
 		t.Helper()
 		mustStatus(t, c.do("PATCH", "/Groups/"+gid, `{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":`+ops+`}`), 200, "patch group "+ops)
 	}
+	etag := c.do("GET", "/Groups/"+gid, "").header.Get("ETag")
 	patch(`[{"op":"Add","path":"members","value":[{"value":"` + ids[1] + `"},{"value":"` + ids[2] + `"}]}]`)
 	if m := members(); len(m) != 3 {
 		t.Fatalf("after add: %v", m)
 	}
+	// A membership change is a new version of the group.
+	stale := c.do("PATCH", "/Groups/"+gid, `{"Operations":[{"op":"remove","path":"members"}]}`, "If-Match", etag)
+	mustStatus(t, stale, 412, "stale If-Match after a membership change")
 	patch(`[{"op":"Remove","path":"members","value":[{"value":"` + ids[0] + `"}]}]`) // Entra dialect
 	patch(`[{"op":"remove","path":"members[value eq \"` + ids[1] + `\"]"}]`)         // RFC
 	if m := members(); len(m) != 1 || !m[ids[2]] {
