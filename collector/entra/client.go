@@ -17,6 +17,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"golang.org/x/time/rate"
 )
 
 // maxAttempts bounds retries of one request on throttling and transient server errors. With Retry-After
@@ -58,9 +59,17 @@ type client struct {
 	log     *slog.Logger
 	sleep   func(ctx context.Context, d time.Duration) error
 
+	// audit keeps directoryAudits within Graph's budget for that API (5 requests per 10 s per tenant), which
+	// is far below the general one.
+	audit *rate.Limiter
+
 	mu   sync.Mutex
 	slow time.Duration // pause before each request while Graph reports more than 80% of the limit used
 }
+
+// auditBudget stays under Graph's directoryAudits limit with one request of headroom for other tools of the
+// tenant: a token bucket of burst b refilled every p allows b + 10s/p requests in any 10 s, here 1 + 3.
+func auditBudget() *rate.Limiter { return rate.NewLimiter(rate.Every(10*time.Second/3), 1) }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -95,6 +104,11 @@ func (c *client) get(ctx context.Context, u string, out any) error {
 		c.mu.Unlock()
 		if err := c.sleep(ctx, slow); err != nil {
 			return err
+		}
+		if c.audit != nil && strings.Contains(u, "/auditLogs/") {
+			if err := c.audit.Wait(ctx); err != nil {
+				return err
+			}
 		}
 		retry, wait, err := c.try(ctx, u, out)
 		if err == nil || !retry {

@@ -124,6 +124,7 @@ func TestIncrementalChangeWithInitiator(t *testing.T) {
 }
 
 func TestNestedGroupChangesPropagate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 5, nil)
 	e.collect(t)
 	eng, backend := e.co.Groups["Engineering"], e.co.Groups["Engineering-Backend"]
@@ -228,6 +229,7 @@ func TestApplicationsFilter(t *testing.T) {
 }
 
 func TestSoftAndHardDelete(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 7, nil)
 	e.collect(t)
 	george := e.user("george.brown")
@@ -261,6 +263,7 @@ func TestSoftAndHardDelete(t *testing.T) {
 }
 
 func TestResyncOnExpiredDeltaToken(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 7, nil)
 	e.collect(t)
 	must(t, e.co.UpdateUser(e.co.Admin, e.user("eva.schmidt"), map[string]any{"jobTitle": "Senior Consultant"}))
@@ -297,6 +300,7 @@ func TestResyncBeforeDeltaLinkExpires(t *testing.T) {
 }
 
 func TestThrottlingHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 7, nil)
 	e.collect(t)
 	must(t, e.co.UpdateUser(e.co.Admin, e.user("hanna.berg"), map[string]any{"city": "Bergen"}))
@@ -479,6 +483,7 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestAttributionWaitHoldsUntilAuditRow(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 50, func(_ *config.Tenant, o *Options) { o.AttributionWait = time.Minute })
 	e.collect(t)
 	e.co.SetAuditDelay(time.Second)
@@ -514,6 +519,7 @@ func TestAttributionWaitGivesUp(t *testing.T) {
 }
 
 func TestLateAuditRowNotAttachedToNextChange(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, 50, nil)
 	e.collect(t)
 	e.co.SetAuditDelay(time.Second)
@@ -544,5 +550,28 @@ func TestLeavingScopeIsARemoval(t *testing.T) {
 	_, recs = e.collect(t)
 	if r := recs[rita]; r.Removed || r.Data["userPrincipalName"] != "rita.moreau@mycompany.com" || r.Data["jobTitle"] != "Project Manager" {
 		t.Errorf("back in scope: %+v, want the full user", r)
+	}
+}
+
+func TestAuditBudgetRespected(t *testing.T) {
+	t.Parallel()
+	e := newEnvWith(t, nil, func(e *env) { e.auditBudget = true })
+	e.srv.SetAuditBudget(5)
+	start := time.Now()
+	for i := range 5 {
+		must(t, e.co.UpdateUser(e.co.Admin, e.user("paula.silva"), map[string]any{"jobTitle": "Accountant " + string(rune('A'+i))}))
+		e.collect(t)
+	}
+	for _, r := range e.requests("/auditLogs/") {
+		if r.Status == 429 {
+			t.Fatalf("directoryAudits throttled at %v: the source exceeded 5 requests per 10 s", r.At.Sub(start))
+		}
+	}
+	if n := len(e.requests("/auditLogs/")); n != 5 {
+		t.Errorf("audit requests = %d, want one per collection", n)
+	}
+	// One at once, then one every 10/3 s: the fifth no earlier than 13.3 s.
+	if d := time.Since(start); d < 13*time.Second {
+		t.Errorf("5 audit requests in %v: more than 4 per 10 s", d)
 	}
 }

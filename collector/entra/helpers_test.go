@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
@@ -58,6 +59,8 @@ type env struct {
 	src   *Source
 	cp    collector.Checkpoints
 	clock atomic.Int64 // offset added to the source's clock, in nanoseconds
+	// auditBudget keeps the production directoryAudits rate limit (set in the server hook).
+	auditBudget bool
 }
 
 func newEnv(t testing.TB, pageSize int, tweak func(*config.Tenant, *Options)) *env {
@@ -96,6 +99,10 @@ func (e *env) newSource(t testing.TB) *Source {
 	src, err := New("mycompany", e.cfg, e.opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !e.auditBudget {
+		// Tests collect back to back; only TestAuditBudgetRespected runs with Graph's audit budget.
+		src.c.audit = rate.NewLimiter(rate.Inf, 0)
 	}
 	return src
 }

@@ -90,7 +90,7 @@ func New(name string, t *config.Tenant, o Options) (*Source, error) {
 		log.Warn("mapper source attributes that are not Microsoft Graph user properties are not collected", "attributes", unknown)
 	}
 	s := &Source{name: name, prefix: prefix, gen: g, opts: o, sel: sel, log: log,
-		c: &client{http: o.HTTPClient, base: graphURL + "/v1.0", cred: cred, scope: scope(graphURL), timeout: timeout, log: log, sleep: sleepCtx}}
+		c: &client{http: o.HTTPClient, base: graphURL + "/v1.0", cred: cred, scope: scope(graphURL), timeout: timeout, log: log, sleep: sleepCtx, audit: auditBudget()}}
 	s.audits.seen = map[string]time.Time{}
 	s.audits.who = map[string]attribution{}
 	s.audits.emitted = map[string]time.Time{}
