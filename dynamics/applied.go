@@ -22,8 +22,8 @@ type Change struct {
 	// Path is the attribute path without "user." ("groups", "roles", "addresses", "name.givenName").
 	Path string `json:"path"`
 	// List: the assignment merged elements into a multi-valued attribute; Added are the elements it added and
-	// Replaced the elements of the same type it displaced (addresses, emails…). Groups and roles the user already
-	// had are neither added nor replaced.
+	// Replaced, when any was, the element each one displaced (same index; null when it was appended): the element
+	// of the same type in addresses, emails… Groups and roles the user already had are neither added nor replaced.
 	List     bool  `json:"list,omitempty"`
 	Added    []any `json:"added,omitempty"`
 	Replaced []any `json:"replaced,omitempty"`

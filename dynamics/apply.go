@@ -1,6 +1,7 @@
 package dynamics
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/scim-stream/scim-stream/scim"
@@ -81,33 +82,39 @@ func (a *assignment) apply(u scim.User) (Change, bool) {
 		if had {
 			c.Before = scim.CloneValue(cur)
 		}
-		_ = u.SetNormalized(a.path, scim.CloneValue(a.value))
+		_ = u.SetPath(a.path, scim.CloneValue(a.value))
 		return c, true
 	}
 	list, isList := cur.([]any)
 	if had && !isList {
 		// The source holds a single value where a list is assigned: the list replaces it, restorably.
 		c.Value, c.Before, c.Had = scim.CloneValue(a.value), scim.CloneValue(cur), true
-		_ = u.SetNormalized(a.path, scim.CloneValue(a.value))
+		_ = u.SetPath(a.path, scim.CloneValue(a.value))
 		return c, true
 	}
 	c.List, c.Had = true, had
 	list = append([]any(nil), list...)
+	replaced := false
 	for _, e := range a.value.([]any) {
 		switch i := a.find(list, e); {
 		case i < 0:
 			list = append(list, scim.CloneValue(e))
 			c.Added = append(c.Added, scim.CloneValue(e))
+			c.Replaced = append(c.Replaced, nil)
 		case a.kind == assignList && !scim.Equal(list[i], e):
+			c.Added = append(c.Added, scim.CloneValue(e))
 			c.Replaced = append(c.Replaced, list[i])
 			list[i] = scim.CloneValue(e)
-			c.Added = append(c.Added, scim.CloneValue(e))
+			replaced = true
 		}
 	}
 	if len(c.Added) == 0 {
 		return c, false
 	}
-	_ = u.SetNormalized(a.path, list)
+	if !replaced {
+		c.Replaced = nil
+	}
+	_ = u.SetPath(a.path, list)
 	return c, true
 }
 
@@ -174,20 +181,26 @@ func revert(u scim.User, c Change) {
 	}
 	list, _ := cur.([]any)
 	list = append([]any(nil), list...)
-	for _, a := range c.Added {
-		for i, x := range list {
-			if scim.Equal(x, a) {
-				list = append(list[:i], list[i+1:]...)
-				break
-			}
+	// Undo in reverse, putting each replaced element back where its replacement is, so the order of the
+	// source's list is restored too.
+	for i := len(c.Added) - 1; i >= 0; i-- {
+		var was any
+		if i < len(c.Replaced) {
+			was = c.Replaced[i]
 		}
-	}
-	for _, r := range c.Replaced {
-		list = append(list, scim.CloneValue(r))
+		j := slices.IndexFunc(list, func(x any) bool { return scim.Equal(x, c.Added[i]) })
+		switch {
+		case j >= 0 && was != nil:
+			list[j] = scim.CloneValue(was)
+		case j >= 0:
+			list = slices.Delete(list, j, j+1)
+		case was != nil:
+			list = append(list, scim.CloneValue(was)) // changed since: the source's element still comes back
+		}
 	}
 	if len(list) == 0 && !c.Had {
 		u.DeletePath(p)
 		return
 	}
-	_ = u.SetNormalized(p, list)
+	_ = u.SetPath(p, list)
 }
