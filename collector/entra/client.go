@@ -97,6 +97,9 @@ func path(u string) string {
 func (c *client) get(ctx context.Context, u string, out any) error {
 	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
 		u = c.base + u
+	} else if !sameHost(u, c.base) {
+		// Paging links are absolute; the bearer token must never travel to a host other than Graph's.
+		return fmt.Errorf("GET %s: link leaves the Graph host %s; not followed", path(u), c.base)
 	}
 	for attempt := 1; ; attempt++ {
 		c.mu.Lock()
@@ -230,4 +233,10 @@ func all[T any](ctx context.Context, c *client, u string, each func([]T) error) 
 		u = p.NextLink
 	}
 	return "", nil
+}
+
+func sameHost(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Scheme == ub.Scheme && strings.EqualFold(ua.Host, ub.Host)
 }
