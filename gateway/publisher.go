@@ -30,6 +30,10 @@ type PublisherOptions struct {
 	Entities map[string]PublisherEntity
 	// Timeout is how long to wait for a responder's reply (default 30 s).
 	Timeout time.Duration
+	// NoResponderWait is how long a request waits for a responder to appear when none is subscribed (a
+	// responder restarting), within Timeout; default 2 s, negative for none. Re-sending is safe then: the
+	// broker delivered the request to no one.
+	NoResponderWait time.Duration
 }
 
 // Publisher is the gateway in publisher mode: every admitted SCIM request becomes a NATS request on its
@@ -47,6 +51,9 @@ func NewPublisher(opts PublisherOptions) *Publisher {
 	opts.Server.defaults()
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultPublisherTimeout
+	}
+	if opts.NoResponderWait == 0 {
+		opts.NoResponderWait = 2 * time.Second
 	}
 	return &Publisher{opts: opts, front: newFront(&opts.Server)}
 }
@@ -95,17 +102,34 @@ func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "", "the request could not be relayed")
 		return
 	}
-	msg := nats.NewMsg(ent.Subject)
-	msg.Header.Set("Msg-Id", msgID)
-	msg.Data = payload
 	ctx, cancel := context.WithTimeout(r.Context(), p.opts.Timeout)
 	defer cancel()
-	resp, err := ent.Conn.RequestMsgWithContext(ctx, msg)
+	resp, err := p.request(ctx, ent, msgID, payload)
 	if err != nil {
 		p.relayFailed(w, r, ent.Subject, msgID, err)
 		return
 	}
 	p.writeReply(w, ent.Subject, msgID, resp.Data)
+}
+
+// request sends the request once; only while no responder is subscribed it sends it again, every 100 ms for up
+// to NoResponderWait.
+func (p *Publisher) request(ctx context.Context, ent PublisherEntity, msgID string, payload []byte) (*nats.Msg, error) {
+	giveUp := time.Now().Add(p.opts.NoResponderWait)
+	for {
+		msg := nats.NewMsg(ent.Subject)
+		msg.Header.Set("Msg-Id", msgID)
+		msg.Data = payload
+		resp, err := ent.Conn.RequestMsgWithContext(ctx, msg)
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(giveUp) {
+			return resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 func (p *Publisher) payload(r *http.Request, rt route, baseEntity, msgID string, body []byte) ([]byte, error) {

@@ -60,11 +60,12 @@ func (w *relayWorld) responder(name string) (*gateway.Responder, *store.Store, *
 }
 
 func (w *relayWorld) publisher(opts gateway.ServerOptions, timeout time.Duration) *scimClient {
-	pub := gateway.NewPublisher(gateway.PublisherOptions{
-		Server:   opts,
-		Entities: map[string]gateway.PublisherEntity{"undefined": {Conn: w.publisherConn(), Subject: gwSubject}},
-		Timeout:  timeout,
-	})
+	return w.publisherWith(gateway.PublisherOptions{Server: opts, Timeout: timeout, NoResponderWait: 200 * time.Millisecond})
+}
+
+func (w *relayWorld) publisherWith(opts gateway.PublisherOptions) *scimClient {
+	opts.Entities = map[string]gateway.PublisherEntity{"undefined": {Conn: w.publisherConn(), Subject: gwSubject}}
+	pub := gateway.NewPublisher(opts)
 	srv := httptest.NewServer(pub)
 	w.t.Cleanup(srv.Close)
 	return &scimClient{t: w.t, base: srv.URL}
@@ -96,6 +97,26 @@ func TestRelayNoResponder(t *testing.T) {
 	}
 	if ping := c.do("GET", "/ping", ""); ping.status != 200 {
 		t.Fatalf("the publisher answers /ping itself: %d", ping.status)
+	}
+}
+
+// TestRelayWaitsForARestartingResponder: a request sent while no responder is subscribed is re-sent until one
+// is (it was delivered to no one, so this cannot execute it twice).
+func TestRelayWaitsForARestartingResponder(t *testing.T) {
+	w := newRelayWorld(t)
+	c := w.publisherWith(gateway.PublisherOptions{Timeout: 10 * time.Second, NoResponderWait: 5 * time.Second})
+	var st *store.Store
+	started := make(chan struct{})
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_, st, _ = w.responder("late")
+		close(started)
+	}()
+	r := c.do("POST", "/Users", `{"userName":"patient"}`)
+	<-started
+	mustStatus(t, r, 201, "create while the responder starts")
+	if users, _ := st.ListUsers(t.Context(), ""); len(users) != 1 {
+		t.Fatalf("executed %d times", len(users))
 	}
 }
 
