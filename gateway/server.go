@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 )
 
 // ServerOptions configure the SCIM HTTP front (NewServer and NewPublisher share it).
@@ -184,7 +184,7 @@ func (h *request) readObject() (map[string]any, error) {
 		return nil, err
 	}
 	var obj map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return nil, newError(http.StatusBadRequest, "invalidSyntax", "the request body is not a JSON object")
 	}

@@ -203,9 +203,10 @@ func checkBody(obj map[string]any) error {
 	return nil
 }
 
+// validAttrName follows RFC 7643 ATTRNAME: a letter, then letters, digits, '_' and '-' ("$ref" too).
 func validAttrName(s string) bool {
 	if s == "" || s == "$ref" {
-		return s != ""
+		return s == "$ref"
 	}
 	for i, c := range s {
 		alpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
