@@ -204,3 +204,21 @@ func TestExtensionPaths(t *testing.T) {
 		t.Error("anchoring ignored on an extension attribute")
 	}
 }
+
+// TestFastPathKinds: the documentation's common pattern shapes avoid the regex engine (FuzzPatternFastPath
+// checks they answer as it would).
+func TestFastPathKinds(t *testing.T) {
+	for pat, want := range map[string]patternKind{
+		".*": patAny, "Employees": patEqual, "App3.*": patPrefix, ".*@tenant.com": patRegex, ".*Consultant.*": patContains,
+		"*@mycompany.com": patSuffix, "(Dog Trainer|Project Manager)": patOneOf, "a|b|c": patOneOf,
+		"(?!Sync_.*)": patRegex, "(a|b)c": patRegex, "(a)|(b)": patRegex, "(?:a|b)": patRegex,
+	} {
+		p, err := compilePattern(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.kind != want {
+			t.Errorf("%q: kind %d, want %d", pat, p.kind, want)
+		}
+	}
+}

@@ -100,7 +100,7 @@ func (t *term) matches(user scim.User, fields Fields) bool {
 	case t.path.kind == groupsPath || t.path.kind == rolesPath:
 		_, elems := elementsOf(user, t.path.segs[0])
 		for _, e := range elems {
-			if t.path.selects(e, t.pat) {
+			if t.path.selects(e, t.pat, nil) {
 				return true
 			}
 		}

@@ -125,7 +125,7 @@ func elementsOf(u scim.User, name string) (string, []any) {
 
 // selects reports whether a group/role element passes the path's type selector and has a tested value that
 // satisfies pat.
-func (p *path) selects(elem any, pat *pattern) bool {
+func (p *path) selects(elem any, pat *pattern, buf *[]rune) bool {
 	m, ok := elem.(map[string]any)
 	if !ok {
 		return false
@@ -138,7 +138,7 @@ func (p *path) selects(elem any, pat *pattern) bool {
 		return false
 	}
 	s, ok := scalar(m[k])
-	return ok && pat.match(s)
+	return ok && pat.matchBuf(s, buf)
 }
 
 // hasSelector: a role type is the application's name (user.roles.Application 1.value); an Entra role also

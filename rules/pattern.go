@@ -19,6 +19,7 @@ type pattern struct {
 	src  string
 	kind patternKind
 	lit  string
+	alts []string // patOneOf
 	re   *regexp2.Regexp
 }
 
@@ -31,6 +32,7 @@ const (
 	patPrefix               // "lit.*"
 	patSuffix               // ".*lit", and the glob "*lit"
 	patContains             // ".*lit.*", and the glob "*lit*"
+	patOneOf                // "(lit1|lit2|…)" or "lit1|lit2|…": equal to one of them
 )
 
 // compilePattern applies the anchoring rule: the regex must match the whole value (\A(?:p)\z), except a pattern
@@ -105,6 +107,22 @@ func (p *pattern) fastPath() {
 		p.kind, p.lit = patPrefix, s[:len(s)-2]
 	case strings.HasPrefix(s, ".*") && isLiteral(s[2:]) && len(s) > 2:
 		p.kind, p.lit = patSuffix, s[2:]
+	default:
+		// (Dog Trainer|Project Manager): the documentation's way to list values.
+		inner := s
+		if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") && !strings.HasPrefix(s, "(?") {
+			inner = s[1 : len(s)-1]
+		}
+		alts := strings.Split(inner, "|")
+		if len(alts) < 2 {
+			return
+		}
+		for _, a := range alts {
+			if !isLiteral(a) {
+				return
+			}
+		}
+		p.kind, p.alts = patOneOf, alts
 	}
 }
 
@@ -129,8 +147,30 @@ func (p *pattern) match(v string) bool {
 		return strings.HasSuffix(v, p.lit) && (glob || !strings.Contains(v, "\n"))
 	case patContains:
 		return strings.Contains(v, p.lit) && (glob || !strings.Contains(v, "\n"))
+	case patOneOf:
+		for _, a := range p.alts {
+			if v == a {
+				return true
+			}
+		}
+		return false
 	}
 	ok, err := p.re.MatchString(v)
+	return ok && err == nil
+}
+
+// matchBuf is match with a caller-owned rune buffer for the regex engine, which otherwise converts every value
+// to a new []rune; Route reuses one buffer for all the values of a call.
+func (p *pattern) matchBuf(v string, buf *[]rune) bool {
+	if p.kind != patRegex || buf == nil {
+		return p.match(v)
+	}
+	b := (*buf)[:0]
+	for _, r := range v {
+		b = append(b, r)
+	}
+	*buf = b
+	ok, err := p.re.MatchRunes(b)
 	return ok && err == nil
 }
 

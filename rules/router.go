@@ -102,8 +102,15 @@ func (r *Router) Channels() []string {
 // change being routed, so both are judged with them: a change that fails a term such as
 // (initiatedByUpn -match "(?!Sync_.*)") reaches neither side, whatever the previous state.
 func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
-	prev := r.newView(previous, top)
-	cur := r.newView(current, top)
+	// Both views' bookkeeping in one allocation each: Route runs for every change of every user.
+	n := len(r.terms)
+	views := new([2]view)
+	state := make([]uint8, 2*n)
+	bits := make([][]uint64, 2*n)
+	prev, cur := &views[0], &views[1]
+	runes := new([]rune)
+	r.initView(prev, previous, top, state[:n], bits[:n], runes)
+	r.initView(cur, current, top, state[n:], bits[n:], runes)
 	out := make([]Delivery, len(r.channels))
 	for i := range r.channels {
 		ch := &r.channels[i]
@@ -129,15 +136,16 @@ type view struct {
 	state  []uint8 // per term: 0 not evaluated, 1 false, 2 true
 	// bits are the group or role elements each groups/roles term selected.
 	bits [][]uint64
+	// runes is the regex engine's input buffer, shared by both views of one Route call.
+	runes *[]rune
 }
 
-func (r *Router) newView(u scim.User, top Fields) *view {
-	v := &view{r: r, user: u, fields: top, state: make([]uint8, len(r.terms)), bits: make([][]uint64, len(r.terms))}
+func (r *Router) initView(v *view, u scim.User, top Fields, state []uint8, bits [][]uint64, runes *[]rune) {
+	*v = view{r: r, user: u, fields: top, state: state, bits: bits, runes: runes}
 	if u != nil {
 		v.gKey, v.groups = elementsOf(u, "groups")
 		v.rKey, v.roles = elementsOf(u, "roles")
 	}
-	return v
 }
 
 func (v *view) term(n int) bool {
@@ -149,9 +157,9 @@ func (v *view) term(n int) bool {
 	switch {
 	case v.user == nil && t.path.kind != fieldPath:
 	case t.path.kind == groupsPath:
-		v.bits[n], ok = selectElements(t, v.groups)
+		v.bits[n], ok = selectElements(t, v.groups, v.runes)
 	case t.path.kind == rolesPath:
-		v.bits[n], ok = selectElements(t, v.roles)
+		v.bits[n], ok = selectElements(t, v.roles, v.runes)
 	default:
 		ok = t.matches(v.user, v.fields)
 	}
@@ -162,10 +170,10 @@ func (v *view) term(n int) bool {
 	return ok
 }
 
-func selectElements(t *term, elems []any) ([]uint64, bool) {
+func selectElements(t *term, elems []any, runes *[]rune) ([]uint64, bool) {
 	var bits []uint64
 	for i, e := range elems {
-		if t.path.selects(e, t.pat) {
+		if t.path.selects(e, t.pat, runes) {
 			if bits == nil {
 				bits = make([]uint64, (len(elems)+63)/64)
 			}
@@ -283,6 +291,9 @@ func keep(orig any, elems []any, all bool, in, out []uint64) any {
 	}
 	if all && !anyBits(out) {
 		return orig
+	}
+	if !all && !anyBits(in) {
+		return []any{} // nothing kept (and nothing allocated)
 	}
 	kept := make([]any, 0, len(elems))
 	for i, e := range elems {
