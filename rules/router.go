@@ -102,7 +102,7 @@ func (r *Router) Channels() []string {
 // change being routed, so both are judged with them: a change that fails a term such as
 // (initiatedByUpn -match "(?!Sync_.*)") reaches neither side, whatever the previous state.
 func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
-	// Both views' bookkeeping in one allocation each: Route runs for every change of every user.
+	// The bookkeeping of both views is allocated together: Route runs for every change of every user.
 	n := len(r.terms)
 	views := new([2]view)
 	state := make([]uint8, 2*n)
