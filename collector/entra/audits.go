@@ -84,7 +84,8 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 			roleChange := strings.Contains(strings.ToLower(r.ActivityDisplayName), "app role assignment")
 			for _, t := range r.TargetResources {
 				switch {
-				case strings.EqualFold(t.Type, "User"):
+				case strings.EqualFold(t.Type, "User") || strings.EqualFold(t.Type, "Group"):
+					// Rows about a group stand for the users a nesting or a group's role assignment changed.
 					if at, ok := a.emitted[t.ID]; ok && !by.at.After(at) || !by.at.After(a.floor) {
 						continue // describes a change already published
 					}
@@ -120,14 +121,31 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 	return refresh, nil
 }
 
-// attribute fills who and when of a record from the audit log, consuming the row. now is when the change was
+// known reports whether the audit log named who made a user's change (directly, or through cause).
+func (a *auditLog) known(id, cause string) bool {
+	if _, ok := a.who[id]; ok {
+		return true
+	}
+	_, ok := a.who[cause]
+	return cause != "" && ok
+}
+
+// attribute fills who and when of a record from the audit log. A user's own row is consumed; a row about the
+// group or principal the change came through (cause) serves every user below it. now is when the change was
 // seen in the delta query.
-func (a *auditLog) attribute(rec *collector.Record, now time.Time) {
+func (a *auditLog) attribute(rec *collector.Record, now time.Time, cause string) {
 	w, ok := a.who[rec.ID]
+	if ok {
+		delete(a.who, rec.ID)
+	} else if cause != "" {
+		w, ok = a.who[cause]
+	}
 	if !ok {
 		a.emitted[rec.ID] = now
+		if cause != "" {
+			a.emitted[cause] = now
+		}
 		return
 	}
-	delete(a.who, rec.ID)
 	rec.InitiatedByID, rec.InitiatedByUPN, rec.ActivityDateTime = w.id, w.upn, w.at
 }

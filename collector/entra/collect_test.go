@@ -198,6 +198,9 @@ func TestRolesDirectAndThroughGroups(t *testing.T) {
 	_, recs := e.collect(t)
 	wantSet(t, "role through group", e.names(recs), "fatima.khan", "george.brown", "hanna.berg", "ivan.petrov")
 	wantSet(t, "george's roles", roleNames(recs[e.user("george.brown")]), "Application1/Employees", "HR Portal/Reader")
+	if g := recs[e.user("george.brown")]; g.InitiatedByUPN != "alice.andersen@mycompany.com" {
+		t.Errorf("role through group: initiator %q, want the admin from the group's audit row", g.InitiatedByUPN)
+	}
 
 	must(t, e.co.AssignAppRole(e.co.Admin, e.co.HRPortal, e.user("karl.nilsen"), "Manager"))
 	_, recs = e.collect(t)
@@ -573,5 +576,20 @@ func TestAuditBudgetRespected(t *testing.T) {
 	// One at once, then one every 10/3 s: the fifth no earlier than 13.3 s.
 	if d := time.Since(start); d < 13*time.Second {
 		t.Errorf("5 audit requests in %v: more than 4 per 10 s", d)
+	}
+}
+
+func TestNestingBySyncAttributedToMembers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 50, func(_ *config.Tenant, o *Options) { o.AttributionWait = time.Minute })
+	e.collect(t)
+	// Entra Connect nests an on-premises group: the members have no audit row of their own, the group has.
+	must(t, e.co.AddMember(e.co.Sync, e.co.Groups["App3_Users"], e.co.Groups["Consultants"]))
+	_, recs := e.collect(t)
+	wantSet(t, "nested by sync", e.names(recs), "eva.schmidt", "ivan.petrov")
+	for _, r := range recs {
+		if !strings.HasPrefix(r.InitiatedByUPN, "Sync_") {
+			t.Errorf("%s: initiator %q, want the sync account", r.ID, r.InitiatedByUPN)
+		}
 	}
 }

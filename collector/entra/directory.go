@@ -271,9 +271,9 @@ func (d *directory) principalUsers(id string, into set) {
 	add(into, id)
 }
 
-// setApp replaces what is known of an application and its assignments, adding to affected the users whose roles
-// from it may have changed.
-func (d *directory) setApp(sp servicePrincipal, assignments []roleAssignment, affected set) {
+// setApp replaces what is known of an application and its assignments, calling touch (when not nil) with every
+// principal whose roles from it may have changed.
+func (d *directory) setApp(sp servicePrincipal, assignments []roleAssignment, touch func(principal string)) {
 	a := &app{name: sp.DisplayName, roles: map[string]appRole{}, assigned: map[string]set{}}
 	for _, r := range sp.AppRoles {
 		a.roles[r.ID] = r
@@ -291,37 +291,37 @@ func (d *directory) setApp(sp servicePrincipal, assignments []roleAssignment, af
 	}
 	old := d.apps[sp.ID]
 	d.apps[sp.ID] = a
-	if affected == nil {
+	if touch == nil {
 		return
 	}
 	if old == nil || old.name != a.name || !maps.EqualFunc(old.roles, a.roles, func(x, y appRole) bool { return x == y }) {
 		for p := range a.assigned {
-			d.principalUsers(p, affected)
+			touch(p)
 		}
 		if old != nil {
 			for p := range old.assigned {
-				d.principalUsers(p, affected)
+				touch(p)
 			}
 		}
 		return
 	}
 	for p, roles := range a.assigned {
 		if !maps.Equal(roles, old.assigned[p]) {
-			d.principalUsers(p, affected)
+			touch(p)
 		}
 	}
 	for p := range old.assigned {
 		if _, ok := a.assigned[p]; !ok {
-			d.principalUsers(p, affected)
+			touch(p)
 		}
 	}
 }
 
 // dropApp forgets an application that no longer exists or is no longer in scope.
-func (d *directory) dropApp(id string, affected set) {
+func (d *directory) dropApp(id string, touch func(principal string)) {
 	if a := d.apps[id]; a != nil {
 		for p := range a.assigned {
-			d.principalUsers(p, affected)
+			touch(p)
 		}
 	}
 	delete(d.apps, id)

@@ -43,7 +43,13 @@ type Source struct {
 	forceFull bool
 	rolesAt   time.Time
 	audits    auditLog
-	held      map[string]time.Time // users waiting for their audit row (AttributionWait), since when
+	held      map[string]heldChange // users waiting for their audit row (AttributionWait)
+}
+
+// heldChange is a change waiting for its audit row: since when, and the group or principal it came through.
+type heldChange struct {
+	since time.Time
+	cause string
 }
 
 var _ collector.Source = (*Source)(nil)
@@ -94,7 +100,7 @@ func New(name string, t *config.Tenant, o Options) (*Source, error) {
 	s.audits.seen = map[string]time.Time{}
 	s.audits.who = map[string]attribution{}
 	s.audits.emitted = map[string]time.Time{}
-	s.held = map[string]time.Time{}
+	s.held = map[string]heldChange{}
 	return s, nil
 }
 

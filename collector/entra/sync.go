@@ -242,11 +242,26 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 			d.reports(id, affected)
 		}
 	}
+	// cause remembers, for a user changed through a group or an application assignment, the object whose audit
+	// row names who made the change (the user has no row of their own then).
+	cause := map[string]string{}
+	below := func(id string) set {
+		users := set{}
+		d.principalUsers(id, users)
+		for u := range users {
+			if _, ok := cause[u]; !ok && u != id {
+				cause[u] = id
+			}
+		}
+		return users
+	}
 	// Group changes: the users below a changed group (before and after the change) are candidates; those whose
 	// transitive groups differ, or who hold a renamed group, changed.
 	cand := set{}
 	for _, g := range ch.groups {
-		d.usersBelow(g.ID, cand)
+		for u := range below(g.ID) {
+			add(cand, u)
+		}
 	}
 	before := make(map[string]string, len(cand))
 	for u := range cand {
@@ -260,10 +275,15 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 		d.applyGroup(g)
 	}
 	for _, g := range ch.groups {
-		d.usersBelow(g.ID, cand)
+		for u := range below(g.ID) {
+			add(cand, u)
+		}
 		for _, m := range g.Members {
 			if _, isGroup := d.groups[m.ID]; !isGroup && !strings.HasSuffix(m.Type, ".group") {
 				add(cand, m.ID) // a removed direct member is no longer below the group
+				if _, ok := cause[m.ID]; !ok {
+					cause[m.ID] = g.ID
+				}
 			}
 		}
 	}
@@ -274,22 +294,30 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 		}
 	}
 	if apps != nil || allApps {
+		touch := func(p string) {
+			for u := range below(p) {
+				add(affected, u)
+			}
+		}
 		seen := set{}
 		for _, a := range apps {
-			d.setApp(a, assigned[a.ID], affected)
+			d.setApp(a, assigned[a.ID], touch)
 			add(seen, a.ID)
 		}
 		for id := range d.apps {
 			if _, ok := seen[id]; !ok && (allApps || hasKey(refresh, id)) {
-				d.dropApp(id, affected)
+				d.dropApp(id, touch)
 			}
 		}
 		if allApps {
 			s.rolesAt = start
 		}
 	}
-	for id := range s.held {
+	for id, h := range s.held {
 		add(affected, id)
+		if _, ok := cause[id]; !ok && h.cause != "" {
+			cause[id] = h.cause
+		}
 	}
 	wait := s.opts.AttributionWait
 	for _, id := range sorted(affected) {
@@ -302,19 +330,19 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 				delete(s.held, id)
 				continue
 			}
-			if _, known := s.audits.who[id]; wait > 0 && !known {
-				since, held := s.held[id]
+			if wait > 0 && !s.audits.known(id, cause[id]) {
+				h, held := s.held[id]
 				if !held {
-					since = start
+					h = heldChange{since: start, cause: cause[id]}
 				}
-				if start.Sub(since) < wait {
-					s.held[id] = since
+				if start.Sub(h.since) < wait {
+					s.held[id] = h
 					continue
 				}
 			}
 		}
 		delete(s.held, id)
-		s.audits.attribute(&rec, start)
+		s.audits.attribute(&rec, start, cause[id])
 		if err := emit(rec); err != nil {
 			return true, err
 		}
