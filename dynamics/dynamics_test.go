@@ -255,3 +255,20 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExtensionAttribute: a dynamic sets an enterprise extension attribute and restores it on revocation.
+func TestExtensionAttribute(t *testing.T) {
+	s, err := Compile([]config.Dynamic{{DynamicID: "d", Rules: []config.Filter{{Filter: `(user.title -match "X")`}},
+		Assignments: []config.Assignment{{Path: "user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department", Value: "Dyn"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := user(t, `{"title":"X","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Src","employeeNumber":"1"}}`)
+	u, a := s.Apply(src, Applied{})
+	if got := js(t, u); got != `{"dynamicIds":["d"],"title":"X","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Dyn","employeeNumber":"1"}}` {
+		t.Errorf("applied = %s", got)
+	}
+	if got := Revert(u, a); js(t, got) != js(t, src) {
+		t.Errorf("reverted = %s", js(t, got))
+	}
+}
