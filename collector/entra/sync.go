@@ -3,6 +3,7 @@ package entra
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -37,12 +38,18 @@ func (s *Source) fetchDelta(ctx context.Context, usersLink, groupsLink string, w
 	if groupsLink == "" {
 		groupsLink = groupsURL
 	}
+	// The first failure stops the other queries: the round is retried whole anyway.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
 	var gErr, dErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		ch.groupsLink, gErr = all(ctx, s.c, groupsLink, func(v []groupItem) error { ch.groups = append(ch.groups, v...); return nil })
+		if gErr != nil {
+			cancel(gErr)
+		}
 	}()
 	if withDeleted {
 		wg.Add(1)
@@ -50,11 +57,26 @@ func (s *Source) fetchDelta(ctx context.Context, usersLink, groupsLink string, w
 			defer wg.Done()
 			_, dErr = all(ctx, s.c, "/directory/deletedItems/microsoft.graph.user?$select="+strings.Join(s.sel, ","),
 				func(v []map[string]any) error { ch.deleted = append(ch.deleted, v...); return nil })
+			if dErr != nil {
+				cancel(dErr)
+			}
 		}()
 	}
 	var uErr error
 	ch.usersLink, uErr = all(ctx, s.c, usersLink, func(v []map[string]any) error { ch.users = append(ch.users, v...); return nil })
+	if uErr != nil {
+		cancel(uErr)
+	}
 	wg.Wait()
+	// Report the failure that stopped the round, not the cancellations it caused.
+	for _, err := range []error{uErr, gErr, dErr} {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			if isResync(err) {
+				return nil, fmt.Errorf("%w: %v", errResync, err)
+			}
+			return nil, err
+		}
+	}
 	for _, err := range []error{uErr, gErr, dErr} {
 		if err != nil {
 			if isResync(err) {
