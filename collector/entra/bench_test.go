@@ -94,6 +94,8 @@ func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// Loads run back to back here; the audit budget (one poll per 3.3 s) would time the limiter, not the load.
+	src.c.audit = rate.NewLimiter(rate.Inf, 0)
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
