@@ -593,3 +593,23 @@ func TestNestingBySyncAttributedToMembers(t *testing.T) {
 		}
 	}
 }
+
+func TestAttributionWaitHoldsDeletions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 50, func(_ *config.Tenant, o *Options) { o.AttributionWait = time.Minute })
+	e.collect(t)
+	e.co.SetAuditDelay(time.Second)
+	quentin := e.user("quentin.dubois")
+	must(t, e.co.PurgeUser(e.co.Sync, quentin))
+	if _, recs := e.collect(t); len(recs) != 0 {
+		t.Fatalf("deletion published before its audit row: %v", e.names(recs))
+	}
+	time.Sleep(1100 * time.Millisecond)
+	_, recs := e.collect(t)
+	if r, ok := recs[quentin]; !ok || !r.Removed || !strings.HasPrefix(r.InitiatedByUPN, "Sync_") {
+		t.Fatalf("held deletion: %+v, want a removal by the sync account", r)
+	}
+	if _, recs = e.collect(t); len(recs) != 0 {
+		t.Errorf("released deletion published again: %v", e.names(recs))
+	}
+}

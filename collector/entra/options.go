@@ -61,7 +61,8 @@ type Options struct {
 	// AttributionWait holds a changed user until the audit log names who made the change, at most this long
 	// (then the change is published with the initiator unknown). Set it (e.g. DefaultAttributionWait) only when
 	// a rule or dynamic reads initiatedById/initiatedByUpn: the audit log lags the directory by seconds to
-	// minutes. Zero publishes at once. Deletions are never held.
+	// minutes. Zero publishes at once. Deletions are held too, so a rule excluding the sync account also keeps
+	// its deletions from looping back.
 	AttributionWait time.Duration
 }
 

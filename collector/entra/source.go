@@ -46,10 +46,12 @@ type Source struct {
 	held      map[string]heldChange // users waiting for their audit row (AttributionWait)
 }
 
-// heldChange is a change waiting for its audit row: since when, and the group or principal it came through.
+// heldChange is a change waiting for its audit row: since when, the group or principal it came through, and
+// whether it is a removal (the directory no longer has the user to rebuild the record from).
 type heldChange struct {
-	since time.Time
-	cause string
+	since   time.Time
+	cause   string
+	removed bool
 }
 
 var _ collector.Source = (*Source)(nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -335,16 +336,24 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 			s.rolesAt = start
 		}
 	}
-	for id, h := range s.held {
-		add(affected, id)
-		if _, ok := cause[id]; !ok && h.cause != "" {
-			cause[id] = h.cause
+	fresh := len(affected)
+	pending := affected
+	if len(s.held) > 0 {
+		pending = maps.Clone(affected)
+		for id, h := range s.held {
+			add(pending, id)
+			if _, ok := cause[id]; !ok && h.cause != "" {
+				cause[id] = h.cause
+			}
 		}
 	}
+	s.log.Debug("entra incremental round", "users", len(ch.users), "groups", len(ch.groups), "changed", fresh, "held", len(s.held))
 	wait := s.opts.AttributionWait
-	for _, id := range sorted(affected) {
+	for _, id := range sorted(pending) {
+		h, held := s.held[id]
+		gone := hasKey(removed, id) || held && h.removed && !hasKey(affected, id)
 		var rec collector.Record
-		if _, gone := removed[id]; gone {
+		if gone {
 			rec = collector.Record{ID: id, Removed: true}
 		} else {
 			var ok bool
@@ -352,15 +361,15 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 				delete(s.held, id)
 				continue
 			}
-			if wait > 0 && !s.audits.known(id, cause[id]) {
-				h, held := s.held[id]
-				if !held {
-					h = heldChange{since: start, cause: cause[id]}
-				}
-				if start.Sub(h.since) < wait {
-					s.held[id] = h
-					continue
-				}
+		}
+		if wait > 0 && !s.audits.known(id, cause[id]) {
+			if !held {
+				h = heldChange{since: start, cause: cause[id]}
+			}
+			h.removed = gone
+			if start.Sub(h.since) < wait {
+				s.held[id] = h
+				continue
 			}
 		}
 		delete(s.held, id)
