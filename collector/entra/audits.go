@@ -58,23 +58,38 @@ func (a *auditLog) reset(since time.Time) {
 	a.emitted = map[string]time.Time{}
 }
 
-// pollAudits reads audit rows since the watermark. With attribute it remembers the initiator of each user change
-// and returns the applications whose role assignments changed; otherwise it only marks rows as seen.
-func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) (set, error) {
+// pollAudits reads audit rows since the watermark, remembers the initiator of each change and returns the
+// applications whose role assignments changed. When the audit API's budget has no room it skips this round
+// rather than delay the collection: the watermark stays, so the next poll reads the rows.
+func (s *Source) pollAudits(ctx context.Context, now time.Time) (set, error) {
 	a := &s.audits
+	if r := s.c.audit.Reserve(); r.Delay() > 0 {
+		r.Cancel()
+		s.log.Debug("directory audit poll deferred to stay within Graph's audit API budget")
+		return nil, nil
+	}
 	from := a.since
 	filter := "activityDateTime ge " + from.UTC().Format(time.RFC3339)
 	u := "/auditLogs/directoryAudits?$top=999&$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
 	refresh := set{}
-	_, err := all(ctx, s.c, u, func(rows []directoryAudit) error {
-		for _, r := range rows {
+	var err error
+	for first := true; u != "" && err == nil; first = false {
+		if !first {
+			// Further pages of a busy log wait for the budget.
+			if err = s.c.audit.Wait(ctx); err != nil {
+				break
+			}
+		}
+		var p page[directoryAudit]
+		if err = s.c.get(ctx, u, &p); err != nil {
+			break
+		}
+		u = p.NextLink
+		for _, r := range p.Value {
 			if _, dup := a.seen[r.ID]; dup {
 				continue
 			}
 			a.seen[r.ID] = r.ActivityDateTime
-			if !attribute {
-				continue
-			}
 			var by attribution
 			if r.InitiatedBy.User != nil {
 				by = attribution{id: r.InitiatedBy.User.ID, upn: r.InitiatedBy.User.UserPrincipalName, at: r.ActivityDateTime}
@@ -97,8 +112,7 @@ func (s *Source) pollAudits(ctx context.Context, now time.Time, attribute bool) 
 				}
 			}
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return refresh, err
 	}

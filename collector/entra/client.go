@@ -108,11 +108,6 @@ func (c *client) get(ctx context.Context, u string, out any) error {
 		if err := c.sleep(ctx, slow); err != nil {
 			return err
 		}
-		if c.audit != nil && strings.Contains(u, "/auditLogs/") {
-			if err := c.audit.Wait(ctx); err != nil {
-				return err
-			}
-		}
 		retry, wait, err := c.try(ctx, u, out)
 		if err == nil || !retry {
 			return err

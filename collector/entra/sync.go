@@ -142,32 +142,24 @@ func (s *Source) fullSync(ctx context.Context, cp collector.Checkpoints, emit fu
 	start := s.opts.Now()
 	var apps []servicePrincipal
 	var assigned map[string][]roleAssignment
-	var appErr, auditErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
+	var appErr error
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		apps, assigned, appErr = s.fetchApps(ctx, nil)
 	}()
-	go func() {
-		defer wg.Done()
-		// The audit log so far only primes de-duplication: rows about changes this snapshot already contains
-		// must not be attributed to later changes.
-		s.audits.reset(start.Add(-s.opts.AuditLookback))
-		s.audits.floor = start
-		_, auditErr = s.pollAudits(ctx, start, false)
-	}()
 	ch, err := s.fetchDelta(ctx, "", "", true)
-	wg.Wait()
+	<-done
 	if err != nil {
 		return err
 	}
 	if appErr != nil {
 		return appErr
 	}
-	if auditErr != nil {
-		s.log.Warn("directory audit log not readable; initiatedBy stays empty (grant AuditLog.Read.All)", "error", auditErr)
-	}
+	// Audit rows up to now describe changes this snapshot already holds: they must not be attributed to later
+	// changes. The next poll looks back from here.
+	s.audits.reset(start.Add(-s.opts.AuditLookback))
+	s.audits.floor = start
 
 	d := newDirectory()
 	for _, u := range ch.users {
@@ -176,6 +168,12 @@ func (s *Source) fullSync(ctx context.Context, cp collector.Checkpoints, emit fu
 	for _, u := range ch.deleted {
 		id, _, _ := d.applyUser(u)
 		add(d.softDeleted, id)
+		// The recycle bin does not list managers; a resync within the process keeps the one it knew.
+		if s.dir != nil {
+			if m := s.dir.manager[id]; m != "" {
+				d.manager[id] = m
+			}
+		}
 	}
 	for _, g := range ch.groups {
 		d.applyGroup(g)
@@ -226,7 +224,7 @@ func (s *Source) incremental(ctx context.Context, cp collector.Checkpoints, sp s
 	if s.audits.since.IsZero() {
 		s.audits.reset(sp.AuditSince)
 	}
-	refresh, err := s.pollAudits(ctx, start, true)
+	refresh, err := s.pollAudits(ctx, start)
 	if err != nil {
 		s.log.Warn("directory audit log not readable; initiatedBy stays empty and role changes wait for the periodic re-read", "error", err)
 	}
