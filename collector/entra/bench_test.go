@@ -70,7 +70,7 @@ func bigTenant(n, deptSize, apps int) *graph.Tenant {
 // BenchmarkInitialLoad measures a full collection of 10,000 users (110 groups nested three deep, 5 applications
 // with roles through groups) through the imitation over HTTPS, against a plain loop that GETs and decodes the
 // same users/delta pages in the same run. The ratio is what everything the source adds costs (groups, roles,
-// recycle bin, audit priming, directory, records).
+// recycle bin, directory, records).
 func BenchmarkInitialLoad(b *testing.B) { benchInitialLoad(b, 10000, 100, 5) }
 
 // BenchmarkInitialLoad100k is the scale: 100,000 users, 5,000+ nested groups, 20 applications. Run it
