@@ -2,7 +2,14 @@
 // backed by a mutable in-memory Entra tenant. It speaks the real protocol: OAuth client credentials, OData paging
 // with absolute links, users/delta and groups/delta with delta and skip tokens, @removed, members@delta, expired
 // delta tokens, directoryAudits with initiatedBy, servicePrincipals with appRoleAssignedTo, and throttling with
-// Retry-After. Tests and `scim-stream demo` script the tenant through its methods.
+// Retry-After. Tests and `scim-stream demo` script the tenant through its methods:
+//
+//	co := graph.NewCompany(nil)                // ~20 people, nested groups, two applications with roles
+//	srv := graph.NewServer(co.Tenant)
+//	srv.AddClient("demo-client", "demo-secret") // an app registration for auth.oauth.clients
+//	ts := srv.Start()                           // HTTPS; ts.Client() trusts it, ts.Certificate() is the CA
+//	// general.entra: tenant_id co.ID (or co.Domain), graph_url and login_url ts.URL
+//	_ = co.AssignAppRole(co.Admin, co.App1, co.Users["karl.nilsen"], "Employees")
 package graph
 
 import (
