@@ -1,0 +1,168 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/config"
+)
+
+// sfRecords makes n SuccessFactors PerPerson records from the mapper's sample (three employments each, so the
+// -most_current rule has work to do), with distinct ids, names and a spread of titles and departments.
+func sfRecords(tb testing.TB, n int) []Record {
+	tb.Helper()
+	raw, err := os.ReadFile("../mapper/testdata/sf-perperson.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	titles := []string{"Consultant", "Senior Consultant", "Engineer", "Sales Manager", "Dog Trainer", "Project Manager"}
+	depts := []string{"Sales", "IT", "Finance", "Operations"}
+	out := make([]Record, n)
+	for i := range out {
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			tb.Fatal(err)
+		}
+		id := fmt.Sprintf("%07d", i)
+		m["personIdExternal"] = id
+		pi := m["personalInfoNav"].(map[string]any)["results"].([]any)[0].(map[string]any)
+		pi["firstName"] = fmt.Sprintf("Given%d", i%977)
+		pi["lastName"] = fmt.Sprintf("Family%d", i)
+		for _, e := range m["employmentNav"].(map[string]any)["results"].([]any) {
+			ji := e.(map[string]any)["jobInfoNav"].(map[string]any)["results"].([]any)[0].(map[string]any)
+			ji["jobTitle"] = titles[i%len(titles)]
+			ji["department"] = depts[i%len(depts)]
+		}
+		out[i] = Record{ID: id, Data: m}
+	}
+	return out
+}
+
+// benchTenant is the documentation's SuccessFactors tenant with three channels and one dynamic.
+func benchTenant(tb testing.TB) *Tenant {
+	tb.Helper()
+	c, err := config.Check("../testdata/config/hr-successfactors.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tc := c.HR["mycompany"]
+	tc.Streams = []config.Stream{
+		{Channel: "SF", Rules: []config.Filter{{Filter: "(.*)"}}},
+		{Channel: "CONSULTANTS", Rules: []config.Filter{{Filter: `(user.title -match ".*Consultant.*")`}}},
+		{Channel: "SALES", Rules: []config.Filter{
+			{Filter: `(user.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department -match "Sales")`},
+			{Filter: `(user.groups.display -match "Sales_.*")`}}},
+	}
+	tc.Dynamics = []config.Dynamic{{DynamicID: "dyn-managers",
+		Rules: []config.Filter{{Filter: `(user.title -match ".*Manager")`}},
+		Assignments: []config.Assignment{{Path: "user.groups", Value: []any{
+			map[string]any{"display": "Sales_Managers", "value": "Sales_Managers"}}}}}}
+	t, err := Compile("mycompany", HR, tc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return t
+}
+
+// peakMemory samples the Go runtime's memory obtained from the OS while f runs.
+func peakMemory(f func()) (peak uint64) {
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for !stop.Load() {
+			runtime.ReadMemStats(&ms)
+			if ms.Sys > peak {
+				peak = ms.Sys
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	f()
+	stop.Store(true)
+	wg.Wait()
+	return peak
+}
+
+// BenchmarkPipelineSuccessFactors measures, in one run, raw JetStream async publishing of b.N messages of the
+// same size (the baseline) and a first collection of b.N SuccessFactors users through the full pipeline
+// (documentation mapping with -most_current and two GetUniqueValue, one dynamic, three channels). It reports both
+// rates, their ratio, and the peak memory of the pipeline run. The issue's figure: -benchtime 100000x.
+func BenchmarkPipelineSuccessFactors(b *testing.B) {
+	recs := sfRecords(b, b.N)
+	ten := benchTenant(b)
+	bus := newTestBus(b)
+	ctx := context.Background()
+
+	// Baseline: the same number of messages, 1.5 KB each (a typical mapped user), pipelined the same way.
+	body := make([]byte, 1500)
+	for i := range body {
+		body[i] = 'x'
+	}
+	start := time.Now()
+	var futures []jetstream.PubAckFuture
+	for i := 0; i < b.N; i++ {
+		m := nats.NewMsg("HR.RAW")
+		m.Data = body
+		m.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("raw-%d", i))
+		f, err := bus.js.PublishMsgAsync(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		futures = append(futures, f)
+		if len(futures) == 512 {
+			waitAll(b, futures)
+			futures = futures[:0]
+		}
+	}
+	waitAll(b, futures)
+	raw := time.Since(start)
+
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z"), Progress: time.Hour}
+	src := &listSource{typ: HR, full: true}
+	src.set(recs...)
+	recs = nil
+	var stats Stats
+	b.ResetTimer()
+	peak := peakMemory(func() {
+		var err error
+		stats, err = p.Collect(ctx, ten, src, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.StopTimer()
+	piped := b.Elapsed()
+	if stats.Failed != 0 || stats.Seen != b.N {
+		b.Fatalf("stats %s", stats)
+	}
+	usersPerSec := float64(b.N) / piped.Seconds()
+	rawPerSec := float64(b.N) / raw.Seconds()
+	b.ReportMetric(usersPerSec, "users/s")
+	b.ReportMetric(rawPerSec, "raw-msgs/s")
+	b.ReportMetric(usersPerSec/rawPerSec, "ratio")
+	b.ReportMetric(float64(stats.Published)/float64(b.N), "msgs/user")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+}
+
+func waitAll(b *testing.B, fs []jetstream.PubAckFuture) {
+	for _, f := range fs {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			b.Fatal(err)
+		}
+	}
+}
