@@ -26,6 +26,15 @@ func sfRecords(tb testing.TB, n int) []Record {
 		tb.Fatal(err)
 	}
 	titles := []string{"Consultant", "Senior Consultant", "Engineer", "Sales Manager", "Dog Trainer", "Project Manager"}
+	// Name pools the size of a real company's: GetUniqueValue meets collisions (two John Smiths, "smijo" taken)
+	// as often as it does in production, not on every user.
+	given := []string{"John", "Mary", "Ole", "Kari", "Anna", "Lars", "Eva", "Jonas", "Siri", "Tor", "Ingrid", "Nils",
+		"Marte", "Rune", "Greta", "Håkon", "Åse", "Bjørn", "Clara", "David", "Fredrik", "Pernille", "Chloé", "Ivan",
+		"Fatima", "George", "Hanna", "Karl", "Lena", "Mohammed", "Nora", "Oscar", "Paula", "Quentin", "Rita", "Sofia"}
+	family := []string{"Smith", "Hansen", "Johansen", "Olsen", "Larsen", "Andersen", "Pedersen", "Nilsen", "Kristiansen",
+		"Jensen", "Karlsen", "Johnsen", "Pettersen", "Eriksen", "Berg", "Haugen", "Hagen", "Johannessen", "Andreassen",
+		"Jacobsen", "Dahl", "Ødegård", "Martin", "Kim", "Schmidt", "Khan", "Brown", "Petrov", "Rossi", "Fischer", "Ali",
+		"Lind", "Silva", "Dubois", "Moreau", "Müller", "García", "Novak", "Virtanen", "Nowak"}
 	depts := []string{"Sales", "IT", "Finance", "Operations"}
 	out := make([]Record, n)
 	for i := range out {
@@ -36,8 +45,10 @@ func sfRecords(tb testing.TB, n int) []Record {
 		id := fmt.Sprintf("%07d", i)
 		m["personIdExternal"] = id
 		pi := m["personalInfoNav"].(map[string]any)["results"].([]any)[0].(map[string]any)
-		pi["firstName"] = fmt.Sprintf("Given%d", i%977)
-		pi["lastName"] = fmt.Sprintf("Family%d", i)
+		// Two name parts per person (e.g. "John Ole Smith-Hansen"), so names repeat about as often as in a large
+		// company rather than every len(pool) users.
+		pi["firstName"] = given[i%len(given)] + " " + given[(i/len(given))%len(given)]
+		pi["lastName"] = family[(i/7)%len(family)] + "-" + family[(i/(7*len(family)))%len(family)]
 		for _, e := range m["employmentNav"].(map[string]any)["results"].([]any) {
 			ji := e.(map[string]any)["jobInfoNav"].(map[string]any)["results"].([]any)[0].(map[string]any)
 			ji["jobTitle"] = titles[i%len(titles)]

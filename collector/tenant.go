@@ -58,3 +58,12 @@ func Compile(name string, typ Type, t *config.Tenant) (*Tenant, error) {
 	}
 	return ct, nil
 }
+
+// Needs is what the tenant's stream rules, dynamics and initial-load filter read beyond the user's attributes.
+func (t *Tenant) Needs() rules.Needs {
+	n := t.Router.Needs().Merge(t.Dynamics.Needs())
+	if t.InitialLoad != nil {
+		n = n.Merge(t.InitialLoad.Needs())
+	}
+	return n
+}

@@ -23,6 +23,7 @@ const (
 	DefaultKeyFile         = "key.pem"
 	DefaultCAFile          = "ca.pem"
 	DefaultPreActivateDays = 0
+	DefaultAttributionWait = 300
 )
 
 func (l *loader) defaults(c *Config) {
@@ -39,6 +40,9 @@ func (l *loader) defaults(c *Config) {
 			}
 			if !l.present(p + ".general.request_timeout") {
 				g.RequestTimeout = DefaultRequestTimeout
+			}
+			if kind == "entra" && !l.present(p+".general.entra.attribution_wait") {
+				g.Entra.AttributionWait = DefaultAttributionWait
 			}
 			if s := t.Auth.OAuthSAMLAssertion; s != nil {
 				ap := p + ".auth.oauth_saml_assertion."

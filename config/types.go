@@ -101,6 +101,9 @@ type EntraGeneral struct {
 	// cloud defaults, which the Entra collector owns.
 	GraphURL string `yaml:"graph_url"`
 	LoginURL string `yaml:"login_url"`
+	// AttributionWait is how long, in seconds, a change is held for the audit log row naming who made it, when
+	// a stream rule of the tenant tests initiatedById/initiatedByUpn (default 300). Other tenants publish at once.
+	AttributionWait int `yaml:"attribution_wait"`
 }
 
 // HRGeneral is general.hr.

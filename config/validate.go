@@ -143,6 +143,9 @@ func (l *loader) validateGeneral(kind, p string, g *General) {
 		if l.present(p + ".hr") {
 			l.errAt(p+".hr", "general.hr is for hr tenants only; an entra tenant uses general.entra")
 		}
+		if g.Entra.AttributionWait < 0 {
+			l.errAt(p+".entra.attribution_wait", fmt.Sprintf("%d must not be negative (seconds; default %d)", g.Entra.AttributionWait, DefaultAttributionWait))
+		}
 		for _, u := range []string{"graph_url", "login_url"} {
 			if v := l.nodes[p+".entra."+u]; v != nil && !isNull(v) && !validURL(v.Value, "https", "http") {
 				l.errAt(p+".entra."+u, fmt.Sprintf("%q is not an http(s) URL", v.Value))

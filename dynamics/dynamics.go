@@ -173,3 +173,17 @@ func str(m map[string]any, k string) string {
 	s, _ := m[k].(string)
 	return s
 }
+
+// Needs is what the dynamics' rules read beyond the user's attributes (roles of named applications).
+func (s *Set) Needs() rules.Needs {
+	var n rules.Needs
+	if s == nil {
+		return n
+	}
+	for _, d := range s.ds {
+		for _, f := range d.filters {
+			n = n.Merge(f.Needs())
+		}
+	}
+	return n
+}
