@@ -34,8 +34,8 @@ func mustCLI(t *testing.T, args ...string) (string, string) {
 	return out, errOut
 }
 
-// freePort returns a TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+// testPort returns a TCP port that was free a moment ago.
+func testPort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,7 +52,7 @@ func bootstrapped(t *testing.T, args ...string) (string, *config.Config) {
 	if _, err := config.EnsureFile(path); err != nil {
 		t.Fatal(err)
 	}
-	if err := config.Update(path, config.Change{Path: []string{"nats", "server", "port"}, Value: freePort(t)}); err != nil {
+	if err := config.Update(path, config.Change{Path: []string{"nats", "server", "port"}, Value: testPort(t)}); err != nil {
 		t.Fatal(err)
 	}
 	mustCLI(t, append([]string{"bootstrap", "-config", path}, args...)...)
