@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 
+	"github.com/scim-stream/scim-stream/broker"
+	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 )
 
@@ -21,6 +24,17 @@ type runEnv struct {
 	Log *slog.Logger
 	// HTTPAddr is the optional listen address of /metrics and /healthz ("" = none).
 	HTTPAddr string
+	// HTTPClient, when set, is what the collectors call their sources with (the demo trusts its imitation
+	// servers' certificates with it); nil means each source's default client.
+	HTTPClient *http.Client
+
+	// Broker and Runner are set by startCollecting, for the demo.
+	Broker *broker.Broker
+	Runner *collector.Runner
+	// OnCollected, when set before the collectors start, is told about every finished collection.
+	OnCollected func(t *collector.Tenant, s collector.Stats, err error)
+	// started, when set, is called once every part has started.
+	started func(env *runEnv)
 
 	work sync.WaitGroup
 
@@ -90,6 +104,21 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 
 // runWith is the main job until ctx is cancelled; tests call it with their own context.
 func runWith(ctx context.Context, cfgPath, httpAddr string, stdout, stderr io.Writer) int {
+	return runOpts(ctx, runOptions{ConfigPath: cfgPath, HTTPAddr: httpAddr, Stdout: stdout, Stderr: stderr})
+}
+
+// runOptions are runWith's arguments plus what the demo sets up around the main job.
+type runOptions struct {
+	ConfigPath, HTTPAddr string
+	Stdout, Stderr       io.Writer
+	// Prepare, when set, adjusts the environment before the parts start (HTTP client, hooks).
+	Prepare func(env *runEnv)
+	// Logger replaces the logger from the configuration's log section.
+	Logger *slog.Logger
+}
+
+func runOpts(ctx context.Context, o runOptions) int {
+	cfgPath, httpAddr, stdout, stderr := o.ConfigPath, o.HTTPAddr, o.Stdout, o.Stderr
 	created, err := config.EnsureFile(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream:", err)
@@ -127,7 +156,13 @@ func runWith(ctx context.Context, cfgPath, httpAddr string, stdout, stderr io.Wr
 		return 1
 	}
 	defer closer.Close()
+	if o.Logger != nil {
+		logger = o.Logger
+	}
 	env := &runEnv{ConfigPath: cfgPath, Log: logger, HTTPAddr: httpAddr, cfg: cfg}
+	if o.Prepare != nil {
+		o.Prepare(env)
+	}
 	logger.Info("starting", "version", buildVersion(), "config", cfgPath,
 		"entra_tenants", len(cfg.Entra), "hr_tenants", len(cfg.HR))
 
@@ -161,6 +196,9 @@ func runWith(ctx context.Context, cfgPath, httpAddr string, stdout, stderr io.Wr
 		}
 	}
 
+	if env.started != nil {
+		env.started(env)
+	}
 	<-ctx.Done()
 	logger.Info("stopping")
 	cancel()

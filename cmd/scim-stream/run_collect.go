@@ -21,9 +21,6 @@ import (
 	"github.com/scim-stream/scim-stream/notify"
 )
 
-// sourceFactories are the collector sources this binary has, filled in by the files that wire each one.
-var sourceFactories = map[collector.Type]collector.SourceFactory{}
-
 func init() {
 	runHooks = append(runHooks, startCollecting)
 }
@@ -50,11 +47,12 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 	var mailMu sync.Mutex
 	mailer := notify.New(cfg.Email, env.Log)
 	r := &collector.Runner{
-		Broker:     b,
-		Sources:    sourceFactories,
-		ConfigPath: env.ConfigPath,
-		Log:        env.Log,
-		Metrics:    metrics,
+		Broker:      b,
+		Sources:     sourcesFor(env),
+		ConfigPath:  env.ConfigPath,
+		Log:         env.Log,
+		Metrics:     metrics,
+		OnCollected: env.OnCollected,
 		OnError: func(tenant string, typ collector.Type, err error) {
 			mailMu.Lock()
 			m := mailer
@@ -62,6 +60,7 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 			m.Error(fmt.Sprintf("%s tenant %q", typ.Kind(), tenant), err)
 		},
 	}
+	env.Broker, env.Runner = b, r
 	r.Start(ctx)
 	if err := r.Apply(cfg); err != nil {
 		env.Log.Error("some tenants did not start; fix the configuration (scim-stream check) and save it", "error", err)

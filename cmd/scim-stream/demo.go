@@ -1,0 +1,239 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/scim-stream/scim-stream/collector"
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/testdata/successfactors"
+)
+
+func init() {
+	register("demo", "run everything in one process against imitation Entra ID and SuccessFactors servers (no cloud account)", runDemo)
+}
+
+// demoTenant is the tenant name of both demo collectors.
+const demoTenant = "mycompany"
+
+// demoSubjects are what the demo's gateway subscribes to, one entity each.
+var demoSubjects = map[string]string{"entra": "ENTRA.APP5", "hr": "HR.SF"}
+
+type demoOptions struct {
+	Dir         string
+	People      int
+	Interactive bool
+	// Stdin feeds -interactive commands.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("demo", stderr)
+	dir := fs.String("dir", "", "keep configuration, NATS store and gateway store in this directory (default: a temporary one, removed on exit)")
+	people := fs.Int("people", 20, "people in the imitation SuccessFactors company")
+	interactive := fs.Bool("interactive", false, "read commands from the terminal to change people, groups and roles in the imitation sources")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *people < 1 || *people > 10000 {
+		fmt.Fprintf(stderr, "scim-stream demo: -people %d: use 1 to 10000\n", *people)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return demoWith(ctx, demoOptions{Dir: *dir, People: *people, Interactive: *interactive, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// demoWith runs the demo until ctx is cancelled (or "quit" in interactive mode).
+func demoWith(ctx context.Context, o demoOptions) int {
+	d := &demo{out: o.Stdout, start: time.Now()}
+	if err := d.run(ctx, o); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(o.Stderr, "scim-stream demo:", config.MaskSecrets(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func (d *demo) run(ctx context.Context, o demoOptions) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	dir := o.Dir
+	temporary := dir == ""
+	if temporary {
+		var err error
+		if dir, err = os.MkdirTemp("", "scim-stream-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+
+	// The imitation sources: a SuccessFactors company and an Entra ID tenant, each over TLS with its own test
+	// certificate, which only the demo's HTTP client trusts.
+	d.sf = successfactors.NewSampleCompany(o.People, nil)
+	sfAPI := successfactors.New(d.sf)
+	sfAPI.AddBasicUser("demo-api", "demo-api-password")
+	sfSrv := sfAPI.Start()
+	defer sfSrv.Close()
+	d.co = graph.NewCompany(nil)
+	gAPI := graph.NewServer(d.co.Tenant)
+	gAPI.AddClient("demo-client", "demo-client-secret")
+	gSrv := gAPI.Start()
+	defer gSrv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(sfSrv.Certificate())
+	pool.AddCert(gSrv.Certificate())
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+
+	cfgPath := filepath.Join(dir, "config", "config.yaml")
+	created, err := writeDemoConfig(cfgPath, gSrv.URL, sfSrv.URL, d.co.App1)
+	if err != nil {
+		return err
+	}
+	if !created {
+		if err := setDemoURLs(cfgPath, gSrv.URL, sfSrv.URL); err != nil {
+			return err
+		}
+	}
+	var bootOut logBuffer
+	if code := runBootstrap([]string{"-config", cfgPath, "-entra", demoTenant, "-hr", demoTenant}, &bootOut, &bootOut); code != 0 {
+		return fmt.Errorf("bootstrap of the demo configuration failed:\n%s", bootOut.String())
+	}
+
+	d.header(dir, temporary, sfSrv.URL, gSrv.URL, o.People)
+
+	// The main job, exactly as `scim-stream run` does it, with its log in a file.
+	logPath := filepath.Join(dir, "scim-stream.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	started := make(chan *runEnv, 1)
+	runDone := make(chan int, 1)
+	go func() {
+		runDone <- runOpts(ctx, runOptions{ConfigPath: cfgPath, Stdout: logFile, Stderr: logFile, Prepare: func(env *runEnv) {
+			env.HTTPClient = client
+			env.OnCollected = d.collected
+			env.started = func(env *runEnv) { started <- env }
+		}})
+	}()
+	var env *runEnv
+	select {
+	case env = <-started:
+	case code := <-runDone:
+		return fmt.Errorf("scim-stream run stopped at start-up (exit %d); its log is %s", code, logPath)
+	case <-ctx.Done():
+		<-runDone
+		return nil
+	}
+	d.env = env
+	d.line("", "broker", fmt.Sprintf("NATS JetStream %s (log: %s)", env.Broker.ClientURL(), logPath))
+
+	// A subscriber that prints every published message (a pull consumer of its own, like any subscriber).
+	cfg := env.Config()
+	for _, typ := range []string{natsauth.Entra, natsauth.HR} {
+		if err := d.monitor(ctx, cfg, env.Broker.ClientURL(), env.Broker.CAFile(), typ); err != nil {
+			cancel()
+			<-runDone
+			return err
+		}
+	}
+
+	// The bundled gateway, subscribed to ENTRA.APP5 and HR.SF, provisioning its embedded store.
+	gwLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	entities := map[string]gateway.Entity{}
+	for entity, subject := range demoSubjects {
+		typ := natsauth.Entra
+		if subject[:3] == "HR." {
+			typ = natsauth.HR
+		}
+		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, natsauth.DurableName("demo", entity), 0)
+		if err != nil {
+			cancel()
+			<-runDone
+			return err
+		}
+		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed},
+			DeleteUserOnLastGroupRoleRemoval: false}
+	}
+	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
+	g, err := gateway.Open(ctx, gcfg, gwLog)
+	if err != nil {
+		cancel()
+		<-runDone
+		return err
+	}
+	defer g.Close()
+	d.store, _ = g.Endpoint.(*store.Store)
+	g.OnEvent = d.provisioned
+	gwDone := make(chan error, 1)
+	go func() { gwDone <- g.Run(ctx) }()
+	d.line("", "gateway", fmt.Sprintf("\"demo\" subscribed to ENTRA.APP5 and HR.SF, store %s", filepath.Join(dir, "demo.db")))
+
+	go d.summaryWhenSettled(ctx, o.Interactive)
+	if o.Interactive {
+		go func() {
+			d.interactive(ctx, bufio.NewScanner(o.Stdin))
+			cancel()
+		}()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-gwDone:
+		runErr = err
+		cancel()
+		gwDone <- nil
+	case code := <-runDone:
+		runErr = fmt.Errorf("scim-stream run stopped (exit %d); its log is %s", code, logPath)
+		cancel()
+		runDone <- code
+	}
+	cancel()
+	<-gwDone
+	<-runDone
+	d.summary()
+	if runErr != nil {
+		return runErr
+	}
+	fmt.Fprintln(d.out, "demo stopped")
+	return nil
+}
+
+// collectedTenant is called by the runner after each collection.
+func (d *demo) collected(t *collector.Tenant, s collector.Stats, err error) {
+	d.mu.Lock()
+	if d.collections == nil {
+		d.collections = map[string]int{}
+	}
+	d.collections[string(t.Type)]++
+	first := d.collections[string(t.Type)] == 1
+	d.mu.Unlock()
+	switch {
+	case err != nil:
+		d.line(string(t.Type), "collection", "failed: "+config.MaskSecrets(err.Error()))
+	case first || s.Published > 0:
+		d.line(string(t.Type), "collection", fmt.Sprintf("%d users seen, %d changed, %d messages published in %s",
+			s.Seen, s.Changed, s.Published, s.Duration.Round(time.Millisecond)))
+	}
+}
