@@ -82,6 +82,10 @@ func (n *nodeClient) pull(t *testing.T) []string {
 		if m.Header.Get("Status") != "" { // 404/408: the batch is over
 			return got
 		}
+		// The Node client acks and drops a message without Msg-Id: every message must carry it.
+		if m.Header.Get("Msg-Id") == "" {
+			t.Fatalf("message on %s without a Msg-Id header: %s", m.Subject, m.Data)
+		}
 		got = append(got, string(m.Data))
 		if err := m.Respond([]byte("+ACK")); err != nil {
 			t.Fatal(err)
@@ -138,6 +142,17 @@ func TestIsolation(t *testing.T) {
 	e.ensureDurable(t)
 	if got := e.pull(t); len(got) != 1 || !strings.Contains(got[0], "entra-one") {
 		t.Fatalf("ENTRA subscriber got %q", got)
+	}
+	// Its +ACK took: the durable's ack floor moves past the message (+ACK is fire-and-forget, so poll).
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		info := e.request(t, "$JS.API.CONSUMER.INFO.acme."+durable, nil)
+		floor, _ := info["ack_floor"].(map[string]any)
+		if floor != nil && floor["stream_seq"] == float64(1) && info["num_ack_pending"] == float64(0) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the +ACK was not applied: %v", info)
+		}
 	}
 
 	// The Node client re-filters its durable in place when its subject changes.
@@ -212,6 +227,7 @@ func TestIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.denied(t, "GW.>")
+	logs.waitLog(t, "Subscription Violation", epub, "GW.>")
 
 	// A tenant beta user with every permission its account allows sees no stream acme, no state bucket.
 	bjwt, bseed := fullUser(t, env.Config.Nats.Server.Auth.Account["beta"].Entra)

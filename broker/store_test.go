@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
@@ -17,11 +19,13 @@ import (
 	"github.com/scim-stream/scim-stream/natsauth"
 )
 
-// subscriberJS connects a subscriber bound to durable and returns its consumer on filter.
-func subscriberJS(t *testing.T, env *brokertest.Env, tenant, typ, durable, filter string) jetstream.Consumer {
+// subscriberJS connects a subscriber bound to durable and returns its consumer on filter, created or looked up as
+// the Node SCIM Gateway does at every start, and the connection.
+func subscriberJS(t *testing.T, env *brokertest.Env, tenant, typ, durable, filter string) (jetstream.Consumer, *nats.Conn) {
 	t.Helper()
 	jwt, seed := env.SubscriberCreds(t, tenant, typ, durable)
-	js, err := jetstream.New(env.Connect(t, jwt, seed))
+	nc := env.Connect(t, jwt, seed)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,63 +34,72 @@ func subscriberJS(t *testing.T, env *brokertest.Env, tenant, typ, durable, filte
 	if err != nil {
 		t.Fatalf("consumer %s: %v", durable, err)
 	}
-	return c
+	return c, nc
 }
 
-// drain fetches and acks until n messages arrived or nothing more comes.
-func drain(t *testing.T, c jetstream.Consumer, n int) int {
+// drain fetches in batches of 100 and acks (waiting for the server's confirmation) until n messages arrived or
+// nothing more comes; it returns the Msg-Id of each message in delivery order.
+func drain(t *testing.T, c jetstream.Consumer, n int) []string {
 	t.Helper()
-	got := 0
-	for got < n {
-		b, err := c.Fetch(100, jetstream.FetchMaxWait(time.Second))
+	var ids []string
+	for len(ids) < n {
+		b, err := c.Fetch(min(100, n-len(ids)), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		k := 0
 		for m := range b.Messages() {
-			if err := m.Ack(); err != nil {
+			if err := m.DoubleAck(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
+			ids = append(ids, m.Headers().Get("Msg-Id"))
 			k++
 		}
 		if k == 0 {
 			break
 		}
-		got += k
 	}
-	return got
+	return ids
 }
 
 func TestOfflineSubscriberAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := brokertest.Config(t, "acme")
 	env := brokertest.StartWith(t, cfg, dir, nil)
-	c := subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
-	// The subscriber goes away; 1,000 messages are published meanwhile.
-	env.Broker.Shutdown() // also drops the subscriber's connection
-	env = brokertest.StartWith(t, cfg, dir, nil)
+	// The subscriber creates its durable, then goes offline; the broker keeps running and 1,000 messages are
+	// published meanwhile.
+	_, nc := subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	nc.Close()
 	js := env.JetStream(t, "acme", natsauth.Entra)
+	var want []string
 	for i := range 1000 {
-		m := fmt.Sprintf("m%04d", i)
-		publish(t, js, "ENTRA.APP1", m, `{"n":"`+m+`"}`)
+		id := fmt.Sprintf("m%04d", i)
+		want = append(want, id)
+		publish(t, js, "ENTRA.APP1", id, `{"n":"`+id+`"}`)
 	}
-	c = subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
-	if got := drain(t, c, 600); got != 600 {
-		t.Fatalf("received %d of the first 600", got)
+	// Back online: the first 600 arrive and are acknowledged.
+	c, _ := subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	got := drain(t, c, 600)
+	if len(got) != 600 {
+		t.Fatalf("received %d of the first 600", len(got))
 	}
-	// Restart: the stream, the durable and its acknowledged position survive.
+	// Restart: the stream, the durable and its acknowledged position survive; the other 400 follow.
 	env.Broker.Shutdown()
 	env = brokertest.StartWith(t, cfg, dir, nil)
-	c = subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
-	if got := drain(t, c, 1000); got != 400 {
-		t.Fatalf("after restart received %d, want the remaining 400", got)
+	c, _ = subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	rest := drain(t, c, 1000)
+	if len(rest) != 400 {
+		t.Fatalf("after restart received %d, want the remaining 400", len(rest))
+	}
+	if got = append(got, rest...); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("the 1,000 messages did not arrive exactly once and in order: got %d, first ids %v", len(got), got[:5])
 	}
 	info, err := c.Info(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.NumPending != 0 || info.Delivered.Stream != 1000 {
-		t.Fatalf("consumer after all acks: pending %d, delivered up to %d", info.NumPending, info.Delivered.Stream)
+	if info.NumPending != 0 || info.NumAckPending != 0 || info.Delivered.Stream != 1000 {
+		t.Fatalf("consumer after all acks: pending %d, ack pending %d, delivered up to %d", info.NumPending, info.NumAckPending, info.Delivered.Stream)
 	}
 	// The publisher's retries are de-duplicated by Nats-Msg-Id.
 	if ack := publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "m0999", "{}"); !ack.Duplicate {
@@ -206,9 +219,9 @@ func TestStreamSettingsAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, env.JetStream(t, "newco", natsauth.Entra), "ENTRA.APP1", "n1", "{}")
-	c2 := subscriberJS(t, env, "newco", natsauth.Entra, "d", "ENTRA.APP1")
-	if got := drain(t, c2, 1); got != 1 {
-		t.Fatalf("new tenant's subscriber got %d", got)
+	c2, _ := subscriberJS(t, env, "newco", natsauth.Entra, "d", "ENTRA.APP1")
+	if got := drain(t, c2, 1); len(got) != 1 || got[0] != "n1" {
+		t.Fatalf("new tenant's subscriber got %v", got)
 	}
 	// Removing the tenant again stops its publishers.
 	delete(env.Config.Nats.Server.Auth.Account, "newco")
