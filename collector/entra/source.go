@@ -191,7 +191,9 @@ func (s *Source) wantApp(sp servicePrincipal) bool {
 		return true
 	}
 	for _, a := range s.opts.Applications {
-		if strings.EqualFold(a, sp.ID) || a == sp.DisplayName {
+		// Rules compare role types case-insensitively (user.roles.application1.value matches "Application1"),
+		// so the application must be read whichever way the rule spells its name.
+		if strings.EqualFold(a, sp.ID) || strings.EqualFold(a, sp.DisplayName) {
 			return true
 		}
 	}
