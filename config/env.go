@@ -130,12 +130,13 @@ func normKey(k string) string {
 	return strings.ToUpper(strings.NewReplacer("_", "", "-", "").Replace(k))
 }
 
-// matchTokens returns how many tokens (1..) spell key; 0 when none.
+// matchTokens returns how many tokens (1..) spell key; 0 when none. Both sides drop '-' and '_', so a tenant
+// "my-company" is MYCOMPANY or MY-COMPANY and "my_company" is MYCOMPANY or MY_COMPANY in a variable name.
 func matchTokens(toks []token, key string) int {
 	want := normKey(key)
 	var b strings.Builder
 	for i, t := range toks {
-		b.WriteString(t.name)
+		b.WriteString(normKey(t.name))
 		if b.String() == want {
 			return i + 1
 		}

@@ -131,3 +131,37 @@ func TestEnvErrors(t *testing.T) {
 		t.Errorf("an error shows the secret:\n%s", got)
 	}
 }
+
+// TestEnvTenantNameSpellings: tenant names may hold '-' and '_' (they are stream names); a variable can spell them
+// with or without those characters, in upper case.
+func TestEnvTenantNameSpellings(t *testing.T) {
+	body := `entra:
+  My-Company:
+    auth: {oauth: {clients: [{client_id: a, client_secret: file-secret}]}}
+    general: {entra: {tenant_id: a.onmicrosoft.com}}
+    streams: [{channel: A, rules: [{filter: (.*)}]}]
+  HR_Co:
+    auth: {oauth: {clients: [{client_id: b, client_secret: file-secret}]}}
+    general: {entra: {tenant_id: b.onmicrosoft.com}}
+    streams: [{channel: A, rules: [{filter: (.*)}]}]
+`
+	path := writeConfig(t, body)
+	t.Setenv("SCIM_STREAM_ENTRA_MY-COMPANY_AUTH_OAUTH_CLIENTS[0]_CLIENTSECRET", "dash-kept")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_REQUESTTIMEOUT", "30")
+	t.Setenv("SCIM_STREAM_ENTRA_HR_CO_OAUTH_CLIENTS[0]_CLIENTSECRET", "underscore-kept")
+	t.Setenv("SCIM_STREAM_ENTRA_HRCO_GENERAL_REQUESTTIMEOUT", "40")
+	c, err := Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, hc := c.Entra["My-Company"], c.Entra["HR_Co"]
+	if mc == nil || hc == nil || len(c.Entra) != 2 {
+		t.Fatalf("tenants %v", c.Entra)
+	}
+	if mc.Auth.OAuth.Clients[0].ClientSecret.Reveal() != "dash-kept" || mc.General.RequestTimeout != 30 {
+		t.Errorf("my-company: secret %q, request_timeout %d", mc.Auth.OAuth.Clients[0].ClientSecret.Reveal(), mc.General.RequestTimeout)
+	}
+	if hc.Auth.OAuth.Clients[0].ClientSecret.Reveal() != "underscore-kept" || hc.General.RequestTimeout != 40 {
+		t.Errorf("hr_co: secret %q, request_timeout %d", hc.Auth.OAuth.Clients[0].ClientSecret.Reveal(), hc.General.RequestTimeout)
+	}
+}
