@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,15 +12,31 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 )
 
-// TestExportNatsServesSameCreds starts nats-server (the module's own server, configured only from the exported
-// file, as the stock binary does) and runs SCIM Stream against it with use_external_server.
+// stockNatsServer builds the nats-server command of the module this repository depends on (the same source as the
+// released binary) into a temporary directory.
+func stockNatsServer(t *testing.T) string {
+	t.Helper()
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("building the stock nats-server needs the go command on PATH: %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "nats-server")
+	build := exec.Command(goCmd, "build", "-o", bin, "github.com/nats-io/nats-server/v2")
+	build.Dir = "../.." // the module root: its go.mod pins the nats-server version
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build nats-server: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestExportNatsServesSameCreds starts a stock nats-server process with nothing but the exported nats-server.conf,
+// and runs SCIM Stream against it with use_external_server.
 func TestExportNatsServesSameCreds(t *testing.T) {
 	path, cfg := bootstrapped(t, "-entra", "acme", "-hr", "acme")
 	out := filepath.Join(t.TempDir(), "external")
@@ -26,20 +44,32 @@ func TestExportNatsServesSameCreds(t *testing.T) {
 	if !strings.Contains(stdout, "nats-server.conf") {
 		t.Fatalf("export output: %s", stdout)
 	}
-	opts, err := server.ProcessConfigFile(filepath.Join(out, "nats-server.conf"))
-	if err != nil {
-		t.Fatalf("exported configuration: %v", err)
-	}
-	opts.Host = "127.0.0.1"
-	opts.NoSigs = true
-	srv, err := server.NewServer(opts)
-	if err != nil {
+	srv := exec.Command(stockNatsServer(t), "-c", filepath.Join(out, "nats-server.conf"))
+	var srvLog syncBuffer
+	srv.Stdout, srv.Stderr = &srvLog, &srvLog
+	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	srv.Start()
-	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("external server did not start")
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	t.Cleanup(func() {
+		_ = srv.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = srv.Process.Kill()
+			<-exited
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(srvLog.String(), "Server is ready"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-exited:
+			t.Fatalf("nats-server -c nats-server.conf exited: %v\n%s", err, srvLog.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nats-server did not become ready:\n%s", srvLog.String())
+		}
 	}
 
 	// SCIM Stream on the external server: it creates the streams there.
