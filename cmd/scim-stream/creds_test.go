@@ -16,6 +16,8 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/natsauth"
 )
 
 func caFile(path string) string { return filepath.Join(config.CertsDir(path), "ca.pem") }
@@ -211,6 +213,52 @@ func TestCredsErrors(t *testing.T) {
 		code, _, errOut := cli(t, append([]string{"creds", "-config", path}, c.args...)...)
 		if code == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("creds %v = %d, stderr %q, want mention of %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+// TestCredsGatewayBlocksLoad pastes the gateway-json block into a Node-style plugin file and the gateway-yaml block
+// under scimgateway: of a YAML gateway configuration; the bundled gateway loads both, and the durable it derives
+// from its name and entity is the one the user is bound to.
+func TestCredsGatewayBlocksLoad(t *testing.T) {
+	path, _ := bootstrapped(t, "-entra", "acme", "-hr", "acme")
+	dir := t.TempDir()
+
+	js, _ := mustCLI(t, "creds", "-config", path, "-tenant", "acme", "-type", "entra", "-subject", "ENTRA.APP1",
+		"-plugin", "plugin-loki", "-format", "gateway-json")
+	node := `{"scimgateway": {"port": 0, "scim": {"usePutSoftSync": true}, "stream": ` + js + `}, "endpoint": {}}`
+	nodePath := filepath.Join(dir, "plugin-loki.json")
+	if err := os.WriteFile(nodePath, []byte(node), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ys, _ := mustCLI(t, "creds", "-config", path, "-tenant", "acme", "-type", "hr", "-subject", "HR.SF",
+		"-plugin", "hr-gateway", "-entity", "company.one", "-format", "gateway-yaml")
+	indented := "  " + strings.ReplaceAll(strings.TrimRight(ys, "\n"), "\n", "\n  ")
+	yamlPath := filepath.Join(dir, "hr-gateway.yaml")
+	if err := os.WriteFile(yamlPath, []byte("scimgateway:\n  port: 0\n  scim: {usePutSoftSync: true}\n"+indented+"\nendpoint: {type: store}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, c := range []struct{ file, entity, tenant, subject string }{
+		{nodePath, "undefined", "acme", "ENTRA.APP1"},
+		{yamlPath, "company.one", "acme", "HR.SF"},
+	} {
+		gc, err := gateway.LoadConfig(c.file)
+		if err != nil {
+			t.Fatalf("%s does not load in the gateway: %v", filepath.Base(c.file), err)
+		}
+		st := gc.Scimgateway.Stream
+		e, ok := st.Subscriber.Entity[c.entity]
+		if !ok || !st.Subscriber.Enabled || e.NATS.Tenant != c.tenant || e.NATS.Subject != c.subject || len(st.BaseURLs) != 1 || st.Certificate.CA != "ca.pem" {
+			t.Fatalf("%s: stream block %+v", filepath.Base(c.file), st)
+		}
+		uc, err := jwt.DecodeUserClaims(e.NATS.JWT)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := natsauth.DurableName(gc.Name, c.entity); uc.Name != want {
+			t.Errorf("%s: user bound to durable %q, the gateway uses %q", filepath.Base(c.file), uc.Name, want)
 		}
 	}
 }
