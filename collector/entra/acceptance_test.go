@@ -300,3 +300,62 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+// TestThrottleStorm: Graph answers 429 with Retry-After during the initial load and again during an
+// incremental collection with changes of every kind (attributes, a nested membership, a role through the audit
+// log). Nothing is lost or published twice, and no request is repeated before Retry-After (checked on the
+// imitation's request log).
+func TestThrottleStorm(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, nil, nil)
+	co := w.co
+	const storm = 6
+	w.srv.Throttle(storm, time.Second)
+	w.collect()
+	got := w.drain()
+	if n := names(got["APP5"]); len(n) != len(people)+2 {
+		t.Errorf("initial load under throttling published %d users on APP5, want %d: %v", len(n), len(people)+2, n)
+	}
+
+	must(t, co.UpdateUser(co.Admin, co.Users["hanna.berg"], map[string]any{"city": "Bergen"}))
+	must(t, co.UpdateUser(co.Admin, co.Users["oscar.lind"], map[string]any{"jobTitle": "CFO"}))
+	must(t, co.AddMember(co.Admin, co.Groups["Engineering-Backend"], co.Users["mohammed.ali"]))
+	must(t, co.AssignAppRole(co.Admin, co.App1, co.Users["rita.moreau"], "Admins"))
+	w.srv.Throttle(storm, time.Second)
+	got = w.collectUntil("every change", func(m map[string][]msg) bool { return len(m["APP1"]) == 2 })
+	expect(t, "changes under throttling", got, map[string][]string{
+		// Mohammed gets Application1 Employees through Engineering-Backend ⊂ Engineering; Rita Admins directly.
+		"APP1": {"createUser mohammed.ali", "createUser rita.moreau"},
+		"APP3": {"createUser mohammed.ali"},
+		"APP4": {"modifyUser hanna.berg", "modifyUser oscar.lind"},
+		"APP5": {"modifyUser hanna.berg", "modifyUser mohammed.ali", "modifyUser oscar.lind", "modifyUser rita.moreau"},
+	})
+	if m := find(t, got, "APP5", "hanna.berg"); m.User[`addresses`] == nil || !strings.Contains(string(m.data), `"city":"Bergen"`) {
+		t.Errorf("hanna's change: %s", m.data)
+	}
+
+	reqs := w.srv.Requests()
+	throttled := 0
+	for i, r := range reqs {
+		if r.Status != 429 {
+			continue
+		}
+		throttled++
+		retried := false
+		for _, next := range reqs[i+1:] {
+			if next.Path == r.Path && next.Query == r.Query {
+				retried = true
+				if gap := next.At.Sub(r.At); gap < 950*time.Millisecond {
+					t.Errorf("%s repeated after %v; Retry-After was 1 s", r.Path, gap)
+				}
+				break
+			}
+		}
+		if !retried {
+			t.Errorf("%s?%s throttled and never repeated", r.Path, r.Query)
+		}
+	}
+	if throttled != 2*storm {
+		t.Errorf("%d throttled answers, want %d", throttled, 2*storm)
+	}
+}
