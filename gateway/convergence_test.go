@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,4 +155,45 @@ func TestEndpointDownMidRunLosesNothing(t *testing.T) {
 		t.Fatalf("all messages were applied before the endpoint went down; the test proves nothing")
 	}
 	t.Logf("applied %d before/while down, %d retries", downFor, len(retries))
+}
+
+// TestRetriesCountOneDeliveryEach: while the endpoint is down, each retry is one redelivery of the message. A
+// message handed back while its pull is still open would be redelivered into that pull and bounce, each bounce
+// a delivery that doubles the back-off without a retry.
+func TestRetriesCountOneDeliveryEach(t *testing.T) {
+	w := newWorld(t)
+	cfg := w.config("gw", true, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})
+	retries := make(chan gateway.Event, 100)
+	r := w.startRetry(cfg, func(e gateway.Event) {
+		if e.Action == gateway.ActionRetrying {
+			retries <- e
+		}
+	}, 100*time.Millisecond, 100*time.Millisecond)
+	if err := r.st.Suspend(); err != nil {
+		t.Fatal(err)
+	}
+	w.publish("ENTRA.APP1", "bounce-1", msg(scim.CreateUser, person("bounce@acme.com")))
+	for i := range 4 {
+		select {
+		case <-retries:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("retry %d never came:\n%s", i+1, r.log)
+		}
+	}
+	if err := r.st.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitEvents(t, 5)
+	var deliveries []string
+	for _, line := range strings.Split(r.log.String(), "\n") {
+		if strings.Contains(line, "endpoint failed") {
+			_, after, _ := strings.Cut(line, " delivery=")
+			d, _, _ := strings.Cut(after, " ")
+			deliveries = append(deliveries, d)
+		}
+	}
+	if len(deliveries) < 4 || !slices.Equal(deliveries[:4], []string{"1", "2", "3", "4"}) {
+		t.Fatalf("deliveries of the failed message %v, want 1 2 3 4 (one per retry)", deliveries)
+	}
+	r.user(t, "bounce@acme.com")
 }

@@ -97,13 +97,19 @@ func (w *world) start(cfg *gateway.Config) *running { return w.startHook(cfg, ni
 // startHook is start with hook called on every event too.
 func (w *world) startHook(cfg *gateway.Config, hook func(gateway.Event)) *running {
 	w.t.Helper()
+	return w.startRetry(cfg, hook, 50*time.Millisecond, 400*time.Millisecond)
+}
+
+// startRetry is startHook with the gateway's retry back-off bounds.
+func (w *world) startRetry(cfg *gateway.Config, hook func(gateway.Event), retryMin, retryMax time.Duration) *running {
+	w.t.Helper()
 	r := &running{log: &logBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := gateway.Open(context.Background(), cfg, log)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	g.RetryMin, g.RetryMax = 50*time.Millisecond, 400*time.Millisecond
+	g.RetryMin, g.RetryMax = retryMin, retryMax
 	g.OnEvent = func(e gateway.Event) {
 		r.mu.Lock()
 		r.events = append(r.events, e)

@@ -20,8 +20,10 @@ const (
 	fetchBatch = 100
 	// defaultAckWait is JetStream's ack wait when the consumer does not set one.
 	defaultAckWait = 30 * time.Second
-	// fetchWait is how long one pull waits for messages; shutdown interrupts it.
-	fetchWait = 5 * time.Second
+	// fetchWait is how long one pull waits for messages; shutdown interrupts it. Messages arriving meanwhile are
+	// handled at once; the length matters after a failure, when the rest of the pull is collected and handed back
+	// only when it ends (so a retry cannot start before), and for idle polling (one small request per second).
+	fetchWait = time.Second
 	// reconnectWait is the pause between connection attempts; the client retries forever.
 	reconnectWait = 2 * time.Second
 	// setupRetryMax caps the pause between attempts to find or create the consumer.
@@ -181,16 +183,33 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
 		}
 		var pause time.Duration
+		// held are the failed message and every one after it in this pull. They are handed back (nak'ed) only
+		// when the pull has ended: a nak'ed message would otherwise be redelivered into this same pull and
+		// bounce, each bounce counting as a delivery (escalating the back-off) and the retry waiting for the
+		// pull to end anyway. Handing them back in order keeps later messages for a user behind the failed one.
+		var held []jetstream.Msg
+		var failedAt time.Time
 		for msg := range batch.Messages() {
 			if pause > 0 || ctx.Err() != nil {
-				// Stop at the first retry so later messages for the same user cannot overtake it: hand the
-				// rest of the batch back to the same back-off.
-				s.nak(msg, pause)
+				held = append(held, msg)
 				continue
 			}
 			began := time.Now()
 			pause = s.handle(ctx, msg)
+			if pause > 0 {
+				held, failedAt = append(held, msg), time.Now()
+			}
 			perMsg = (3*perMsg + time.Since(began)) / 4
+		}
+		if pause > 0 {
+			// The back-off runs from the failure: the time the pull took to end counts.
+			pause = max(0, pause-time.Since(failedAt))
+		}
+		if ctx.Err() != nil {
+			pause = 0 // shutting down: hand everything back at once for the next start
+		}
+		for _, m := range held {
+			s.nak(m, pause)
 		}
 		err = batch.Error()
 		cancel()
@@ -228,8 +247,8 @@ func (s *subscriber) nak(msg jetstream.Msg, delay time.Duration) {
 	}
 }
 
-// handle applies one message and acks, terms or naks it. It returns the back-off to wait before the next pull
-// (0 to go on).
+// handle applies one message and acks or terms it. When it returns a back-off (> 0) the message was not
+// applied: the caller naks it with that delay and waits before the next pull.
 func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duration {
 	ev := Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get("Msg-Id")}
 	delivered := uint64(1)
@@ -264,16 +283,31 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 		s.g.emit(ev)
 		return 0
 	case ctx.Err() != nil:
-		s.nak(msg, 0) // shutting down: hand it back at once for the next start
-		return time.Nanosecond
+		return time.Nanosecond // shutting down: the caller hands it back
 	default:
-		delay := s.backoff(delivered)
+		delay := retryDelay(err, s.backoff(delivered))
 		ev.Action, ev.Err = ActionRetrying, err
 		log.Warn("gateway: endpoint failed; message will be retried", "userName", ev.UserName, "delivery", delivered, "retryIn", delay, "err", err)
-		s.nak(msg, delay)
 		s.g.emit(ev)
-		return delay
+		return delay // the caller naks it with this delay when the pull has ended
 	}
+}
+
+// maxRetryAfter caps an endpoint's Retry-After: a value of days (or a date far ahead) would park the entity.
+const maxRetryAfter = time.Hour
+
+// retryAfter is implemented by endpoint errors that carry the endpoint's own wait (an upstream SCIM service's
+// 429/503 Retry-After), so the subscriber honours it without importing the endpoint's package.
+type retryAfter interface{ RetryAfter() time.Duration }
+
+// retryDelay is the back-off, or the endpoint's Retry-After when that is longer: retrying earlier only earns
+// another 429 and may count against the client's quota.
+func retryDelay(err error, backoff time.Duration) time.Duration {
+	var ra retryAfter
+	if errors.As(err, &ra) && ra.RetryAfter() > backoff {
+		return min(ra.RetryAfter(), maxRetryAfter)
+	}
+	return backoff
 }
 
 // backoff doubles from RetryMin per delivery, up to RetryMax.
