@@ -11,8 +11,10 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
-	// Endpoint types register themselves; the store is the default.
+	// Endpoint types register themselves (endpoint.type); the store is the default.
+	_ "github.com/scim-stream/scim-stream/gateway/ldap"
 	_ "github.com/scim-stream/scim-stream/gateway/store"
+	_ "github.com/scim-stream/scim-stream/gateway/upstream"
 )
 
 // defaultGatewayConfig is where `scim-stream gateway` looks without -config.
