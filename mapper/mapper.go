@@ -29,6 +29,9 @@ type Mapper struct {
 	rules  []*currentRule
 	source []string
 	exts   []string // extension schemas the user targets write, sorted
+	// width is the number of top-level attributes the user mappings can set, schemas included: Map sizes the
+	// user for it.
+	width int
 }
 
 type mapping struct {
@@ -65,6 +68,9 @@ type evalCtx struct {
 	attribute string // the uniqueness attribute of the mapping being evaluated
 	chosen    []any  // per -most_current rule: the chosen element, once computed
 	done      []bool
+	// chosenBuf and doneBuf hold chosen and done for the usual one rule, saving two allocations per record.
+	chosenBuf [1]any
+	doneBuf   [1]bool
 }
 
 // Compile compiles a tenant's mapper configuration. kind is "entra" (the default Entra mapping is merged in;
@@ -130,6 +136,15 @@ func Compile(kind string, m config.Mapper) (*Mapper, error) {
 		}
 	}
 	slices.Sort(mp.exts)
+	top := map[string]bool{"schemas": true}
+	for _, x := range user {
+		k := strings.ToLower(x.target.URN)
+		if k == "" {
+			k = strings.ToLower(x.target.Elems[0].Name)
+		}
+		top[k] = true
+	}
+	mp.width = len(top)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -294,7 +309,7 @@ func (m *Mapper) SourcePaths() []string { return slices.Clone(m.source) }
 // computed only when opts.New. "schemas" lists the core schema and every extension present. On error the
 // user is incomplete and must not be published; the error names each failing mapping.
 func (m *Mapper) Map(ctx context.Context, raw map[string]any, opts Options) (scim.User, error) {
-	u := make(scim.User, len(m.user)+1)
+	u := make(scim.User, m.width)
 	err := m.run(ctx, m.user, raw, opts, u)
 	m.setSchemas(u)
 	return u, err
@@ -312,7 +327,10 @@ func (m *Mapper) run(ctx context.Context, ms []*mapping, raw map[string]any, opt
 		opts.Now = time.Now()
 	}
 	c := &evalCtx{ctx: ctx, m: m, raw: raw, user: u, opts: opts}
-	if len(m.rules) > 0 {
+	switch {
+	case len(m.rules) == 1:
+		c.chosen, c.done = c.chosenBuf[:], c.doneBuf[:]
+	case len(m.rules) > 1:
 		c.chosen = make([]any, len(m.rules))
 		c.done = make([]bool, len(m.rules))
 	}

@@ -33,13 +33,24 @@ type path struct {
 	// because an attribute name or a type may itself contain dots (the enterprise URN "…:2.0:User").
 	segs  []string
 	joins [][]string
-	// sel picks groups/roles by type or application object id ("" = all); attr is the element's attribute tested.
+	// sel picks groups/roles by type or application object id ("" = all); attr is the element's attribute tested,
+	// spelled as in elementAttrs, and attrIdx its index there when a view caches it (-1 otherwise).
 	sel, attr string
+	attrIdx   int
 }
 
 // elementAttrs are the sub-attributes of group and role elements: `user.roles.value` tests every role's value,
-// while any other single name is a role type, so `user.roles.App1` means `user.roles.App1.value`.
+// while any other single name is a role type, so `user.roles.App1` means `user.roles.App1.value`. The first
+// numElemAttrs are the ones Route reads once per element (see elemTable).
 var elementAttrs = []string{"value", "display", "type", "appId", "primary", "$ref"}
+
+const (
+	attrValue = iota
+	attrDisplay
+	attrType
+	attrAppID
+	numElemAttrs
+)
 
 func compilePath(src string) (*path, error) {
 	for _, f := range MessageFields {
@@ -92,6 +103,16 @@ func compilePath(src string) (*path, error) {
 		default:
 			p.sel, p.attr = strings.Join(rest[:len(rest)-1], "."), rest[len(rest)-1]
 		}
+		p.attrIdx = -1
+		for i, a := range elementAttrs {
+			if strings.EqualFold(a, p.attr) {
+				// One spelling: an element holding both "value" and "Value" is read the same way by Route and Match.
+				p.attr = a
+				if i < numElemAttrs {
+					p.attrIdx = i
+				}
+			}
+		}
 		return p, nil
 	}
 	p.joins = make([][]string, len(segs))
@@ -133,6 +154,11 @@ func (p *path) selects(elem any, pat *pattern, buf *[]rune) bool {
 	if p.sel != "" && !hasSelector(m, p.sel) {
 		return false
 	}
+	return p.selectsAttr(m, pat, buf)
+}
+
+// selectsAttr reports whether the element's tested attribute satisfies pat (the selector aside).
+func (p *path) selectsAttr(m map[string]any, pat *pattern, buf *[]rune) bool {
 	k, ok := lookup(m, p.attr)
 	if !ok {
 		return false

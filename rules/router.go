@@ -2,6 +2,11 @@ package rules
 
 import (
 	"fmt"
+	"maps"
+	"math/bits"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
@@ -101,16 +106,21 @@ func (r *Router) Channels() []string {
 // the channel's scope still gets one message (with the groups/roles it lost). Message fields (top) describe the
 // change being routed, so both are judged with them: a change that fails a term such as
 // (initiatedByUpn -match "(?!Sync_.*)") reaches neither side, whatever the previous state.
+//
+// Channels that keep the same groups and roles of a user share one view of it.
 func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
-	// The bookkeeping of both views is allocated together: Route runs for every change of every user.
+	st := statePool.Get().(*routeState)
+	defer st.release()
 	n := len(r.terms)
-	views := new([2]view)
-	state := make([]uint8, 2*n)
-	bits := make([][]uint64, 2*n)
-	prev, cur := &views[0], &views[1]
-	runes := new([]rune)
-	r.initView(prev, previous, top, state[:n], bits[:n], runes)
-	r.initView(cur, current, top, state[n:], bits[n:], runes)
+	if cap(st.state) < 2*n {
+		st.state, st.bits = make([]uint8, 2*n), make([][]uint64, 2*n)
+	}
+	st.state, st.bits = st.state[:2*n], st.bits[:2*n]
+	clear(st.state)
+	prev, cur := &st.views[0], &st.views[1]
+	st.initView(prev, r, previous, top, st.state[:n], st.bits[:n], 0)
+	st.initView(cur, r, current, top, st.state[n:], st.bits[n:], 1)
+	prev.other, cur.other = cur, prev
 	out := make([]Delivery, len(r.channels))
 	for i := range r.channels {
 		ch := &r.channels[i]
@@ -124,27 +134,143 @@ func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
 	return out
 }
 
+// routeState is the bookkeeping of one Route call. Route runs for every change of every user, so it is pooled:
+// a call allocates only its result and the views it hands out.
+type routeState struct {
+	views [2]view
+	state []uint8
+	bits  [][]uint64
+	// slab holds the element bit sets (term results, prune's work space and the kept sets of pruned views), attrs
+	// the element attribute caches; both are handed out in pieces and reset by release.
+	slab  []uint64
+	attrs [][numElemAttrs]elemAttr
+	runes []rune
+	// pruned keeps each view's pruned-view list between calls, for its capacity.
+	pruned [2][]prunedView
+}
+
+var statePool = sync.Pool{New: func() any { return new(routeState) }}
+
+// words returns n zeroed words of the slab.
+func (st *routeState) words(n int) []uint64 {
+	if cap(st.slab)-len(st.slab) < n {
+		// The pieces handed out so far keep the old array; the next call starts with a slab of the new size.
+		st.slab = make([]uint64, 0, max(2*cap(st.slab), n, 64))
+	}
+	i := len(st.slab)
+	st.slab = st.slab[:i+n]
+	b := st.slab[i : i+n : i+n]
+	clear(b)
+	return b
+}
+
+// attrRows returns n cleared attribute rows.
+func (st *routeState) attrRows(n int) [][numElemAttrs]elemAttr {
+	if cap(st.attrs)-len(st.attrs) < n {
+		st.attrs = make([][numElemAttrs]elemAttr, 0, max(2*cap(st.attrs), n, 16))
+	}
+	i := len(st.attrs)
+	st.attrs = st.attrs[:i+n]
+	b := st.attrs[i : i+n : i+n]
+	clear(b)
+	return b
+}
+
+// release drops every reference to the call's users and returns the state to the pool.
+func (st *routeState) release() {
+	for i := range st.views {
+		st.pruned[i] = st.views[i].views[:0]
+		clear(st.pruned[i][:cap(st.pruned[i])])
+		st.views[i] = view{}
+	}
+	clear(st.bits)
+	clear(st.attrs)
+	st.slab, st.attrs = st.slab[:0], st.attrs[:0]
+	statePool.Put(st)
+}
+
 // view is one user (previous or current) being routed, with the term results computed so far.
 type view struct {
 	r      *Router
 	user   scim.User
 	fields Fields
 	gKey   string
-	groups []any
 	rKey   string
-	roles  []any
+	groups elemTable
+	roles  elemTable
 	state  []uint8 // per term: 0 not evaluated, 1 false, 2 true
 	// bits are the group or role elements each groups/roles term selected.
 	bits [][]uint64
-	// runes is the regex engine's input buffer, shared by both views of one Route call.
-	runes *[]rune
+	// st is the call's state; its runes are the regex engine's input buffer, shared by both views.
+	st *routeState
+	// other is the other view of the same Route call: most elements of the previous and the current user are the
+	// same, so a regex answer for an element is taken from the other view when its text is the same.
+	other *view
+	// views are the pruned views made so far, by the groups and roles they keep; scratch is prune's work space.
+	views   []prunedView
+	scratch []uint64
 }
 
-func (r *Router) initView(v *view, u scim.User, top Fields, state []uint8, bits [][]uint64, runes *[]rune) {
-	*v = view{r: r, user: u, fields: top, state: state, bits: bits, runes: runes}
+type prunedView struct {
+	keep []uint64 // kept groups, then kept roles
+	user scim.User
+}
+
+// elemTable is a view's groups or roles with the element attributes the terms test, each read from its element
+// once however many terms test it.
+type elemTable struct {
+	elems []any
+	attrs [][numElemAttrs]elemAttr
+}
+
+// elemAttr is one attribute of an element: unread, absent (or not text), text from a number or boolean, or a string.
+type elemAttr struct {
+	s    string
+	kind uint8
+}
+
+const (
+	attrUnread uint8 = iota
+	attrAbsent
+	attrScalar
+	attrString
+)
+
+// attr returns element i's attribute a (an index into elementAttrs).
+func (t *elemTable) attr(i, a int) elemAttr {
+	c := &t.attrs[i][a]
+	if c.kind == attrUnread {
+		c.kind = attrAbsent
+		if m, ok := t.elems[i].(map[string]any); ok {
+			if k, ok := lookup(m, elementAttrs[a]); ok {
+				if s, ok := m[k].(string); ok {
+					c.s, c.kind = s, attrString
+				} else if s, ok := scalar(m[k]); ok {
+					c.s, c.kind = s, attrScalar
+				}
+			}
+		}
+	}
+	return *c
+}
+
+// selected reports whether element i passes the path's type selector (see hasSelector).
+func (t *elemTable) selected(i int, sel string) bool {
+	for _, a := range [...]int{attrType, attrAppID} {
+		if c := t.attr(i, a); c.kind == attrString && strings.EqualFold(c.s, sel) {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *routeState) initView(v *view, r *Router, u scim.User, top Fields, state []uint8, bits [][]uint64, i int) {
+	*v = view{r: r, user: u, fields: top, state: state, bits: bits, st: st, views: st.pruned[i][:0]}
 	if u != nil {
-		v.gKey, v.groups = elementsOf(u, "groups")
-		v.rKey, v.roles = elementsOf(u, "roles")
+		v.gKey, v.groups.elems = elementsOf(u, "groups")
+		v.rKey, v.roles.elems = elementsOf(u, "roles")
+		v.groups.attrs = st.attrRows(len(v.groups.elems))
+		v.roles.attrs = st.attrRows(len(v.roles.elems))
 	}
 }
 
@@ -157,9 +283,9 @@ func (v *view) term(n int) bool {
 	switch {
 	case v.user == nil && t.path.kind != fieldPath:
 	case t.path.kind == groupsPath:
-		v.bits[n], ok = selectElements(t, v.groups, v.runes)
+		v.bits[n], ok = v.selectElements(n, &v.groups, &v.other.groups)
 	case t.path.kind == rolesPath:
-		v.bits[n], ok = selectElements(t, v.roles, v.runes)
+		v.bits[n], ok = v.selectElements(n, &v.roles, &v.other.roles)
 	default:
 		ok = t.matches(v.user, v.fields)
 	}
@@ -170,12 +296,36 @@ func (v *view) term(n int) bool {
 	return ok
 }
 
-func selectElements(t *term, elems []any, runes *[]rune) ([]uint64, bool) {
+// selectElements evaluates groups/roles term n on every element of tab. A regex answer is reused from the other
+// view when it evaluated the term and its element at the same index has the same text (the usual case: a change
+// rarely reorders memberships), since the regex engine is the one expensive step.
+func (v *view) selectElements(n int, tab, other *elemTable) ([]uint64, bool) {
+	t := v.r.terms[n]
+	var otherBits []uint64
+	reuse := t.pat.kind == patRegex && v.other.state[n] != 0
+	if reuse {
+		otherBits = v.other.bits[n]
+	}
 	var bits []uint64
-	for i, e := range elems {
-		if t.path.selects(e, t.pat, runes) {
+	for i := range tab.elems {
+		if t.path.sel != "" && !tab.selected(i, t.path.sel) {
+			continue
+		}
+		var ok bool
+		if t.path.attrIdx < 0 {
+			m, isMap := tab.elems[i].(map[string]any)
+			ok = isMap && t.path.selectsAttr(m, t.pat, &v.st.runes)
+		} else if c := tab.attr(i, t.path.attrIdx); c.kind >= attrScalar {
+			if reuse && i < len(other.elems) && other.attrs[i][t.path.attrIdx].kind >= attrScalar && other.attrs[i][t.path.attrIdx].s == c.s &&
+				(t.path.sel == "" || other.selected(i, t.path.sel)) {
+				ok = i/64 < len(otherBits) && otherBits[i/64]&(1<<(i%64)) != 0
+			} else {
+				ok = t.pat.matchBuf(c.s, &v.st.runes)
+			}
+		}
+		if ok {
 			if bits == nil {
-				bits = make([]uint64, (len(elems)+63)/64)
+				bits = v.st.words((len(tab.elems) + 63) / 64)
 			}
 			bits[i/64] |= 1 << (i % 64)
 		}
@@ -209,19 +359,27 @@ func (v *view) matchesAny(ch *channel) bool {
 // Stream's routing data, not a SCIM attribute: messages never carry it (a strict SCIM endpoint would reject it).
 const DynamicIDs = "dynamicIds"
 
-// prune returns the user as the channel sees it: every attribute except dynamicIds, but only the groups and roles selected by the
-// non-exclude terms of the filters this user satisfies, minus those selected by their -exclude terms. A filter
-// with (.*) keeps all of them; a filter without groups/roles terms keeps none.
+// prune returns the user as the channel sees it: every attribute except dynamicIds, but only the groups and roles
+// selected by the non-exclude terms of the filters this user satisfies, minus those selected by their -exclude
+// terms. A filter with (.*) keeps all of them; a filter without groups/roles terms keeps none. Channels keeping the
+// same elements get the same view.
 func (v *view) prune(ch *channel) scim.User {
 	if v.user == nil {
 		return nil
 	}
+	ng, nr := len(v.groups.elems), len(v.roles.elems)
+	gw, rw := (ng+63)/64, (nr+63)/64
+	words := gw + rw
+	if v.scratch == nil {
+		v.scratch = v.st.words(3 * words)
+	} else {
+		clear(v.scratch)
+	}
+	// in and out sets for groups and roles, then the kept sets.
+	in, out, keepBits := v.scratch[:words], v.scratch[words:2*words], v.scratch[2*words:]
+	gIn, rIn := in[:gw], in[gw:]
+	gOut, rOut := out[:gw], out[gw:]
 	var all bool
-	words := (len(v.groups)+63)/64 + (len(v.roles)+63)/64
-	bits := make([]uint64, 2*words) // in and out sets for groups, then roles
-	gw := (len(v.groups) + 63) / 64
-	gIn, gOut := bits[:gw], bits[gw:2*gw]
-	rIn, rOut := bits[2*gw:words+gw], bits[words+gw:]
 	for i := range ch.filters {
 		f := &ch.filters[i]
 		if !v.filterMatches(f) {
@@ -245,60 +403,68 @@ func (v *view) prune(ch *channel) scim.User {
 			}
 		}
 	}
-	var groups, roles any
-	same := true
-	if v.gKey != "" {
-		groups = keep(v.user[v.gKey], v.groups, all, gIn, gOut)
-		same = sameList(groups, v.user[v.gKey])
+	for i := range keepBits {
+		if all {
+			keepBits[i] = ^out[i]
+		} else {
+			keepBits[i] = in[i] &^ out[i]
+		}
 	}
-	if v.rKey != "" {
-		roles = keep(v.user[v.rKey], v.roles, all, rIn, rOut)
-		same = same && sameList(roles, v.user[v.rKey])
+	trim(keepBits[:gw], ng)
+	trim(keepBits[gw:], nr)
+	for _, pv := range v.views {
+		if slices.Equal(pv.keep, keepBits) {
+			return pv.user
+		}
 	}
+	u := v.build(keepBits[:gw], keepBits[gw:])
+	kept := v.st.words(len(keepBits))
+	copy(kept, keepBits)
+	v.views = append(v.views, prunedView{keep: kept, user: u})
+	return u
+}
+
+// trim clears the bits past the n elements of a list.
+func trim(b []uint64, n int) {
+	if n%64 != 0 && len(b) > 0 {
+		b[len(b)-1] &= 1<<(n%64) - 1
+	}
+}
+
+// build makes the view keeping the given groups and roles. A list kept whole is shared as it is; otherwise a new
+// (possibly empty) list, so that the message states "no groups" for this channel rather than omitting the
+// attribute. An attribute that is not a list is left as the source gave it.
+func (v *view) build(gKeep, rKeep []uint64) scim.User {
 	_, dyn := v.user[DynamicIDs]
-	if same && !dyn {
+	gAll := v.groups.elems == nil || countBits(gKeep) == len(v.groups.elems)
+	rAll := v.roles.elems == nil || countBits(rKeep) == len(v.roles.elems)
+	if gAll && rAll && !dyn {
 		return v.user // nothing pruned: the view is the user itself (read-only for callers)
 	}
-	u := make(scim.User, len(v.user))
-	for k, val := range v.user {
-		u[k] = val
-	}
+	u := maps.Clone(v.user)
 	delete(u, DynamicIDs)
-	if v.gKey != "" {
-		u[v.gKey] = groups
+	if !gAll {
+		u[v.gKey] = keep(v.groups.elems, gKeep)
 	}
-	if v.rKey != "" {
-		u[v.rKey] = roles
+	if !rAll {
+		u[v.rKey] = keep(v.roles.elems, rKeep)
 	}
 	return u
 }
 
-// sameList reports whether keep returned the original list value.
-func sameList(kept, orig any) bool {
-	a, ok1 := kept.([]any)
-	b, ok2 := orig.([]any)
-	if !ok1 || !ok2 {
-		return !ok2 // orig is not a list: keep returned it as it was
+func countBits(b []uint64) int {
+	n := 0
+	for _, w := range b {
+		n += bits.OnesCount64(w)
 	}
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+	return n
 }
 
-// keep filters elements: a kept-everything list is shared as it is; otherwise a new (possibly empty) list, so
-// that the message states "no groups" for this channel rather than omitting the attribute.
-func keep(orig any, elems []any, all bool, in, out []uint64) any {
-	if elems == nil {
-		return orig // not a list: left as the source gave it
-	}
-	if all && !anyBits(out) {
-		return orig
-	}
-	if !all && !anyBits(in) {
-		return []any{} // nothing kept (and nothing allocated)
-	}
-	kept := make([]any, 0, len(elems))
+// keep returns the elements whose bit is set.
+func keep(elems []any, bits []uint64) []any {
+	kept := make([]any, 0, countBits(bits))
 	for i, e := range elems {
-		bit := uint64(1) << (i % 64)
-		if (all || in[i/64]&bit != 0) && out[i/64]&bit == 0 {
+		if bits[i/64]&(1<<(i%64)) != 0 {
 			kept = append(kept, e)
 		}
 	}
@@ -309,13 +475,4 @@ func orBits(dst, src []uint64) {
 	for i := range src {
 		dst[i] |= src[i]
 	}
-}
-
-func anyBits(b []uint64) bool {
-	for _, w := range b {
-		if w != 0 {
-			return true
-		}
-	}
-	return false
 }
