@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
+	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
@@ -90,5 +92,109 @@ func TestGatewayCommandReportsConfigErrors(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("error lacks %q: %s", want, errOut.String())
 		}
+	}
+}
+
+// TestGatewayBinaryHasEveryEndpointType: endpoint.type selects among the types the binary registers.
+func TestGatewayBinaryHasEveryEndpointType(t *testing.T) {
+	if got := gateway.EndpointTypes(); !slices.Equal(got, []string{"ldap", "scim", "store"}) {
+		t.Fatalf("endpoint types %v, want [ldap scim store]", got)
+	}
+}
+
+// nodePlugin is a Node SCIM Gateway plugin file (plugin-loki.json) with its stream block replaced by STREAM.
+const nodePlugin = `{
+  "scimgateway": {
+    "port": 0,
+    "localhostonly": false,
+    "payloadSize": null,
+    "scim": {"version": "2.0", "skipTypeConvert": false, "skipMetaLocation": false, "usePutSoftSync": true},
+    "log": {"loglevel": {"file": "debug", "console": "error"}, "customMasking": []},
+    "auth": {
+      "basic": [{"username": "gwadmin", "password": "password", "readOnly": false, "baseEntities": []}],
+      "bearerToken": [{"token": null, "readOnly": false, "baseEntities": []}]
+    },
+    "certificate": {"key": null, "cert": null, "ca": null, "pfx": {"bundle": null, "password": null}},
+    "ipAllowList": [],
+    "email": {"auth": {"type": "oauth", "options": {"tenantIdGUID": null, "clientId": null, "clientSecret": null}}, "emailOnError": {"enabled": false}},
+    "stream": STREAM
+  },
+  "endpoint": {
+    "entity": {"undefined": {"persistence": false}}
+  }
+}
+`
+
+// TestGatewayRunsANodePluginWithTheCredsBlock: a Node gateway's plugin file whose stream block is exactly what
+// `scim-stream creds -format gateway-json` printed (nats:// URL of this host, ca.pem copied to certs/) runs
+// under `scim-stream gateway` unchanged and provisions the store.
+func TestGatewayRunsANodePluginWithTheCredsBlock(t *testing.T) {
+	t.Setenv("SEED", "cmd-gateway-node-test")
+	path, cfg := bootstrapped(t, "-entra", "acme", "-host", "localhost")
+	b := startBroker(t, path, cfg)
+	block, _ := mustCLI(t, "creds", "-config", path, "-tenant", "acme", "-type", "entra", "-plugin", "plugin-loki",
+		"-subject", "ENTRA.APP1", "-format", "gateway-json")
+
+	dir := t.TempDir()
+	ca, err := os.ReadFile(caFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(dir, "certs"), 0o700)
+	if err := os.WriteFile(filepath.Join(dir, "certs", "ca.pem"), ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plugin := filepath.Join(dir, "plugin-loki.json")
+	if err := os.WriteFile(plugin, []byte(strings.Replace(nodePlugin, "STREAM", strings.TrimSpace(block), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	js, err := b.JetStream("acme", natsauth.Entra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("ENTRA.APP1")
+	m.Header.Set("Msg-Id", "node-plugin-1")
+	m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+		User: scim.User{"userName": "node@acme.com", "active": true, "roles": []any{
+			map[string]any{"type": "App1", "display": "Admin access", "value": "Admins"}}}})
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	if _, err := js.PublishMsg(pctx, m); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() { done <- gatewayWith(ctx, plugin, "info", &out, &errOut) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "action=created userName=node@acme.com") {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("no user provisioned:\n%s\n%s", out.String(), errOut.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d:\n%s", code, errOut.String())
+	}
+	raw, _ := os.ReadFile(plugin)
+	if !json.Valid(raw) || strings.Contains(string(raw), `"password": "password"`) || strings.Count(string(raw), `"enc:v1:`) != 2 {
+		t.Fatalf("the plugin file after the run (still JSON, password and seed encrypted):\n%s", raw)
+	}
+	st, err := store.Open(filepath.Join(dir, "plugin-loki.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.FindUser(context.Background(), "node@acme.com")
+	if err != nil {
+		t.Fatalf("after exit: %v", err)
+	}
+	if gs, _ := u["groups"].([]any); len(gs) != 1 || gs[0].(map[string]any)["display"] != "Admins" {
+		t.Fatalf("the role did not become a group membership: %v", u["groups"])
 	}
 }
