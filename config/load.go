@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gopkg.in/yaml.v3"
 )
@@ -152,7 +153,40 @@ func load(path string, encrypt bool) (*Config, error) {
 		l.errs.sort()
 		return nil, l.errs
 	}
+	if encrypt {
+		rememberLoaded(path, cfg)
+	}
 	return cfg, nil
+}
+
+// loaded is the snapshot the last successful Load of each file (by absolute path) returned. A Watcher starts
+// from it, so that the rewrite Load itself makes when it encrypts secrets at start-up is not taken for an edit.
+var loaded struct {
+	sync.Mutex
+	m map[string]*Config
+}
+
+func rememberLoaded(path string, c *Config) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return
+	}
+	loaded.Lock()
+	defer loaded.Unlock()
+	if loaded.m == nil {
+		loaded.m = map[string]*Config{}
+	}
+	loaded.m[abs] = c
+}
+
+func lastLoaded(path string) *Config {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil
+	}
+	loaded.Lock()
+	defer loaded.Unlock()
+	return loaded.m[abs]
 }
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)

@@ -54,8 +54,8 @@ func (w *Watcher) Close() error { return w.fw.Close() }
 
 // Run reloads the configuration (with Load, so new clear-text secrets get encrypted) whenever the file or the
 // vault file changes, debounced, and calls onConfig with each new valid snapshot that differs from the previous
-// one, or onError with the problems of an invalid one: the caller keeps running on its previous snapshot then.
-// Run returns nil when ctx is done.
+// one (at first: from what the last Load of this file in this process returned), or onError with the problems of
+// an invalid one: the caller keeps running on its previous snapshot then. Run returns nil when ctx is done.
 func (w *Watcher) Run(ctx context.Context, debounce time.Duration, onConfig func(*Config), onError func(error)) error {
 	defer w.fw.Close()
 	if debounce <= 0 {
@@ -63,7 +63,7 @@ func (w *Watcher) Run(ctx context.Context, debounce time.Duration, onConfig func
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var last *Config
+	last := lastLoaded(w.path)
 	for {
 		select {
 		case <-ctx.Done():

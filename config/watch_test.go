@@ -123,3 +123,39 @@ func TestWatchVaultFile(t *testing.T) {
 		t.Fatal("vault edit not delivered within 1s")
 	}
 }
+
+// TestWatchIgnoresStartupEncryption: the main job watches, then loads (which encrypts the clear-text secrets by
+// rewriting the file), then runs the watcher. That rewrite is no edit: nothing is delivered until a real one.
+func TestWatchIgnoresStartupEncryption(t *testing.T) {
+	t.Setenv("SEED", "watch-seed")
+	base := readFile(t, "../testdata/config/entra-example.yaml")
+	path := writeConfig(t, base)
+	w, err := NewWatcher(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if readFile(t, path) == base {
+		t.Fatal("control: Load did not rewrite the file to encrypt its secrets")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	configs := make(chan *Config, 10)
+	go w.Run(ctx, 50*time.Millisecond, func(c *Config) { configs <- c }, func(err error) { t.Error(err) })
+	select {
+	case c := <-configs:
+		t.Fatalf("the start-up encryption rewrite was delivered as a change (collect_interval %v)", c.Entra["mycompany"].General.CollectInterval)
+	case <-time.After(500 * time.Millisecond):
+	}
+	saveLikeEditor(t, path, strings.Replace(readFile(t, path), "collect_interval: 5", "collect_interval: 15", 1))
+	select {
+	case c := <-configs:
+		if got := c.Entra["mycompany"].General.CollectInterval.Seconds; got != 15 {
+			t.Errorf("collect_interval %d, want 15", got)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("edit after start-up not delivered within 1s")
+	}
+}
