@@ -3,6 +3,7 @@ package mapper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -204,6 +205,65 @@ func TestMostCurrent(t *testing.T) {
 	raw := map[string]any{"id": "1", "emp": map[string]any{"results": []any{}}}
 	if u, err := m.Map(context.Background(), raw, Options{Now: now}); err != nil || u["title"] != nil {
 		t.Fatalf("no employments: %v %v", u, err)
+	}
+}
+
+// TestMostCurrentDateFormats: the -most_current rule picks the current employment among a past, a future and a
+// current one whatever documented format the dates have (the same record also gives startDate/endDate as sent).
+func TestMostCurrentDateFormats(t *testing.T) {
+	m, err := Compile(KindHR, config.Mapper{
+		Rules: []config.Filter{{Filter: `(employmentNav.results -most_current "startDate")`}},
+		User: []config.Mapping{
+			{Source: "id", MapTo: "userName"},
+			{Source: "employmentNav.results.[0].startDate", MapTo: "startDate"},
+			{Source: "employmentNav.results.[0].endDate", MapTo: "endDate"},
+			{Source: "employmentNav.results.[0].jobTitle", MapTo: "title"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC)
+	days := []time.Time{
+		time.Date(2010, 1, 31, 0, 0, 0, 0, time.UTC),  // past start
+		time.Date(2015, 12, 31, 0, 0, 0, 0, time.UTC), // past end
+		time.Date(2020, 2, 1, 0, 0, 0, 0, time.UTC),   // current start
+		time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC), // current end
+		time.Date(2030, 3, 15, 0, 0, 0, 0, time.UTC),  // future start
+	}
+	formats := map[string]func(time.Time) any{
+		"unix milliseconds (number)": func(d time.Time) any { return float64(d.UnixMilli()) },
+		"unix milliseconds (text)":   func(d time.Time) any { return fmt.Sprint(d.UnixMilli()) },
+		"/Date(ms)/":                 func(d time.Time) any { return fmt.Sprintf("/Date(%d)/", d.UnixMilli()) },
+		"/Date(ms+0000)/":            func(d time.Time) any { return fmt.Sprintf("/Date(%d+0000)/", d.UnixMilli()) },
+		"YYYY-MM-dd":                 func(d time.Time) any { return d.Format("2006-01-02") },
+		"YYYY/MM/dd":                 func(d time.Time) any { return d.Format("2006/01/02") },
+		"dd/MM/YYYY":                 func(d time.Time) any { return d.Format("02/01/2006") },
+		"ISO date-time (Z)":          func(d time.Time) any { return d.Format(time.RFC3339) },
+		"ISO date-time (offset)":     func(d time.Time) any { return d.In(time.FixedZone("", 3600)).Format(time.RFC3339) },
+		"ISO date-time (no zone)":    func(d time.Time) any { return d.Format("2006-01-02T15:04:05.000") },
+	}
+	for name, f := range formats {
+		emp := func(title string, start, end any) map[string]any {
+			return map[string]any{"jobTitle": title, "startDate": start, "endDate": end}
+		}
+		raw := map[string]any{"id": "1", "employmentNav": map[string]any{"results": []any{
+			emp("past", f(days[0]), f(days[1])),
+			emp("future", f(days[4]), nil),
+			emp("current", f(days[2]), f(days[3])),
+		}}}
+		u, err := m.Map(context.Background(), raw, Options{Now: now})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if u["title"] != "current" || !scim.Equal(u["startDate"], f(days[2])) || !scim.Equal(u["endDate"], f(days[3])) {
+			t.Errorf("%s: title %v, startDate %v, endDate %v; want the current employment", name, u["title"], u["startDate"], u["endDate"])
+		}
+		for i, d := range days {
+			if got, ok := ParseDate(f(d)); !ok || !got.Equal(d) {
+				t.Errorf("%s: date %d reads as %v, %v", name, i, got, ok)
+			}
+		}
 	}
 }
 

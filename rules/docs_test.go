@@ -1,6 +1,10 @@
 package rules
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+)
 
 // TestDocumentationFilters covers every filter example of the product documentation (both revisions), each with a
 // user that matches and one that does not. The e-mail addresses the text extraction mangled are restored as the
@@ -68,6 +72,9 @@ func TestDocumentationFilters(t *testing.T) {
 		{filter: `(user.addresses.work.postalCode -match "91608")`,
 			match:   `{"addresses":[{"type":"work","postalCode":"91608"}]}`,
 			noMatch: `{"addresses":[{"type":"home","postalCode":"91608"},{"type":"work","postalCode":"916080"}]}`},
+		{filter: `(user.groups.value -match "9936d283-2ac4-4c78-a8a0-52631fb20344" -exclude)`,
+			match:   `{"groups":[{"display":"x","value":"9936d283-2ac4-4c78-a8a0-52631fb20344"}]}`,
+			noMatch: `{"groups":[{"display":"9936d283-2ac4-4c78-a8a0-52631fb20344","value":"x"}]}`},
 		{filter: `(user.groups.display -match "App1")`,
 			match:   `{"groups":[{"display":"App1","value":"1"}]}`,
 			noMatch: `{"groups":[{"display":"App10","value":"App1x"}]}`},
@@ -137,6 +144,19 @@ func TestDocumentationFilters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDocumentationFiltersAsPrinted: the later revision prints some filters with the path lost by the text
+// extraction, e.g. ( -match ".*enr.*"). Written like that they are rejected with the column and the fix, not read
+// as something else.
+func TestDocumentationFiltersAsPrinted(t *testing.T) {
+	for _, f := range []string{`( -match ".*enr.*")`, `( -match ".*")`, `( -match "91608")`, `( -match "*[email protected]")`} {
+		_, err := CompileFilter(f)
+		var e *Error
+		if !errors.As(err, &e) || e.Column != 3 || !strings.Contains(e.Msg, "missing attribute path before the operator, e.g. (user.title -match") {
+			t.Errorf("%s: %v", f, err)
+		}
 	}
 }
 
