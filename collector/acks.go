@@ -15,9 +15,14 @@ import (
 // only after all of its messages were acknowledged by JetStream. A message whose async publish failed is
 // republished synchronously with the same Nats-Msg-Id until it is acknowledged or the collection is cancelled —
 // a publish is never given up silently.
+//
+// Commits (state writes, one KV round trip each) run on several goroutines: acknowledged records do not wait for
+// each other's state writes, whose order does not matter (a record's own write still follows its acks, and a
+// drain waits for all of them).
 type ackQueue struct {
 	js      jetstream.JetStream
 	pending chan *pendingRecord
+	commits chan *pendingRecord
 	done    chan struct{}
 	onError func(error)
 
@@ -33,9 +38,33 @@ type pendingRecord struct {
 	commit  func(context.Context) error
 }
 
+// committers is the number of concurrent state writes: enough to keep the KV busy while round trips are in flight.
+const committers = 16
+
 func newAckQueue(ctx context.Context, js jetstream.JetStream, window int, onError func(error)) *ackQueue {
-	q := &ackQueue{js: js, pending: make(chan *pendingRecord, window), done: make(chan struct{}), onError: onError}
-	go q.loop(ctx)
+	q := &ackQueue{js: js, pending: make(chan *pendingRecord, window), commits: make(chan *pendingRecord, window),
+		done: make(chan struct{}), onError: onError}
+	var wg sync.WaitGroup
+	for range committers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pr := range q.commits {
+				if q.failed() == nil {
+					if err := pr.commit(ctx); err != nil {
+						q.fail(err)
+					}
+				}
+				q.finish()
+			}
+		}()
+	}
+	go func() {
+		q.loop(ctx)
+		close(q.commits)
+		wg.Wait()
+		close(q.done)
+	}()
 	return q
 }
 
@@ -97,30 +126,46 @@ func (q *ackQueue) failed() error {
 	return q.err
 }
 
-func (q *ackQueue) loop(ctx context.Context) {
-	defer close(q.done)
-	for pr := range q.pending {
-		if q.failed() == nil {
-			if err := q.settle(ctx, pr); err != nil {
-				q.mu.Lock()
-				q.err = err
-				q.mu.Unlock()
-				q.onError(err)
-			}
-		}
-		q.mu.Lock()
-		q.queued--
-		if q.queued == 0 || q.err != nil {
-			for _, w := range q.waiters {
-				close(w)
-			}
-			q.waiters = nil
-		}
-		q.mu.Unlock()
+func (q *ackQueue) fail(err error) {
+	q.mu.Lock()
+	first := q.err == nil
+	if first {
+		q.err = err
+	}
+	q.mu.Unlock()
+	if first {
+		q.onError(err)
 	}
 }
 
-// settle waits for a record's acks (republishing what failed) and then commits its state.
+// finish counts a record as done (committed, or abandoned after an error) and wakes drain when nothing is left.
+func (q *ackQueue) finish() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.queued--
+	if q.queued == 0 || q.err != nil {
+		for _, w := range q.waiters {
+			close(w)
+		}
+		q.waiters = nil
+	}
+}
+
+func (q *ackQueue) loop(ctx context.Context) {
+	for pr := range q.pending {
+		if q.failed() == nil {
+			if err := q.settle(ctx, pr); err != nil {
+				q.fail(err)
+			} else {
+				q.commits <- pr
+				continue
+			}
+		}
+		q.finish()
+	}
+}
+
+// settle waits for a record's acks, republishing what failed.
 func (q *ackQueue) settle(ctx context.Context, pr *pendingRecord) error {
 	for i, f := range pr.futures {
 		if f != nil {
@@ -136,7 +181,7 @@ func (q *ackQueue) settle(ctx context.Context, pr *pendingRecord) error {
 			return err
 		}
 	}
-	return pr.commit(ctx)
+	return nil
 }
 
 // republish retries one message with back-off until JetStream acknowledges it. The same Nats-Msg-Id makes a

@@ -62,7 +62,7 @@ var ErrRecordFailed = errors.New("record failed")
 // repeats what was not acknowledged, with the same message ids).
 func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLoad bool) (Stats, error) {
 	start := p.now()
-	r := &collection{p: p, t: t, started: start, seen: map[string]struct{}{}}
+	r := &collection{p: p, t: t, started: start, seen: map[digest]struct{}{}}
 	r.log = p.logger().With("tenant", t.Name, "type", string(t.Type))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -88,8 +88,13 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if b, _ := cp.Get(ctx, cpLastTotal); b != nil {
 		_ = json.Unmarshal(b, &r.expected)
 	}
+	var err error
+	if r.state, r.uniq, err = p.State.load(ctx); err != nil {
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+	}
 
-	full, err := src.Collect(ctx, drainingCheckpoints{cp, r.acks}, func(rec Record) error {
+	var full bool
+	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.acks}, func(rec Record) error {
 		return r.record(ctx, rec)
 	})
 	if err == nil {
@@ -149,7 +154,11 @@ type collection struct {
 	log      *slog.Logger
 	started  time.Time
 	epoch    string
-	seen     map[string]struct{}
+	// seen holds the state digests of the records of this collection.
+	seen map[digest]struct{}
+	// state is the state as the collection started, less the users already processed.
+	state *stateSnapshot
+	uniq  *reservations
 	stats    Stats
 	acks     *ackQueue
 	expected int
@@ -166,15 +175,27 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 		r.fail(rec, "", errors.New("the record has no id (no id, personIdExternal, userId or externalId attribute): map one or fix the collect query"))
 		return nil
 	}
-	r.seen[key] = struct{}{}
-	prev, err := r.p.State.User(ctx, key)
+	id := digestOf(key)
+	var prev *UserState
+	var err error
+	if _, again := r.seen[id]; again {
+		// The same object twice in one collection (a delta page can repeat one): its first change must be
+		// acknowledged and stored before the second is diffed against it, with the revision it was stored at.
+		if err := r.acks.drain(ctx); err != nil {
+			return err
+		}
+		prev, err = r.p.State.User(ctx, key)
+	} else {
+		r.seen[id] = struct{}{}
+		prev, err = r.state.take(r.p.State.kv.Bucket(), id, key)
+	}
 	if err != nil {
 		return err
 	}
 	if rec.Removed {
 		return r.remove(ctx, key, prev, rec)
 	}
-	user, err := r.t.Mapper.Map(ctx, rec.Data, mapper.Options{New: prev == nil, Owner: key, Unique: r.p.State, Now: r.p.now()})
+	user, err := r.t.Mapper.Map(ctx, rec.Data, mapper.Options{New: prev == nil, Owner: key, Unique: r.uniq, Now: r.p.now()})
 	if err != nil {
 		r.fail(rec, key, err)
 		return nil
@@ -274,31 +295,35 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 // returned nothing at all is treated as a source problem, not as everybody leaving.
 func (r *collection) vanished(ctx context.Context) error {
 	if len(r.seen) == 0 {
-		n := 0
-		_ = r.p.State.Users(ctx, func(*UserState) error { n++; return nil })
-		if n > 0 {
+		if n := len(r.state.users); n > 0 {
 			r.log.Warn("the source returned no users at all; nobody is treated as a leaver (check the collect query)", "known_users", n)
 		}
 		return nil
 	}
-	return r.p.State.Users(ctx, func(us *UserState) error {
-		if _, ok := r.seen[us.Key]; ok {
-			return nil
+	bucket := r.p.State.kv.Bucket()
+	// What is left of the snapshot are the users this collection did not see.
+	for id, su := range r.state.users {
+		us, err := su.decode(bucket, "user."+id.String())
+		if err != nil {
+			return err
 		}
+		delete(r.state.users, id)
 		if r.t.Type != HR {
-			return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
+			if err := r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true}); err != nil {
+				return err
+			}
+			continue
 		}
 		if us.Gone {
-			return nil
+			continue
 		}
 		user := us.User.Clone()
 		user["active"] = false
-		prev := *us
-		if err := r.change(ctx, us.Key, &prev, user, Record{ID: us.Key}); err != nil {
+		if err := r.change(ctx, us.Key, us, user, Record{ID: us.Key}); err != nil {
 			return err
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // message builds one stream message with its headers.
@@ -325,11 +350,24 @@ func (r *collection) message(key, channel, op string, revision uint64, prev, cur
 		Operations:        ops,
 		User:              user,
 	}
-	body, err := json.Marshal(m)
+	// Each view is encoded once, for the message id and for the body.
+	prevJSON, err := appendJSON(nil, prev)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: channel %s: encode the previous user: %w", key, channel, err)
+	}
+	curJSON, err := appendJSON(nil, cur)
+	if err != nil {
+		return nil, fmt.Errorf("user %q: channel %s: encode the user: %w", key, channel, err)
+	}
+	userJSON := curJSON
+	if op == scim.DeleteUser {
+		userJSON = prevJSON
+	}
+	body, err := appendMessage(make([]byte, 0, 256+2*len(userJSON)), &m, userJSON)
 	if err != nil {
 		return nil, fmt.Errorf("user %q: channel %s: encode message: %w", key, channel, err)
 	}
-	id := messageID(r.t, channel, key, op, revision, r.epoch, prev, cur)
+	id := messageID(r.t, channel, key, op, revision, r.epoch, prevJSON, curJSON)
 	msg := nats.NewMsg(string(r.t.Type) + "." + channel)
 	msg.Data = body
 	// Msg-Id is what the SCIM Gateway reads (a message without it is dropped); Nats-Msg-Id makes JetStream

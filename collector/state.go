@@ -32,6 +32,27 @@ type UserState struct {
 	Revision uint64 `json:"-"`
 }
 
+// appendJSON appends json.Marshal(us) (the fast encoder: a collection stores every user it publishes).
+func (us *UserState) appendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"key":`...)
+	dst = appendJSONString(dst, us.Key)
+	dst = append(dst, `,"user":`...)
+	dst, err := appendJSON(dst, us.User)
+	if err != nil {
+		return dst, err
+	}
+	if len(us.Dynamics) > 0 {
+		// json.Marshal compacts a RawMessage; it is stored as the dynamics package's own json.Marshal output,
+		// which is compact already.
+		dst = append(dst, `,"dynamics":`...)
+		dst = append(dst, us.Dynamics...)
+	}
+	if us.Gone {
+		dst = append(dst, `,"gone":true`...)
+	}
+	return append(dst, '}'), nil
+}
+
 // State is the collector's durable memory for one (tenant, collector type). It lives in a JetStream KV bucket in
 // an internal account that no subscriber can join.
 type State struct {
@@ -99,7 +120,7 @@ func (s *State) Users(ctx context.Context, f func(*UserState) error) error {
 // PutUser records what was published for a source object. Call it only after every message for the change was
 // acknowledged by JetStream: a crash before this point republishes with the same message ids (de-duplicated).
 func (s *State) PutUser(ctx context.Context, us *UserState) error {
-	b, err := json.Marshal(us)
+	b, err := us.appendJSON(nil)
 	if err != nil {
 		return fmt.Errorf("state %s: encode user %q: %w", s.kv.Bucket(), us.Key, err)
 	}
@@ -120,21 +141,33 @@ func (s *State) DeleteUser(ctx context.Context, key string) error {
 // Reserve implements the mapper's uniqueness registry: it claims value for owner under attribute when the value is
 // free, and succeeds again when owner already holds it (so a repeated collection never burns a candidate).
 // Values compare case-insensitively, as directory names such as UPNs and sAMAccountNames do. The claim is atomic
-// across processes through the KV create-if-absent primitive.
+// across processes through the KV create-if-absent primitive. (A collection uses reservations, which answers
+// from memory what this registry already said.)
 func (s *State) Reserve(ctx context.Context, attribute, value, owner string) (bool, error) {
-	k := "uniq." + hashKey(attribute) + "." + hashKey(strings.ToLower(value))
+	holder, err := s.claim(ctx, reservationKey(uniqID{digestOf(attribute), digestOf(strings.ToLower(value))}), owner)
+	if err != nil {
+		return false, fmt.Errorf("state %s: reserve %s %q: %w", s.kv.Bucket(), attribute, value, err)
+	}
+	return holder == owner, nil
+}
+
+func reservationKey(id uniqID) string { return "uniq." + id.attribute.String() + "." + id.value.String() }
+
+// claim creates the reservation k for owner unless it exists, and returns who holds it. Reservations are never
+// released, which is what lets reservations cache the answer.
+func (s *State) claim(ctx context.Context, k, owner string) (string, error) {
 	_, err := s.kv.Create(ctx, k, []byte(owner))
 	if err == nil {
-		return true, nil
+		return owner, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
-		return false, fmt.Errorf("state %s: reserve %s %q: %w", s.kv.Bucket(), attribute, value, err)
+		return "", err
 	}
 	e, err := s.kv.Get(ctx, k)
 	if err != nil {
-		return false, fmt.Errorf("state %s: read reservation %s %q: %w", s.kv.Bucket(), attribute, value, err)
+		return "", fmt.Errorf("read the existing reservation: %w", err)
 	}
-	return string(e.Value()) == owner, nil
+	return string(e.Value()), nil
 }
 
 // Checkpoints returns the source's watermark space inside this state.
