@@ -19,8 +19,8 @@ func jsonCorpus() []any {
 		map[string]any(nil), map[string]any{}, scim.User(nil),
 		map[string]any{"b": 1.0, "a": "x", "A": nil, "é": true, "<k>": []any{"&"}, "": 0.5, "\xff": "bad key"},
 		scim.User{"userName": "ada@example.com", "name": map[string]any{"givenName": "Ada", "familyName": "Lovelace"},
-			"emails":  []any{map[string]any{"type": "work", "value": "ada@example.com", "primary": true}},
-			"groups":  []any{map[string]any{"display": "Sales_Managers", "value": "Sales_Managers"}},
+			"emails":   []any{map[string]any{"type": "work", "value": "ada@example.com", "primary": true}},
+			"groups":   []any{map[string]any{"display": "Sales_Managers", "value": "Sales_Managers"}},
 			"onCreate": map[string]any{"userPrincipalName": "ada01@x"}, "active": false},
 		map[string]int{"typed": 1}, []string{"typed", "slice"}, json.Number("12.50"),
 	}

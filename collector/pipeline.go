@@ -149,16 +149,16 @@ func (p *Pipeline) inFlight() int {
 
 // collection is the state of one Collect call.
 type collection struct {
-	p        *Pipeline
-	t        *Tenant
-	log      *slog.Logger
-	started  time.Time
-	epoch    string
+	p       *Pipeline
+	t       *Tenant
+	log     *slog.Logger
+	started time.Time
+	epoch   string
 	// seen holds the state digests of the records of this collection.
 	seen map[digest]struct{}
 	// state is the state as the collection started, less the users already processed.
-	state *stateSnapshot
-	uniq  *reservations
+	state    *stateSnapshot
+	uniq     *reservations
 	stats    Stats
 	acks     *ackQueue
 	expected int

@@ -151,7 +151,9 @@ func (s *State) Reserve(ctx context.Context, attribute, value, owner string) (bo
 	return holder == owner, nil
 }
 
-func reservationKey(id uniqID) string { return "uniq." + id.attribute.String() + "." + id.value.String() }
+func reservationKey(id uniqID) string {
+	return "uniq." + id.attribute.String() + "." + id.value.String()
+}
 
 // claim creates the reservation k for owner unless it exists, and returns who holds it. Reservations are never
 // released, which is what lets reservations cache the answer.
