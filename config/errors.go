@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -54,4 +55,32 @@ func (l ErrorList) sort() {
 		}
 		return a.Line < b.Line
 	})
+}
+
+// Masked is Error() with the registered secrets masked in the message only. The file, line and key path never hold
+// a secret, and masking them would garble a key that happens to equal a weak secret (a password "password").
+func (e *Error) Masked() string {
+	c := *e
+	c.Msg = MaskSecrets(e.Msg)
+	return c.Error()
+}
+
+// MaskedLines renders err for printing, one line per problem: the entries of an ErrorList (or a single *Error)
+// through Masked, any other error with every registered secret masked.
+func MaskedLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if l, ok := IsErrorList(err); ok {
+		out := make([]string, len(l))
+		for i, e := range l {
+			out[i] = e.Masked()
+		}
+		return out
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return []string{e.Masked()}
+	}
+	return []string{MaskSecrets(err.Error())}
 }

@@ -185,3 +185,27 @@ func TestNewLoggerFileAndLevels(t *testing.T) {
 	}
 	c2.Close()
 }
+
+// TestMaskedLines: a weak secret that equals a key name ("cafile" here, "password" in the Node gateway's default
+// plugin) is masked in messages but leaves file names and key paths readable.
+func TestMaskedLines(t *testing.T) {
+	RegisterSecret("cafile")
+	l := ErrorList{
+		{File: "config.yaml", Line: 3, Path: "nats.server.certificate.cafile", Msg: "the value cafile is wrong"},
+		{File: "config.yaml", Path: "log.level", Msg: "fine"},
+	}
+	got := MaskedLines(fmt.Errorf("wrapped: %w", l))
+	want := []string{"config.yaml:3: nats.server.certificate.cafile: the value *** is wrong", "config.yaml: log.level: fine"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("MaskedLines(ErrorList) = %q, want %q", got, want)
+	}
+	if got := MaskedLines(fmt.Errorf("one: %w", l[0])); len(got) != 1 || got[0] != want[0] {
+		t.Errorf("MaskedLines(*Error) = %q", got)
+	}
+	if got := MaskedLines(errors.New("open cafile.pem: cafile")); len(got) != 1 || got[0] != "open ***.pem: ***" {
+		t.Errorf("MaskedLines(other) = %q", got)
+	}
+	if MaskedLines(nil) != nil {
+		t.Error("MaskedLines(nil) is not empty")
+	}
+}

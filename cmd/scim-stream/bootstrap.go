@@ -46,7 +46,7 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
-		fmt.Fprintf(stderr, "scim-stream bootstrap: %s must be valid before it can be completed:\n%s\n", *cfgPath, config.MaskSecrets(err.Error()))
+		fmt.Fprintf(stderr, "scim-stream bootstrap: %s must be valid before it can be completed:\n%s\n", *cfgPath, maskedErr(err))
 		return 1
 	}
 	b, err := planBootstrap(cfg, splitList(*entra), splitList(*hr), splitList(*hosts))
@@ -66,7 +66,7 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if _, err := config.Check(*cfgPath); err != nil {
-		fmt.Fprintf(stderr, "scim-stream bootstrap: %s was written but does not load:\n%s\n", *cfgPath, config.MaskSecrets(err.Error()))
+		fmt.Fprintf(stderr, "scim-stream bootstrap: %s was written but does not load:\n%s\n", *cfgPath, maskedErr(err))
 		return 1
 	}
 	b.report(stdout, *cfgPath, certs)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
 )
@@ -29,19 +30,17 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	// Check does not write: clear-text secrets stay as they are until the next run.
 	c, err := config.Check(*cfgPath)
 	if err != nil {
-		if list, ok := config.IsErrorList(err); ok {
-			for _, e := range list {
-				fmt.Fprintln(stdout, config.MaskSecrets(e.Error()))
-			}
-		} else {
-			fmt.Fprintln(stdout, config.MaskSecrets(err.Error()))
+		for _, line := range config.MaskedLines(err) {
+			fmt.Fprintln(stdout, line)
 		}
 		return 1
 	}
 	failed := false
 	for _, step := range checkSteps {
 		for _, err := range step(*cfgPath, c) {
-			fmt.Fprintln(stdout, config.MaskSecrets(err.Error()))
+			for _, line := range config.MaskedLines(err) {
+				fmt.Fprintln(stdout, line)
+			}
 			failed = true
 		}
 	}
@@ -51,3 +50,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "%s: ok\n", *cfgPath)
 	return 0
 }
+
+// maskedErr is err for printing, one line per configuration problem, with secrets masked in the messages only
+// (see config.MaskedLines).
+func maskedErr(err error) string { return strings.Join(config.MaskedLines(err), "\n") }

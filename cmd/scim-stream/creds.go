@@ -134,7 +134,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
-		return fail(fmt.Errorf("%s:\n%s", *cfgPath, config.MaskSecrets(err.Error())))
+		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
 	acc, err := tenantAccount(cfg, *tenant, typ)
 	if err != nil {

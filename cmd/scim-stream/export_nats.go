@@ -34,7 +34,7 @@ func runExportNats(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
-		return fail(fmt.Errorf("%s:\n%s", *cfgPath, config.MaskSecrets(err.Error())))
+		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
 	dir, err := filepath.Abs(*out)
 	if err != nil {

@@ -72,7 +72,7 @@ func runRevoke(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
-		return fail(fmt.Errorf("%s:\n%s", *cfgPath, config.MaskSecrets(err.Error())))
+		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
 	var changes []config.Change
 	var jwts []string

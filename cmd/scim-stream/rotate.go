@@ -35,7 +35,7 @@ func runRotate(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
-		return fail(fmt.Errorf("%s:\n%s", *cfgPath, config.MaskSecrets(err.Error())))
+		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
 	op := cfg.Nats.Server.Auth.Operator
 	var changes []config.Change
