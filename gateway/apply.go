@@ -37,6 +37,8 @@ type Result struct {
 	Reason        string
 	GroupsAdded   []string
 	GroupsRemoved []string
+	// Warning is set when the message could be applied only in part (logged with the message's Msg-Id).
+	Warning string
 }
 
 // permanentError marks a message that can never succeed: it is terminated rather than retried.
@@ -99,6 +101,9 @@ type prepared struct {
 	// lastRemoved: an Operation removed a group or role and the user has none left in this channel.
 	lastRemoved bool
 	inactive    bool
+	// unnamed lists groups/roles removals that name no value ({"op":"remove","path":"roles"}): the memberships
+	// they ended cannot be told from others the user has, so they stay.
+	unnamed []string
 }
 
 func (a *applier) prepare(m *scim.Message) prepared {
@@ -152,7 +157,12 @@ func (a *applier) prepare(m *scim.Message) prepared {
 		}
 		hadRemove = true
 		if attr == "roles" && !convert {
-			continue // the roles attribute arrives whole in the user
+			// The roles attribute arrives whole in the user; without it none are left, which soft sync must
+			// write as a removal.
+			if _, has := u["roles"]; !has && a.opts.softSync {
+				u["roles"] = nil
+			}
+			continue
 		}
 		var refs []groupRef
 		if sel := path.Elems[0].Select; sel != nil && strings.EqualFold(sel.Attr, "value") {
@@ -175,6 +185,9 @@ func (a *applier) prepare(m *scim.Message) prepared {
 			if ok {
 				refs = append(refs, r)
 			}
+		}
+		if len(refs) == 0 && op.Value == nil && path.Elems[0].Select == nil {
+			p.unnamed = append(p.unnamed, attr)
 		}
 		for _, r := range refs {
 			if !hasRef(p.groups, r.Value) { // still granted another way (e.g. a role and a group with one value)
@@ -273,6 +286,11 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 	}
 	if res.Action == ActionUnchanged && (len(res.GroupsAdded) > 0 || len(res.GroupsRemoved) > 0) {
 		res.Action = ActionModified
+	}
+	if len(p.unnamed) > 0 {
+		res.Warning = fmt.Sprintf("an Operation removes all %s of the user without naming them (no value array): "+
+			"the memberships they granted are left at the endpoint; the publisher must list the removed values",
+			strings.Join(p.unnamed, " and "))
 	}
 	return res, nil
 }

@@ -114,3 +114,27 @@ func TestPrepareLastRemoved(t *testing.T) {
 		}
 	}
 }
+
+func TestPrepareRemovalsWithoutValues(t *testing.T) {
+	// The whole attribute removed, no value array: which memberships ended cannot be told.
+	m := &scim.Message{User: scim.User{"userName": "u"}, Operations: []scim.Operation{{Op: "remove", Path: "roles"}}}
+	p := newApplier(nil, entityOptions{softSync: true}).prepare(m)
+	if !slices.Equal(p.unnamed, []string{"roles"}) || !p.lastRemoved || len(p.removed) != 0 {
+		t.Errorf("remove roles without a value: unnamed %v lastRemoved %v removed %v", p.unnamed, p.lastRemoved, p.removed)
+	}
+	// A value filter names the value.
+	m.Operations = []scim.Operation{{Op: "remove", Path: `groups[value eq "g1"]`}}
+	if p := newApplier(nil, entityOptions{softSync: true}).prepare(m); len(p.unnamed) != 0 || len(p.removed) != 1 {
+		t.Errorf("remove with a value filter: unnamed %v removed %v", p.unnamed, p.removed)
+	}
+	// Roles kept as roles: the last one gone is a null for soft sync (the attribute is absent from the user).
+	m.Operations = []scim.Operation{{Op: "remove", Path: "roles", Value: []any{map[string]any{"value": "r1"}}}}
+	skip := entityOptions{softSync: true, Entity: Entity{SkipConvertRolesToGroups: true}}
+	if v, has := newApplier(nil, skip).prepare(m).user["roles"]; !has || v != nil {
+		t.Errorf("soft sync, roles kept, last removed: roles = %v (present %v), want null", v, has)
+	}
+	skip.softSync = false
+	if _, has := newApplier(nil, skip).prepare(m).user["roles"]; has {
+		t.Error("replace mode got a null roles attribute")
+	}
+}

@@ -272,6 +272,9 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 			log.Warn("gateway: ack failed; the message will be redelivered", "err", err)
 		}
 		log.Info("gateway: message applied", "action", ev.Action, "userName", ev.UserName, "reason", ev.Reason)
+		if ev.Warning != "" {
+			log.Warn("gateway: message applied in part", "userName", ev.UserName, "warning", ev.Warning)
+		}
 		s.g.emit(ev)
 		return 0
 	case isPermanent(err) && ctx.Err() == nil:

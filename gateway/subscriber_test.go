@@ -355,3 +355,22 @@ func TestTwoChannelsIntoOneStore(t *testing.T) {
 		}
 	}
 }
+
+// TestUnnamedGroupRemovalIsReported: a remove of the whole roles attribute names no role, so the gateway cannot
+// tell which membership ended; it applies the rest and says so in the log with the Msg-Id.
+func TestUnnamedGroupRemovalIsReported(t *testing.T) {
+	w := newWorld(t)
+	r := entraGateway(t, w, true, nil)
+	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("una@acme.com", "roles", []any{role("App1", "User access", "Users")})))
+	w.publish("ENTRA.APP1", "unnamed-2", msg(scim.ModifyUser, person("una@acme.com", "title", "Lead"), scim.Operation{Op: "remove", Path: "roles"}))
+	evs := r.waitEvents(t, 2)
+	if evs[1].Action != gateway.ActionModified || !strings.Contains(evs[1].Warning, "without naming them") {
+		t.Fatalf("event %+v, want modified with a warning", evs[1])
+	}
+	if !strings.Contains(r.log.String(), "applied in part") || !strings.Contains(r.log.String(), "msgId=unnamed-2") {
+		t.Fatalf("no warning with the Msg-Id in the log:\n%s", r.log)
+	}
+	if got := r.user(t, "una@acme.com"); got["title"] != "Lead" {
+		t.Fatalf("title %v: the rest of the message was not applied", got["title"])
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	ldap "github.com/go-ldap/ldap/v3"
+	"gopkg.in/yaml.v3"
+
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/hr"
@@ -35,6 +38,20 @@ func TestHRToActiveDirectory(t *testing.T) {
 	}
 	tc := c.HR["mycompany"]
 	tc.Auth = config.Auth{BaseURLs: []string{srv.URL}, Basic: &config.Basic{Username: "api", Password: "api-password"}}
+	// Group memberships come from a dynamic, as HR systems carry none: everyone is Staff, consultants are
+	// Consultants too.
+	if err := yaml.Unmarshal([]byte(`
+- dynamic_id: dyn-staff
+  rules: [{filter: (.*)}]
+  assignments:
+    user.groups: [{display: Staff, value: Staff}]
+- dynamic_id: dyn-consultants
+  rules: [{filter: (user.title -match ".*Consultant.*")}]
+  assignments:
+    user.groups: [{display: Consultants, value: Consultants}]
+`), &tc.Dynamics); err != nil {
+		t.Fatal(err)
+	}
 	tenant, err := collector.Compile("mycompany", collector.HR, tc)
 	if err != nil {
 		t.Fatal(err)
@@ -86,9 +103,18 @@ func TestHRToActiveDirectory(t *testing.T) {
 	if want := "cn=" + ceo.FirstName + " " + ceo.LastName + ",ou=people," + suffix; normDN(en.DN) != normDN(want) {
 		t.Errorf("CEO DN = %s, want %s", en.DN, want)
 	}
+	// Memberships: the current employees (1001-1005; 1006 starts in 14 days) are Staff, the consultant (1002,
+	// Senior Consultant) is in Consultants too.
+	consultant := s.entry(t, "(employeeID=1002)", "dn")
+	if n := membersOf(t, s, "Staff"); n != 5 {
+		t.Errorf("Staff has %d members, want 5", n)
+	}
+	if n := s.count(t, "(&(cn=Consultants)(member="+ldap.EscapeFilter(consultant.DN)+"))"); n != 1 || membersOf(t, s, "Consultants") != 1 {
+		t.Errorf("Consultants: %d members, the consultant %s a member %d times", membersOf(t, s, "Consultants"), consultant.DN, n)
+	}
 
 	// A leaver: the end date has passed at the next collection.
-	if err := company.SetEndDate("1002", time.Now().AddDate(0, 0, -1)); err != nil {
+	if err := company.SetEndDate("1003", time.Now().AddDate(0, 0, -1)); err != nil {
 		t.Fatal(err)
 	}
 	_, before := ev.get()
@@ -100,7 +126,7 @@ func TestHRToActiveDirectory(t *testing.T) {
 		t.Fatalf("the leaver was not published: %v", stats)
 	}
 	waitFor(t, "the leaver's message handled", func() bool { _, h := ev.get(); return h == before+stats.Published })
-	if uac := s.entry(t, "(employeeID=1002)", "userAccountControl").GetAttributeValue("userAccountControl"); uac != "514" {
+	if uac := s.entry(t, "(employeeID=1003)", "userAccountControl").GetAttributeValue("userAccountControl"); uac != "514" {
 		t.Errorf("leaver userAccountControl = %s, want 514 (disabled)", uac)
 	}
 }

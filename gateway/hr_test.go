@@ -1,0 +1,186 @@
+package gateway_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scim-stream/scim-stream/broker/brokertest"
+	"github.com/scim-stream/scim-stream/collector"
+	"github.com/scim-stream/scim-stream/collector/hr"
+	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/testdata/successfactors"
+)
+
+// hrDynamics gives consultants an App1 role, in the documentation's YAML form.
+const hrDynamics = `
+- comment: consultants get the App1 consultant role
+  dynamic_id: dyn-consultants
+  rules:
+    - filter: (user.title -match ".*Consultant.*")
+  assignments:
+    user.roles:
+      - display: Consultant access
+        value: Consultants
+        type: App1
+`
+
+// TestHRToStore is the whole chain into the default endpoint: the SuccessFactors imitation → the documentation's
+// HR tenant (plus a dynamic role) → collector pipeline → broker → gateway subscriber (deleteUserOnLastGroupRoleRemoval)
+// → store. Joiners arrive mapped, the dynamic role as a group; a leaver becomes inactive; a consultant who
+// becomes a developer loses the role, their last one, and is deleted.
+func TestHRToStore(t *testing.T) {
+	env := brokertest.Start(t, "mycompany")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	company := successfactors.NewSampleCompany(8, time.Now)
+	sf := successfactors.New(company)
+	sf.AddBasicUser("api", "api-password")
+	srv := sf.Start()
+	defer srv.Close()
+	c, err := config.Check("../testdata/config/hr-successfactors.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := c.HR["mycompany"]
+	tc.Auth = config.Auth{BaseURLs: []string{srv.URL}, Basic: &config.Basic{Username: "api", Password: "api-password"}}
+	if err := yaml.Unmarshal([]byte(hrDynamics), &tc.Dynamics); err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := collector.Compile("mycompany", collector.HR, tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := hr.New("mycompany", *tc, hr.Options{HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := env.Broker.JetStream("mycompany", natsauth.HR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := env.Broker.StateKV(ctx, "mycompany", natsauth.HR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &collector.Pipeline{JS: js, State: collector.NewState(kv)}
+
+	jwt, seed := env.SubscriberCreds(t, "mycompany", natsauth.HR, natsauth.DurableName("hr-gw", "undefined"))
+	cfg := gateway.SubscriberConfig("hr-gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
+		"undefined": {NATS: gateway.NATS{Tenant: "mycompany", Subject: "HR.SF", JWT: jwt, Secret: config.Secret(seed)},
+			DeleteUserOnLastGroupRoleRemoval: true},
+	})
+	g, err := gateway.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var evs []gateway.Event
+	g.OnEvent = func(e gateway.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() }
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done; g.Close() })
+	st := g.Endpoint.(*store.Store)
+
+	// collect runs one collection and waits until the gateway handled every message it published.
+	collect := func(what string) []gateway.Event {
+		t.Helper()
+		mu.Lock()
+		before := len(evs)
+		mu.Unlock()
+		stats, err := p.Collect(ctx, tenant, src, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Published == 0 {
+			t.Fatalf("%s: nothing published: %+v", what, stats)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			got := append([]gateway.Event(nil), evs[before:]...)
+			mu.Unlock()
+			if len(got) >= stats.Published {
+				for _, e := range got {
+					if e.Action == gateway.ActionTerminated || e.Action == gateway.ActionRetrying {
+						t.Fatalf("%s: %s %s: %v", what, e.Action, e.UserName, e.Err)
+					}
+				}
+				return got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d of %d messages handled", what, len(got), stats.Published)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	first := collect("initial load")
+	created := 0
+	for _, e := range first {
+		if e.Action == gateway.ActionCreated {
+			created++
+		}
+	}
+	if created < 7 {
+		t.Fatalf("%d users created by the initial load, want the 7 current employees: %+v", created, first)
+	}
+	ceo, _ := company.Person("1001")
+	u, err := st.FindUser(ctx, "1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, _ := u["name"].(map[string]any)
+	if name["givenName"] != ceo.FirstName || name["familyName"] != ceo.LastName || u["title"] != "Chief Executive Officer" || u["active"] != true {
+		t.Errorf("CEO in the store: %v", u)
+	}
+	if upn, _ := u["userPrincipalName"].(string); upn == "" || u["sAMAccountName"] == nil {
+		t.Errorf("the onCreate attributes are missing: userPrincipalName %v sAMAccountName %v", u["userPrincipalName"], u["sAMAccountName"])
+	}
+	consultant, err := st.FindUser(ctx, "1002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The role became a membership of the group named by the role's value.
+	if g := groupNames(consultant); consultant["title"] != "Senior Consultant" || !slices.Equal(g, []string{"Consultants"}) {
+		t.Fatalf("consultant: title %v, groups %v; want the dynamic role as the group Consultants", consultant["title"], g)
+	}
+
+	// A leaver and a mover out of the dynamic's scope.
+	if err := company.SetEndDate("1004", time.Now().AddDate(0, 0, -1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := company.SetTitle("1002", "Developer"); err != nil {
+		t.Fatal(err)
+	}
+	second := collect("leaver and mover")
+	actions := map[string]gateway.Action{}
+	for _, e := range second {
+		actions[e.UserName] = e.Action
+	}
+	if actions["1002"] != gateway.ActionDeleted {
+		t.Errorf("the consultant who lost their last role: %s, want deleted (%+v)", actions["1002"], second)
+	}
+	if _, err := st.FindUser(ctx, "1002"); err == nil {
+		t.Error("the user who lost their last role is still in the store")
+	}
+	leaver, err := st.FindUser(ctx, "1004")
+	if err != nil {
+		t.Fatalf("the leaver: %v", err)
+	}
+	if leaver["active"] != false {
+		t.Errorf("leaver active = %v, want false", leaver["active"])
+	}
+	if _, err := st.FindUser(ctx, "1003"); err != nil {
+		t.Errorf("an unchanged user without roles: %v", err)
+	}
+}
