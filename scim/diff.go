@@ -34,15 +34,16 @@ const CreateOnly = "onCreate"
 //     distinct types the attribute is replaced whole;
 //   - an extension (urn:…:User) is compared attribute by attribute, also when it appears or disappears.
 //
-// Arrays compare as multisets (see Equal), null counts as absent, and onCreate is ignored. ApplyPatch(old,
+// Arrays compare as multisets (see Equal), null and [] count as absent, and onCreate is ignored. ApplyPatch(old,
 // Diff(old, new)) gives new (tested by TestDiffRoundTrip and FuzzDiffRoundTrip).
 func Diff(old, new User) []Operation {
 	ops := []Operation{} // never nil: a message without changes carries "Operations":[]
-	for _, k := range unionKeys(old, new) {
-		if k == CreateOnly {
+	for _, kp := range pairKeys(old, new) {
+		k := kp.name
+		if strings.EqualFold(k, CreateOnly) {
 			continue
 		}
-		ov, nv := old[k], new[k]
+		ov, nv := kp.values(old, new)
 		if strings.HasPrefix(strings.ToLower(k), "urn:") {
 			// An extension is a container, not an attribute: its attributes are added and removed one by one
 			// (a path cannot name the schema itself: "urn:…:2.0:User" reads as attribute User of urn:…:2.0).
@@ -52,8 +53,9 @@ func Diff(old, new User) []Operation {
 				ook, nok = true, true
 			}
 			if ook && nok {
-				for _, sk := range unionKeys(om, nm) {
-					ops = diffAttr(ops, k+":"+sk, om[sk], nm[sk], true)
+				for _, sp := range pairKeys(om, nm) {
+					o, n := sp.values(om, nm)
+					ops = diffAttr(ops, k+":"+sp.name, o, n, true)
 				}
 				continue
 			}
@@ -61,6 +63,70 @@ func Diff(old, new User) []Operation {
 		ops = diffAttr(ops, k, ov, nv, true)
 	}
 	return ops
+}
+
+// keyPair is one attribute of two objects: its key in the old one and in the new one ("" when absent), and the
+// name operations use (the new spelling when there is one).
+type keyPair struct {
+	old, new       string
+	hasOld, hasNew bool
+	name           string
+}
+
+// values returns the pair's values in a and b (nil when absent).
+func (p keyPair) values(a, b map[string]any) (o, n any) {
+	if p.hasOld {
+		o = a[p.old]
+	}
+	if p.hasNew {
+		n = b[p.new]
+	}
+	return o, n
+}
+
+// pairKeys pairs the keys of a and b that name the same attribute. SCIM names are case-insensitive (RFC 7643
+// §2.1), so "Title" in the stored user and "title" after a configuration change are one attribute: exact spellings
+// pair first, then the rest case-insensitively. Sorted by name.
+func pairKeys(a, b map[string]any) []keyPair {
+	pairs := make([]keyPair, 0, len(a)+len(b))
+	var unpaired []string // keys of b without an exact match in a
+	for k := range b {
+		if _, ok := a[k]; ok {
+			pairs = append(pairs, keyPair{old: k, new: k, hasOld: true, hasNew: true, name: k})
+		} else {
+			unpaired = append(unpaired, k)
+		}
+	}
+	slices.Sort(unpaired)
+	var rest []string // keys of a without an exact match in b
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			rest = append(rest, k)
+		}
+	}
+	slices.Sort(rest)
+	for _, k := range unpaired {
+		p := keyPair{new: k, hasNew: true, name: k}
+		if i := slices.IndexFunc(rest, func(o string) bool { return strings.EqualFold(o, k) }); i >= 0 {
+			p.old, p.hasOld = rest[i], true
+			rest = slices.Delete(rest, i, i+1)
+		}
+		pairs = append(pairs, p)
+	}
+	for _, k := range rest {
+		pairs = append(pairs, keyPair{old: k, hasOld: true, name: k})
+	}
+	slices.SortFunc(pairs, func(x, y keyPair) int { return strings.Compare(x.name, y.name) })
+	return pairs
+}
+
+// pairNames are the names of pairs.
+func pairNames(pairs []keyPair) []string {
+	names := make([]string, len(pairs))
+	for i, p := range pairs {
+		names[i] = p.name
+	}
+	return names
 }
 
 func unionKeys(a, b map[string]any) []string {
@@ -80,6 +146,14 @@ func unionKeys(a, b map[string]any) []string {
 // diffAttr compares one attribute; top says whether it is an attribute (whose sub-attributes may be addressed)
 // rather than a sub-attribute (which is replaced whole).
 func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
+	// An empty multi-valued attribute is unassigned, like null (RFC 7643 §2.5): a channel's view stating "no
+	// groups" as [] is no change from a user without the attribute.
+	if a, ok := o.([]any); ok && len(a) == 0 {
+		o = nil
+	}
+	if a, ok := n.([]any); ok && len(a) == 0 {
+		n = nil
+	}
 	switch {
 	case o == nil && n == nil:
 		return ops
@@ -95,8 +169,15 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 	}
 	if om, ok := o.(map[string]any); ok {
 		if nm, ok := n.(map[string]any); ok {
-			for _, sk := range unionKeys(om, nm) {
-				ops = diffAttr(ops, path+"."+sk, om[sk], nm[sk], false)
+			pairs := pairKeys(om, nm)
+			if !addressable(pairNames(pairs)) {
+				// A source object copied whole (e.g. Graph's "@odata.type"): its keys cannot be paths. Replacing a
+				// complex attribute merges into it (RFC 7644 §3.5.2.3), so it is removed and added again.
+				return append(ops, Operation{Op: OpRemove, Path: path}, Operation{Op: OpAdd, Path: path, Value: CloneValue(n)})
+			}
+			for _, sp := range pairs {
+				o, n := sp.values(om, nm)
+				ops = diffAttr(ops, path+"."+sp.name, o, n, false)
 			}
 			return ops
 		}
@@ -112,7 +193,7 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 			return diffValues(ops, path, oa, na)
 		}
 		if ot, ok := typed(oa); ok {
-			if nt, ok := typed(na); ok {
+			if nt, ok := typed(na); ok && elementsAddressable(oa) && elementsAddressable(na) {
 				return diffTyped(ops, path, oa, ot, na, nt)
 			}
 		}
@@ -173,6 +254,37 @@ func typed(a []any) ([]string, bool) {
 	return types, true
 }
 
+// addressable reports whether keys can each be named by a PATCH path: attribute names (ValidAttrName), no two of
+// them equal but for case (paths are case-insensitive).
+func addressable(keys []string) bool {
+	for i, k := range keys {
+		if !ValidAttrName(k) {
+			return false
+		}
+		for _, prev := range keys[:i] {
+			if strings.EqualFold(prev, k) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// ValidAttrName reports whether s is an attribute name a PATCH path or a filter can hold: RFC 7643 ATTRNAME (a
+// letter, then letters, digits, '-' and '_') or "$ref". ParsePath is more lenient; targets that mappings and
+// dynamics write must pass this too, or Diff could not name them in a message's Operations.
+func ValidAttrName(s string) bool { return fltValidAttrName(s) }
+
+// elementsAddressable: every element's keys can be paths (elements are objects: typed checked that).
+func elementsAddressable(a []any) bool {
+	for _, e := range a {
+		if !addressable(unionKeys(e.(map[string]any), nil)) {
+			return false
+		}
+	}
+	return true
+}
+
 func indexFold(types []string, t string) int {
 	for i, s := range types {
 		if strings.EqualFold(s, t) {
@@ -197,14 +309,15 @@ func diffTyped(ops []Operation, path string, o []any, ot []string, n []any, nt [
 		}
 		om, nm := o[i].(map[string]any), n[j].(map[string]any)
 		elem := path + selectorString("type", t)
-		for _, sk := range unionKeys(om, nm) {
-			if sk == "type" {
-				if nm[sk] != om[sk] { // same type in another case: replace the element's type spelling
-					ops = append(ops, Operation{Op: OpReplace, Path: elem + ".type", Value: nm[sk]})
+		for _, sp := range pairKeys(om, nm) {
+			ov, nv := sp.values(om, nm)
+			if sp.name == "type" {
+				if nv != ov { // same type in another case: replace the element's type spelling
+					ops = append(ops, Operation{Op: OpReplace, Path: elem + ".type", Value: nv})
 				}
 				continue
 			}
-			ops = diffAttr(ops, elem+"."+sk, om[sk], nm[sk], false)
+			ops = diffAttr(ops, elem+"."+sp.name, ov, nv, false)
 		}
 	}
 	// A new element is added sub-attribute by sub-attribute on its value path, as Entra does: subscribers
