@@ -14,7 +14,9 @@ import (
 // demoConfig is the demo's config.yaml before bootstrap adds the NATS keys: the documentation's Entra example
 // (five channels, the default Entra mapper, one dynamic) and its SuccessFactors example (the documented mapper),
 // pointed at the imitation servers. Placeholders: {{GRAPH}}, {{SF}}, {{PORT}}, {{APP1}}.
-const demoConfig = `# SCIM Stream demo configuration: the documentation's examples against imitation servers.
+const demoConfig = demoEntraSection + demoHRSection + demoTail
+
+const demoEntraSection = `# SCIM Stream demo configuration: the documentation's examples against imitation servers.
 entra:
   mycompany:
     auth:
@@ -65,7 +67,11 @@ entra:
             - display: Employee access
               value: Employee
               type: App1
-hr:
+`
+
+// demoHRSection is the documentation's SuccessFactors tenant with basic auth against the imitation, collected
+// every 5 seconds instead of nightly.
+const demoHRSection = `hr:
   mycompany:
     auth:
       base_urls:
@@ -112,7 +118,9 @@ hr:
             map_to: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.manager.value
         - employmentNav.results.[0].jobInfoNav.results.[0].department:
             map_to: urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.department
-log:
+`
+
+const demoTail = `log:
   console: true
   level: info
 nats:

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/collector"
@@ -31,6 +32,8 @@ type runEnv struct {
 	// Broker and Runner are set by startCollecting, for the demo.
 	Broker *broker.Broker
 	Runner *collector.Runner
+	// Now, when set before the collectors start, is their clock (tests move it past start and end dates).
+	Now func() time.Time
 	// OnCollected, when set before the collectors start, is told about every finished collection.
 	OnCollected func(t *collector.Tenant, s collector.Stats, err error)
 	// started, when set, is called once every part has started.

@@ -53,6 +53,7 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 		Log:         env.Log,
 		Metrics:     metrics,
 		OnCollected: env.OnCollected,
+		Now:         env.Now,
 		OnError: func(tenant string, typ collector.Type, err error) {
 			mailMu.Lock()
 			m := mailer
