@@ -124,6 +124,12 @@ func compileAssignment(a config.Assignment) (assignment, error) {
 	if err != nil {
 		return ca, err
 	}
+	for _, e := range p.Elems {
+		if !scim.ValidAttrName(e.Name) {
+			// Operations name attributes by path: a subscriber could not read one with another name.
+			return ca, fmt.Errorf("%q is not a SCIM attribute name: start with a letter, then letters, digits, '-' or '_'", e.Name)
+		}
+	}
 	ca.path, ca.name = p, rest
 	if a.Value == nil {
 		return ca, fmt.Errorf("no value: give the value to assign")

@@ -226,6 +226,7 @@ func TestCompileErrors(t *testing.T) {
 			{Path: "user.dynamicIds", Value: "x", Line: 16},
 			{Path: "title", Value: "x", Line: 17},
 			{Path: "user.title", Line: 18},
+			{Path: "user.x$y", Value: "x", Line: 19},
 		}},
 		{DynamicID: "ok", Line: 20, Rules: []config.Filter{{Filter: `(.*)`, Line: 21}}},
 	})
@@ -243,6 +244,7 @@ func TestCompileErrors(t *testing.T) {
 		`dynamics[1].assignments.user.dynamicIds: line 16: user.dynamicIds cannot be assigned`,
 		`dynamics[1].assignments.title: line 17: assignment keys are user attributes`,
 		`dynamics[1].assignments.user.title: line 18: no value`,
+		`dynamics[1].assignments.user.x$y: line 19: "x$y" is not a SCIM attribute name`,
 		`dynamics[2]: line 20: dynamic_id "ok" is used twice`,
 		`dynamics[2].assignments: line 20: nothing to assign`,
 	}

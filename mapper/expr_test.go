@@ -294,6 +294,8 @@ func TestCompileErrors(t *testing.T) {
 		{`Å(x)`, "title", 1, `"Å" is not a function`},
 		{``, "title", 1, "the source is empty"},
 		{`mail`, `emails[type eq work].value`, 0, `map_to: attribute path "emails[type eq work].value": column 16: expected a quoted string`},
+		{`mail`, `_mail`, 0, `map_to: "_mail" is not a SCIM attribute name: start with a letter`},
+		{`mail`, `name.given$Name`, 0, `map_to: "given$Name" is not a SCIM attribute name`},
 		{`Join([title], "x")`, "displayName", 6, "[title] refers to a SCIM attribute that no mapping sets"},
 	}
 	for _, c := range cases {

@@ -192,10 +192,22 @@ func compileMappings(section string, ms []config.Mapping, errs *[]error) []*mapp
 			x.unique = p.String()
 		}
 		x.targetText = x.target.String()
+		bad := ""
 		for _, e := range x.target.Elems {
 			if e.Select != nil {
 				x.single = true
+				if !scim.ValidAttrName(e.Select.Attr) && bad == "" {
+					bad = e.Select.Attr
+				}
 			}
+			if !scim.ValidAttrName(e.Name) && bad == "" {
+				bad = e.Name
+			}
+		}
+		if bad != "" {
+			// Operations name attributes by such paths: a subscriber could not read one with another name.
+			*errs = append(*errs, mk(0, fmt.Sprintf("map_to: %q is not a SCIM attribute name: start with a letter, then letters, digits, '-' or '_'", bad)))
+			continue
 		}
 		out = append(out, x)
 	}
