@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,6 +97,22 @@ func Start(ctx context.Context, cfg *config.Config, opts Options) (*Broker, erro
 		if err == nil && b.certs.Generated {
 			b.log.Info("generated a CA and server certificate for the NATS client port; subscribers need the CA file",
 				"ca", b.certs.CAFile, "cert", b.certs.CertFile)
+		}
+		if err == nil && len(b.certs.Reissued) > 0 {
+			b.log.Info("issued a new server certificate by the same CA for host names it did not have",
+				"hosts", strings.Join(b.certs.Reissued, ","), "cert", b.certs.CertFile)
+		}
+		// Only the configured names matter for a certificate the operator provided: it need not name localhost.
+		var missing []string
+		for _, h := range b.certs.Missing {
+			if slices.Contains(cfg.Nats.Server.Hosts, h) {
+				missing = append(missing, h)
+			}
+		}
+		if len(missing) > 0 {
+			b.log.Warn("the server certificate does not name these nats.server.hosts, so TLS verification fails for "+
+				"subscribers that connect by them: provide a certificate that names them",
+				"hosts", strings.Join(missing, ","), "cert", b.certs.CertFile)
 		}
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
@@ -28,6 +30,18 @@ type Certs struct {
 	CAPEM  []byte
 	// Generated is true when this call created the files.
 	Generated bool
+	// Reissued lists the hosts a new server certificate was issued for because the existing one, signed by the
+	// generated CA, did not name them (the CA stays, so subscribers keep their CA file).
+	Reissued []string
+	// Missing lists the hosts the server certificate does not name and that could not be added because the
+	// certificate was not issued by a CA generated here (operator-provided files are never rewritten).
+	Missing []string
+}
+
+// caKeyFile is where the generated CA's private key is kept, next to the CA file: it lets a later start or
+// bootstrap add host names to the server certificate without replacing the CA that subscribers trust.
+func caKeyFile(caFile string) string {
+	return strings.TrimSuffix(caFile, filepath.Ext(caFile)) + "-key.pem"
 }
 
 // CertHosts are the names a generated server certificate is valid for: this host, localhost, the loopback
@@ -90,7 +104,7 @@ func EnsureCerts(dir string, c config.Certificate, hosts []string) (Certs, error
 		} else {
 			out.CAFile = ""
 		}
-		return out, nil
+		return out, coverHosts(&out, hosts)
 	case ce || ke:
 		return out, fmt.Errorf("nats.server.certificate: %s and %s must both exist (or both be absent to generate them)", out.CertFile, out.KeyFile)
 	case ca:
@@ -99,7 +113,7 @@ func EnsureCerts(dir string, c config.Certificate, hosts []string) (Certs, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return out, fmt.Errorf("certificates directory: %w", err)
 	}
-	caPEM, certPEM, keyPEM, err := generate(hosts)
+	caPEM, caKeyPEM, certPEM, keyPEM, err := generate(hosts)
 	if err != nil {
 		return out, err
 	}
@@ -107,7 +121,7 @@ func EnsureCerts(dir string, c config.Certificate, hosts []string) (Certs, error
 		path string
 		data []byte
 		mode fs.FileMode
-	}{{out.CAFile, caPEM, 0o644}, {out.CertFile, certPEM, 0o644}, {out.KeyFile, keyPEM, 0o600}} {
+	}{{caKeyFile(out.CAFile), caKeyPEM, 0o600}, {out.CAFile, caPEM, 0o644}, {out.CertFile, certPEM, 0o644}, {out.KeyFile, keyPEM, 0o600}} {
 		if err := os.WriteFile(f.path, f.data, f.mode); err != nil {
 			return out, fmt.Errorf("writing %s: %w", f.path, err)
 		}
@@ -117,16 +131,12 @@ func EnsureCerts(dir string, c config.Certificate, hosts []string) (Certs, error
 }
 
 // generate creates a CA and a server certificate signed by it (ECDSA P-256).
-func generate(hosts []string) (caPEM, certPEM, keyPEM []byte, err error) {
+func generate(hosts []string) (caPEM, caKeyPEM, certPEM, keyPEM []byte, err error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	now := time.Now().Add(-time.Hour)
-	serial := func() *big.Int {
-		n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
-		return n
-	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "SCIM Stream CA", Organization: []string{"SCIM Stream"}},
@@ -139,13 +149,33 @@ func generate(hosts []string) (caPEM, certPEM, keyPEM []byte, err error) {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generating the CA certificate: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("generating the CA certificate: %w", err)
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
+	caKDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	certPEM, keyPEM, err = serverCert(caCert, caKey, hosts)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKDER}), certPEM, keyPEM, nil
+}
+
+func serial() *big.Int {
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	return n
+}
+
+// serverCert issues a server certificate for hosts (DNS names or IP addresses), signed by the CA.
+func serverCert(ca *x509.Certificate, caKey crypto.Signer, hosts []string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
+	now := time.Now().Add(-time.Hour)
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject:      pkix.Name{CommonName: "SCIM-Stream", Organization: []string{"SCIM Stream"}},
@@ -161,15 +191,105 @@ func generate(hosts []string) (caPEM, certPEM, keyPEM []byte, err error) {
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("generating the server certificate: %w", err)
+		return nil, nil, fmt.Errorf("generating the server certificate: %w", err)
 	}
 	kder, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
+}
+
+// parseCert reads the first certificate of a PEM file.
+func parseCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return x509.ParseCertificate(blk.Bytes)
+}
+
+// certNames are the DNS names and IP addresses a certificate is valid for, as strings.
+func certNames(c *x509.Certificate) []string {
+	names := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		names = append(names, ip.String())
+	}
+	return names
+}
+
+// coverHosts makes the existing server certificate name every host: when it was issued by the CA generated here
+// (whose key is kept in caKeyFile), a new one is issued by the same CA for its names plus the missing ones;
+// otherwise the missing hosts are reported in c.Missing.
+func coverHosts(c *Certs, hosts []string) error {
+	cert, err := parseCert(c.CertFile)
+	if err != nil {
+		return fmt.Errorf("nats.server.certificate.certfile: %w", err)
+	}
+	var missing []string
+	for _, h := range hosts {
+		if cert.VerifyHostname(h) != nil {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ca, caKey := ownCA(c, cert)
+	if ca == nil {
+		c.Missing = missing
+		return nil
+	}
+	certPEM, keyPEM, err := serverCert(ca, caKey, append(certNames(cert), missing...))
+	if err != nil {
+		return err
+	}
+	// The key first: a crash between the two writes leaves a pair that does not match, which start-up reports,
+	// rather than a new certificate next to an old key.
+	if err := os.WriteFile(c.KeyFile, keyPEM, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", c.KeyFile, err)
+	}
+	if err := os.WriteFile(c.CertFile, certPEM, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", c.CertFile, err)
+	}
+	c.Reissued = missing
+	return nil
+}
+
+// ownCA returns the CA certificate and key when cert was issued by the CA generated here; nil otherwise.
+func ownCA(c *Certs, cert *x509.Certificate) (*x509.Certificate, crypto.Signer) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	kb, err := os.ReadFile(caKeyFile(c.CAFile))
+	if err != nil {
+		return nil, nil
+	}
+	blk, _ := pem.Decode(kb)
+	if blk == nil {
+		return nil, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, nil
+	}
+	key, ok := k.(crypto.Signer)
+	if !ok {
+		return nil, nil
+	}
+	ca, err := parseCert(c.CAFile)
+	if err != nil || !ca.IsCA || cert.CheckSignatureFrom(ca) != nil {
+		return nil, nil
+	}
+	if pub, ok := ca.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(key.Public()) {
+		return nil, nil
+	}
+	return ca, key
 }

@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -117,5 +118,59 @@ func TestPortInUseFailsFast(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("failing took %v", d)
+	}
+}
+
+// TestCertsAddHosts: a host name added later (bootstrap -host, nats.server.hosts) gets into the server
+// certificate, issued by the same CA so that subscribers keep their CA file; files the operator provided are left
+// alone and the missing names reported.
+func TestCertsAddHosts(t *testing.T) {
+	dir := t.TempDir()
+	first, err := broker.EnsureCerts(dir, config.Certificate{}, []string{"localhost", "gw1.example.com"})
+	if err != nil || !first.Generated {
+		t.Fatalf("first call: %+v %v", first, err)
+	}
+	got, err := broker.EnsureCerts(dir, config.Certificate{}, []string{"localhost", "gw1.example.com", "gw2.example.com", "10.9.8.7"})
+	if err != nil || got.Generated || !slices.Equal(got.Reissued, []string{"gw2.example.com", "10.9.8.7"}) || len(got.Missing) != 0 {
+		t.Fatalf("adding hosts: %+v %v", got, err)
+	}
+	if string(got.CAPEM) != string(first.CAPEM) {
+		t.Fatal("the CA changed: every subscriber would need a new CA file")
+	}
+	raw, _ := os.ReadFile(got.CertFile)
+	blk, _ := pem.Decode(raw)
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(first.CAPEM)
+	for _, h := range []string{"localhost", "gw1.example.com", "gw2.example.com", "10.9.8.7"} {
+		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, DNSName: h}); err != nil {
+			t.Errorf("re-issued certificate for %s: %v", h, err)
+		}
+	}
+	if _, err := tls.LoadX509KeyPair(got.CertFile, got.KeyFile); err != nil {
+		t.Fatalf("re-issued certificate and key do not match: %v", err)
+	}
+	if again, err := broker.EnsureCerts(dir, config.Certificate{}, []string{"gw2.example.com"}); err != nil || len(again.Reissued) != 0 {
+		t.Fatalf("a covered host re-issued the certificate: %+v %v", again, err)
+	}
+
+	// Operator-provided files (no CA key here): nothing is rewritten, the missing name is reported.
+	own := t.TempDir()
+	for from, to := range map[string]string{got.CertFile: "server.crt", got.KeyFile: "server.key", got.CAFile: "corp-ca.crt"} {
+		b, _ := os.ReadFile(from)
+		if err := os.WriteFile(filepath.Join(own, to), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := config.Certificate{CertFile: "server.crt", KeyFile: "server.key", CAFile: "corp-ca.crt"}
+	p, err := broker.EnsureCerts(own, names, []string{"gw1.example.com", "gw3.example.com"})
+	if err != nil || len(p.Reissued) != 0 || !slices.Equal(p.Missing, []string{"gw3.example.com"}) {
+		t.Fatalf("provided files: %+v %v", p, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(own, "server.crt")); string(b) != string(raw) {
+		t.Fatal("an operator-provided certificate was rewritten")
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -210,6 +211,7 @@ func planBootstrap(cfg *config.Config, entra, hr, hosts []string) (*bootstrapPla
 	}
 	if added {
 		p.set(p.hosts, "nats", "server", "hosts")
+		p.created = append(p.created, "nats.server.hosts: "+strings.Join(p.hosts, ", "))
 	}
 	return p, nil
 }
@@ -260,7 +262,7 @@ func hrSkeleton() map[string]any {
 }
 
 func (p *bootstrapPlan) report(w io.Writer, cfgPath string, certs broker.Certs) {
-	if len(p.created) == 0 && !certs.Generated {
+	if len(p.created) == 0 && !certs.Generated && len(certs.Reissued) == 0 {
 		fmt.Fprintf(w, "%s: nothing to add, the NATS configuration is complete.\n", cfgPath)
 	} else {
 		fmt.Fprintf(w, "%s: generated\n", cfgPath)
@@ -271,6 +273,21 @@ func (p *bootstrapPlan) report(w io.Writer, cfgPath string, certs broker.Certs) 
 			fmt.Fprintf(w, "  - CA and server certificate for %s: %s, %s, %s\n", strings.Join(broker.CertHosts(p.hosts), ", "),
 				certs.CAFile, certs.CertFile, certs.KeyFile)
 		}
+		if len(certs.Reissued) > 0 {
+			fmt.Fprintf(w, "  - server certificate re-issued by the same CA to add %s: %s (restart scim-stream to use it; gateways keep %s)\n",
+				strings.Join(certs.Reissued, ", "), certs.CertFile, filepath.Base(certs.CAFile))
+		}
+	}
+	var missing []string
+	for _, h := range certs.Missing {
+		if slices.Contains(p.hosts, h) {
+			missing = append(missing, h)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(w, "\nWarning: %s does not name %s and was not issued by a CA generated here, so it is left as it is:\n"+
+			"  subscribers connecting by that name fail TLS verification; put a certificate that names it in %s.\n",
+			certs.CertFile, strings.Join(missing, ", "), filepath.Dir(certs.CertFile))
 	}
 	fmt.Fprintln(w, "\nNext:")
 	step := 1

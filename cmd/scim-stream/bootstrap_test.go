@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,9 +14,11 @@ import (
 	"time"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/natsauth"
 )
 
 // cli runs a sub-command and returns its exit code and outputs.
@@ -164,4 +168,48 @@ func startBroker(t *testing.T, path string, cfg *config.Config) *broker.Broker {
 		t.Fatalf("broker URL %s, configured port %d", b.ClientURL(), cfg.Nats.Server.Port)
 	}
 	return b
+}
+
+// TestBootstrapAddsHostToCertificate: bootstrap -host on an installation whose certificate exists adds the name to
+// the server certificate, issued by the same CA, and a client connecting by that name verifies it.
+func TestBootstrapAddsHostToCertificate(t *testing.T) {
+	path, _ := bootstrapped(t, "-entra", "acme", "-host", "gw1.example.com")
+	ca1, err := os.ReadFile(caFile(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCLI(t, "bootstrap", "-config", path, "-host", "gw2.example.com")
+	if !strings.Contains(out, "re-issued by the same CA to add gw2.example.com") || !strings.Contains(out, "nats.server.hosts: gw1.example.com, gw2.example.com") {
+		t.Fatalf("bootstrap output:\n%s", out)
+	}
+	if ca2, _ := os.ReadFile(caFile(path)); !bytes.Equal(ca1, ca2) {
+		t.Fatal("the CA changed")
+	}
+	cfg, err := config.Check(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.Nats.Server.Hosts, ",") != "gw1.example.com,gw2.example.com" {
+		t.Fatalf("nats.server.hosts %v", cfg.Nats.Server.Hosts)
+	}
+	b := startBroker(t, path, cfg)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, "d", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dial 127.0.0.1 but verify the certificate as gw2.example.com, as a gateway using that name does.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca1)
+	for _, name := range []string{"gw1.example.com", "gw2.example.com"} {
+		nc, err := nats.Connect(strings.Replace(b.ClientURL(), "localhost", "127.0.0.1", 1), nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()),
+			nats.Secure(&tls.Config{RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS12}), nats.MaxReconnects(0))
+		if err != nil {
+			t.Fatalf("connect verifying the certificate as %s: %v", name, err)
+		}
+		nc.Close()
+	}
+	if _, err := nats.Connect(strings.Replace(b.ClientURL(), "localhost", "127.0.0.1", 1), nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()),
+		nats.Secure(&tls.Config{RootCAs: pool, ServerName: "gw3.example.com", MinVersion: tls.VersionTLS12}), nats.MaxReconnects(0)); err == nil {
+		t.Fatal("control: a name the certificate lacks verified")
+	}
 }
