@@ -218,3 +218,21 @@ func TestRunHotReload(t *testing.T) {
 		}
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := dispatch([]string{"version"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("version = %d: %s", code, stderr.String())
+	}
+	if got := stdout.String(); got != "scim-stream "+buildVersion()+"\n" || buildVersion() == "" {
+		t.Errorf("version printed %q", got)
+	}
+	saved := version
+	defer func() { version = saved }()
+	version = "v1.2.3" // as set by -ldflags "-X main.version=v1.2.3"
+	stdout.Reset()
+	dispatch([]string{"version"}, &stdout, &stderr)
+	if stdout.String() != "scim-stream v1.2.3\n" {
+		t.Errorf("version with -X main.version: %q", stdout.String())
+	}
+}
