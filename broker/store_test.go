@@ -25,16 +25,22 @@ func subscriberJS(t *testing.T, env *brokertest.Env, tenant, typ, durable, filte
 	t.Helper()
 	jwt, seed := env.SubscriberCreds(t, tenant, typ, durable)
 	nc := env.Connect(t, jwt, seed)
+	return consumerOn(t, nc, tenant, durable, filter), nc
+}
+
+// consumerOn creates or looks up the durable pull consumer on stream with the Node client's settings.
+func consumerOn(t *testing.T, nc *nats.Conn, stream, durable, filter string) jetstream.Consumer {
+	t.Helper()
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := js.CreateOrUpdateConsumer(ctxT(t), tenant, jetstream.ConsumerConfig{Durable: durable, FilterSubject: filter,
+	c, err := js.CreateOrUpdateConsumer(ctxT(t), stream, jetstream.ConsumerConfig{Durable: durable, FilterSubject: filter,
 		DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		t.Fatalf("consumer %s: %v", durable, err)
 	}
-	return c, nc
+	return c
 }
 
 // drain fetches in batches of 100 and acks (waiting for the server's confirmation) until n messages arrived or
