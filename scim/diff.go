@@ -154,6 +154,15 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 	if a, ok := n.([]any); ok && len(a) == 0 {
 		n = nil
 	}
+	if top && valueArrays[strings.ToLower(attrName(path))] {
+		// Memberships change element by element, also to and from none: "remove roles" without a value would
+		// take every role the subscriber's endpoint has, not only the ones this user lost.
+		oa, ook := o.([]any)
+		na, nok := n.([]any)
+		if (ook || o == nil) && (nok || n == nil) {
+			return diffValues(ops, path, oa, na)
+		}
+	}
 	switch {
 	case o == nil && n == nil:
 		return ops
@@ -185,13 +194,6 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 	oa, ook := o.([]any)
 	na, nok := n.([]any)
 	if ook && nok {
-		name := path
-		if i := strings.LastIndexByte(path, ':'); i >= 0 {
-			name = path[i+1:]
-		}
-		if valueArrays[name] {
-			return diffValues(ops, path, oa, na)
-		}
 		if ot, ok := typed(oa); ok {
 			if nt, ok := typed(na); ok && elementsAddressable(oa) && elementsAddressable(na) {
 				return diffTyped(ops, path, oa, ot, na, nt)
@@ -199,6 +201,14 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 		}
 	}
 	return append(ops, Operation{Op: OpReplace, Path: path, Value: CloneValue(n)})
+}
+
+// attrName is the attribute a top-level path names (without an extension's URN).
+func attrName(path string) string {
+	if i := strings.LastIndexByte(path, ':'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 // diffValues: the elements that left, then the elements that joined.

@@ -38,6 +38,20 @@ func TestDiffDocsMessageShapes(t *testing.T) {
 	if got != want {
 		t.Fatalf("reverse: got  %s\nwant %s", got, want)
 	}
+	// Down to no groups (the attribute gone, or [] as a channel's view states it) and up from none: still value
+	// arrays, so a subscriber removes exactly the memberships the user lost.
+	for _, none := range []string{`{"userName":"j"}`, `{"userName":"j","groups":[],"Roles":null}`} {
+		got = opsJSON(t, Diff(jsonUser(t, `{"userName":"j","groups":[{"display":"A","value":"A"}],"Roles":[{"type":"T","value":"R"}]}`), jsonUser(t, none)))
+		want = `[{"op":"remove","value":[{"type":"T","value":"R"}],"path":"Roles"},{"op":"remove","value":[{"display":"A","value":"A"}],"path":"groups"}]`
+		if got != want {
+			t.Errorf("to %s: got  %s\nwant %s", none, got, want)
+		}
+		got = opsJSON(t, Diff(jsonUser(t, none), jsonUser(t, `{"userName":"j","groups":[{"display":"A","value":"A"}]}`)))
+		want = `[{"op":"add","value":[{"display":"A","value":"A"}],"path":"groups"}]`
+		if got != want {
+			t.Errorf("from %s: got  %s\nwant %s", none, got, want)
+		}
+	}
 	// A reordering is not a change.
 	re := new.Clone()
 	g := re["groups"].([]any)
