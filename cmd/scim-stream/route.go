@@ -34,7 +34,7 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
 	tenant := fs.String("tenant", "", "tenant name (may be left out when the configuration has one tenant)")
 	typ := fs.String("type", "", "collector type: entra or hr (may be left out when the tenant name is unique)")
-	userFile := fs.String("user", "", "JSON file: a SCIM user, or a whole stream message (its initiatedByUpn etc. then count)")
+	userFile := fs.String("user", "", "JSON file: a SCIM user, or a whole stream message (its initiatedByUpn etc. then count; activityOperation deleteUser routes a deletion)")
 	prevFile := fs.String("previous", "", "JSON file: the user (or message) before the change; none means a new user")
 	asJSON := fs.Bool("json", false, `print [{"channel","subject","publish","message"}, …] for scripts`)
 	if code, ok := parseFlags(fs, args); !ok {
@@ -78,38 +78,49 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 			return fail(err)
 		}
 	}
+	// The collector routes a change as modifyUser and a removal as deleteUser; a message file may say which.
+	deleted := fields["activityOperation"] == scim.DeleteUser
+	if fields["activityOperation"] == "" {
+		fields["activityOperation"] = scim.ModifyUser
+	}
+	if deleted && prev == nil {
+		prev = cur // the message's user is the one being deleted
+	}
 	// Dynamics run before the rules, as in the collector: the previous user's dynamics are what the current one
 	// is compared with.
 	prev, applied := set.Apply(prev, dynamics.Applied{})
-	cur, _ = set.Apply(cur, applied)
+	if deleted {
+		cur = nil
+	} else {
+		cur, _ = set.Apply(cur, applied)
+	}
 
 	prefix := strings.ToUpper(kind)
 	var results []routeResult
 	for _, d := range router.Route(prev, cur, fields) {
 		res := routeResult{Channel: d.Channel, Subject: prefix + "." + d.Channel, Matched: d.Matched, PreviouslyMatched: d.PreviouslyMatched}
 		if d.Matched || d.PreviouslyMatched {
-			ops := scim.Diff(d.Previous, d.Current)
-			if ops == nil {
-				ops = []scim.Operation{}
-			}
-			op := scim.ModifyUser
-			if d.Previous == nil || !d.PreviouslyMatched {
+			op, user, ops := scim.ModifyUser, d.Current, scim.Diff(d.Previous, d.Current)
+			switch {
+			case deleted:
+				// As the collector: every channel the user was in gets deleteUser with the user as it was there.
+				op, user, ops = scim.DeleteUser, d.Previous, []scim.Operation{}
+			case d.Previous == nil || !d.PreviouslyMatched:
 				op = scim.CreateUser
 			}
-			userName, _ := d.Current["userName"].(string)
-			res.Publish = len(ops) > 0
-			res.Message = &scim.Message{
-				ActivityOperation: op,
-				ActivityDateTime:  fields["activityDateTime"],
-				InitiatedByID:     fields["initiatedById"],
-				InitiatedByUPN:    fields["initiatedByUpn"],
-				TargetID:          fields["targetId"],
-				TargetUPN:         userName,
-				Operations:        ops,
-				User:              d.Current,
-			}
-			if !res.Publish {
-				res.Message = nil
+			userName, _ := user["userName"].(string)
+			res.Publish = len(ops) > 0 || deleted
+			if res.Publish {
+				res.Message = &scim.Message{
+					ActivityOperation: op,
+					ActivityDateTime:  fields["activityDateTime"],
+					InitiatedByID:     fields["initiatedById"],
+					InitiatedByUPN:    fields["initiatedByUpn"],
+					TargetID:          fields["targetId"],
+					TargetUPN:         userName,
+					Operations:        ops,
+					User:              user,
+				}
 			}
 		}
 		results = append(results, res)
@@ -127,6 +138,8 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		case r.Publish:
 			why := "matches"
 			switch {
+			case r.Message.ActivityOperation == scim.DeleteUser:
+				why = "the user was in the channel"
 			case !r.Matched:
 				why = "left the channel's scope (the previous user matched)"
 			case !r.PreviouslyMatched:

@@ -158,3 +158,125 @@ func TestCheckReportsRules(t *testing.T) {
 		t.Errorf("check printed:\n%s\nwant:\n%s…", got, want)
 	}
 }
+
+// routeDynamicsConfig: the documentation's dynamic-1, a channel selecting it, the AD rule that keeps changes made
+// by the Entra Connect Sync account away, and everything.
+const routeDynamicsConfig = `entra:
+  mycompany:
+    auth: {oauth: {clients: [{client_id: a, client_secret: bcd}]}}
+    general: {entra: {tenant_id: x.onmicrosoft.com}}
+    streams:
+      - channel: DYN
+        rules:
+          - filter: (user.dynamicIds -match "dynamic-1")
+      - channel: AD
+        rules:
+          - filter: (user.groups.display -match "Grp.*") and (initiatedByUpn -match "(?!Sync_.*)")
+      - channel: ALL
+        rules:
+          - filter: (.*)
+    dynamics:
+    - dynamic_id: dynamic-1
+      rules:
+      - filter: (user.title -match ".*Consultant.*")
+      assignments:
+        user.groups:
+        - display: Grp1-name
+          value: Grp1-id
+        user.type: External
+`
+
+// TestRouteCommandDynamics: route applies dynamics before the rules; a rule on user.dynamicIds selects the user,
+// and no message carries dynamicIds. A title change revokes the dynamic: DYN gets its scope exit.
+func TestRouteCommandDynamics(t *testing.T) {
+	cfg := routeFile(t, "config.yaml", routeDynamicsConfig)
+	consultant := routeFile(t, "c.json", `{"userName":"john","title":"Consultant","groups":[{"display":"Employees","value":"Employees"}]}`)
+	engineer := routeFile(t, "e.json", `{"initiatedByUpn":"admin@mycompany.com","user":{"userName":"john","title":"Engineer","groups":[{"display":"Employees","value":"Employees"}]}}`)
+	run := func(args ...string) map[string]routeResult {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if code := dispatch(append([]string{"route", "-json", "-config", cfg}, args...), &stdout, &stderr); code != 0 {
+			t.Fatalf("route = %d: %s", code, stderr.String())
+		}
+		var out []routeResult
+		if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]routeResult{}
+		for _, r := range out {
+			m[r.Channel] = r
+			if r.Message != nil && strings.Contains(stdout.String(), "dynamicIds") {
+				t.Errorf("a message carries dynamicIds:\n%s", stdout.String())
+			}
+		}
+		return m
+	}
+	res := run("-user", consultant)
+	dyn := res["DYN"]
+	if !dyn.Publish || dyn.Message.User["type"] != "External" {
+		t.Fatalf("DYN = %+v", dyn)
+	}
+	if got, _ := json.Marshal(res["ALL"].Message.User["groups"]); string(got) != `[{"display":"Employees","value":"Employees"},{"display":"Grp1-name","value":"Grp1-id"}]` {
+		t.Errorf("ALL groups = %s", got)
+	}
+	if ad := res["AD"]; !ad.Publish {
+		t.Errorf("AD does not get the dynamic group: %+v", ad)
+	}
+
+	res = run("-previous", consultant, "-user", engineer)
+	dyn = res["DYN"]
+	if !dyn.Publish || dyn.Matched || !dyn.PreviouslyMatched {
+		t.Fatalf("DYN after the title change = %+v", dyn)
+	}
+	ops, _ := json.Marshal(dyn.Message.Operations)
+	for _, w := range []string{`{"op":"replace","value":"Engineer","path":"title"}`, `{"op":"remove","path":"type"}`} {
+		if !strings.Contains(string(ops), w) {
+			t.Errorf("DYN operations %s lack %s", ops, w)
+		}
+	}
+	ops, _ = json.Marshal(res["AD"].Message.Operations)
+	if want := `{"op":"remove","value":[{"display":"Grp1-name","value":"Grp1-id"}],"path":"groups"}`; !strings.Contains(string(ops), want) {
+		t.Errorf("AD operations %s lack %s", ops, want)
+	}
+}
+
+// TestRouteCommandMessageFields: a message file's initiatedByUpn is judged on this change only: the Sync account's
+// change does not reach AD even though the previous user was in AD's scope; a deleteUser message routes the
+// deletion to the channels the user was in.
+func TestRouteCommandMessageFields(t *testing.T) {
+	cfg := routeFile(t, "config.yaml", routeDynamicsConfig)
+	before := routeFile(t, "b.json", `{"userName":"john","title":"Engineer","groups":[{"display":"Grp9","value":"Grp9"}]}`)
+	bySync := routeFile(t, "s.json", `{"initiatedByUpn":"Sync_ADCONNECT01_3c2a@mycompany.onmicrosoft.com","user":{"userName":"john","title":"Engineer","groups":[]}}`)
+	var stdout, stderr bytes.Buffer
+	if code := dispatch([]string{"route", "-json", "-config", cfg, "-previous", before, "-user", bySync}, &stdout, &stderr); code != 0 {
+		t.Fatalf("route = %d: %s", code, stderr.String())
+	}
+	var out []routeResult
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if ad := out[1]; ad.Channel != "AD" || ad.Publish || ad.PreviouslyMatched {
+		t.Errorf("AD got the Sync account's change: %+v", ad)
+	}
+	if all := out[2]; !all.Publish || all.Message.InitiatedByUPN != "Sync_ADCONNECT01_3c2a@mycompany.onmicrosoft.com" {
+		t.Errorf("ALL = %+v", all)
+	}
+
+	deleted := routeFile(t, "d.json", `{"activityOperation":"deleteUser","initiatedByUpn":"admin@mycompany.com","user":{"userName":"john","title":"Consultant"}}`)
+	stdout.Reset()
+	if code := dispatch([]string{"route", "-json", "-config", cfg, "-user", deleted}, &stdout, &stderr); code != 0 {
+		t.Fatalf("route = %d: %s", code, stderr.String())
+	}
+	out = nil
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range out {
+		if !r.Publish || r.Message.ActivityOperation != "deleteUser" || r.Message.User["userName"] != "john" || len(r.Message.Operations) != 0 {
+			t.Errorf("%s on deletion = %+v", r.Channel, r)
+		}
+	}
+	if got, _ := json.Marshal(out[1].Message.User["groups"]); string(got) != `[{"display":"Grp1-name","value":"Grp1-id"}]` {
+		t.Errorf("AD deletion carries groups %s, want the dynamic group it had there", got)
+	}
+}
