@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -324,6 +325,11 @@ func (l *loader) validateNats(c *Config) {
 	if s.MonitorPort < 0 || s.MonitorPort > 65535 {
 		l.errAt("nats.server.monitor_port", fmt.Sprintf("%d is not a TCP port (0 disables monitoring)", s.MonitorPort))
 	}
+	for i, h := range s.Hosts {
+		if err := CheckHost(h); err != nil {
+			l.errAt(fmt.Sprintf("nats.server.hosts[%d]", i), err.Error())
+		}
+	}
 	tenant := func(name string) bool { return c.Entra[name] != nil || c.HR[name] != nil }
 	op := s.Auth.Operator
 	l.checkJWT("nats.server.auth.operator.jwt", op.JWT, jwt.OperatorClaim)
@@ -420,4 +426,15 @@ func (l *loader) checkSeed(path string, seed Secret, want nkeys.PrefixByte) {
 func validURL(s string, schemes ...string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Host != "" && slices.Contains(schemes, u.Scheme)
+}
+
+// hostRe is a DNS name as a certificate can name it (letters, digits, '-' and '_' in dot-separated labels).
+var hostRe = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$`)
+
+// CheckHost reports why h cannot be put into the server certificate as a name subscribers connect by.
+func CheckHost(h string) error {
+	if net.ParseIP(h) != nil || (hostRe.MatchString(h) && len(h) <= 253) {
+		return nil
+	}
+	return fmt.Errorf("%q is not a host name or IP address: give the name subscribers use in their URL, without scheme or port (e.g. scim-stream.mycompany.com)", h)
 }

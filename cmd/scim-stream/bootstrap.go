@@ -111,6 +111,11 @@ func planBootstrap(cfg *config.Config, entra, hr, hosts []string) (*bootstrapPla
 			return nil, err
 		}
 	}
+	for _, h := range hosts {
+		if err := config.CheckHost(h); err != nil {
+			return nil, fmt.Errorf("-host: %w", err)
+		}
+	}
 	auth := &cfg.Nats.Server.Auth
 	op := auth.Operator
 	if op.JWT == "" || op.Secret == "" {

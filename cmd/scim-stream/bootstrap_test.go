@@ -148,6 +148,15 @@ func TestBootstrapRejectsBadTenantName(t *testing.T) {
 	if code, _, errOut := cli(t, "bootstrap", "-config", path, "-entra", "my.company"); code != 1 || !strings.Contains(errOut, "my.company") {
 		t.Fatalf("bootstrap with a dotted tenant = %d, %q", code, errOut)
 	}
+	for _, h := range []string{"gw.example.com:9012", "tls://gw.example.com", "two words"} {
+		code, _, errOut := cli(t, "bootstrap", "-config", path, "-entra", "acme", "-host", h)
+		if code != 1 || !strings.Contains(errOut, "-host: \""+h+"\" is not a host name or IP address") {
+			t.Errorf("bootstrap -host %s = %d, %q", h, code, errOut)
+		}
+	}
+	if code, out, errOut := cli(t, "bootstrap", "-config", path, "-entra", "acme", "-host", "gw.example.com,10.0.0.7,::1,gw_2.corp"); code != 0 {
+		t.Errorf("bootstrap with valid hosts = %d\n%s%s", code, out, errOut)
+	}
 }
 
 // startBroker starts the embedded broker from a bootstrapped configuration, on its configured port.
