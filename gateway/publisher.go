@@ -102,6 +102,11 @@ func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "", "the request could not be relayed")
 		return
 	}
+	// The broker refuses messages above its max_payload (1 MB by default); retrying cannot help, so say so.
+	if mp := ent.Conn.MaxPayload(); mp > 0 && int64(len(payload)) > mp {
+		writeError(w, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("the relayed request is %d bytes, more than the broker's max_payload of %d bytes: send less per request (e.g. fewer /Bulk operations)", len(payload), mp))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), p.opts.Timeout)
 	defer cancel()
 	resp, err := p.request(ctx, ent, msgID, payload)

@@ -402,3 +402,58 @@ func TestRelayResponderDrainedMidRun(t *testing.T) {
 	}
 	t.Logf("executed per responder: %v", per)
 }
+
+// TestRelayBodyOverTheBrokersMaxPayload: a body within the HTTP limit whose relayed request exceeds the broker's
+// max_payload is refused with 413 and a reason, not reported as a retryable 503.
+func TestRelayBodyOverTheBrokersMaxPayload(t *testing.T) {
+	w := newRelayWorld(t)
+	_, st, _ := w.responder("responder")
+	c := w.publisher(gateway.ServerOptions{}, 5*time.Second) // the default body limit, 1 MiB
+	big := `{"userName":"big","title":"` + strings.Repeat("x", gateway.DefaultMaxBodyBytes-100) + `"}`
+	r := c.do("POST", "/Users", big)
+	mustStatus(t, r, 413, "relayed request over max_payload")
+	if !strings.Contains(r.str("detail"), "max_payload") {
+		t.Fatalf("413 without the reason: %s", r.raw)
+	}
+	if users, _ := st.ListUsers(t.Context(), ""); len(users) != 0 {
+		t.Fatal("the oversized request was executed")
+	}
+	mustStatus(t, c.do("POST", "/Users", `{"userName":"small"}`), 201, "a normal request afterwards")
+}
+
+// TestRelayReplyOverTheBrokersMaxPayload: a reply the broker would refuse (above max_payload) is never left
+// unsent (the client would wait for the timeout and get 504 for an executed request): a read gets 400 tooMany,
+// a change its status without the body.
+func TestRelayReplyOverTheBrokersMaxPayload(t *testing.T) {
+	w := newRelayWorld(t)
+	_, st, _ := w.responder("responder")
+	c := w.publisher(gateway.ServerOptions{}, 5*time.Second)
+	ctx := t.Context()
+	for i := range 40 {
+		if _, err := st.CreateUser(ctx, map[string]any{"userName": fmt.Sprintf("wide%02d", i), "title": strings.Repeat("t", 30000)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := c.do("GET", "/Users", "")
+	mustStatus(t, all, 400, "a list above max_payload")
+	if all.str("scimType") != "tooMany" || !strings.Contains(all.str("detail"), "startIndex") {
+		t.Fatalf("list above max_payload: %s", all.raw)
+	}
+	page := c.do("GET", "/Users?count=5", "")
+	mustStatus(t, page, 200, "a page of the same list")
+	if len(page.resources()) != 5 {
+		t.Fatalf("page: %d resources", len(page.resources()))
+	}
+	huge, err := st.CreateUser(ctx, map[string]any{"userName": "huge", "title": strings.Repeat("h", 1<<20)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.do("PATCH", "/Users/"+huge["id"].(string), `{"Operations":[{"op":"add","path":"nickName","value":"Big"}]}`)
+	mustStatus(t, r, 204, "a change whose reply is above max_payload")
+	if r.header.Get("ETag") == "" {
+		t.Fatal("the ETag of the change was dropped with the body")
+	}
+	if u, _ := st.FindUser(ctx, "huge"); u["nickName"] != "Big" {
+		t.Fatalf("the PATCH was not executed: nickName %v", u["nickName"])
+	}
+}

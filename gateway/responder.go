@@ -32,6 +32,7 @@ type ResponderOptions struct {
 // with the Node gateway's reply shape. Unlike the Node subscriber it has no request limit and never leaves a
 // request unanswered: a request it cannot read gets an error reply.
 type Responder struct {
+	nc   *nats.Conn
 	sub  *nats.Subscription
 	h    http.Handler
 	opts ResponderOptions
@@ -53,7 +54,7 @@ func NewResponder(nc *nats.Conn, subject string, h http.Handler, opts ResponderO
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &Responder{h: h, opts: opts, sem: make(chan struct{}, opts.Concurrency)}
+	r := &Responder{nc: nc, h: h, opts: opts, sem: make(chan struct{}, opts.Concurrency)}
 	sub, err := nc.QueueSubscribe(subject, opts.Queue, r.onMsg)
 	if err != nil {
 		return nil, fmt.Errorf("responder %s: subscribe: %w", subject, err)
@@ -78,6 +79,9 @@ func (r *Responder) onMsg(m *nats.Msg) {
 		if err != nil {
 			data = []byte(`{"error":"reply could not be encoded","errName":"InternalError"}`)
 		}
+		if mp := r.nc.MaxPayload(); mp > 0 && int64(len(data)) > mp {
+			data = r.tooLarge(m, reply, len(data), mp)
+		}
 		if m.Reply == "" {
 			r.opts.Log.Warn("responder: request without a reply subject", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"))
 			return
@@ -86,6 +90,33 @@ func (r *Responder) onMsg(m *nats.Msg) {
 			r.opts.Log.Error("responder: reply not sent", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"), "err", err)
 		}
 	}()
+}
+
+// tooLarge replaces a reply above the broker's max_payload, which could not be sent at all (the publisher would
+// wait for its timeout and answer 504 for a request that was executed). A read becomes 400 tooMany telling the
+// client to page; a change keeps its status and headers (Location, ETag) without the body, as 204 for a 200.
+func (r *Responder) tooLarge(m *nats.Msg, reply relayReply, size int, max int64) []byte {
+	r.opts.Log.Warn("responder: reply larger than the broker's max_payload; body dropped", "subject", m.Subject,
+		"msgId", m.Header.Get("Msg-Id"), "bytes", size, "maxPayload", max)
+	var req struct {
+		Ctx struct {
+			Request struct{ Method string } `json:"request"`
+		} `json:"ctx"`
+	}
+	_ = json.Unmarshal(m.Data, &req)
+	if strings.EqualFold(req.Ctx.Request.Method, http.MethodGet) {
+		body, _ := json.Marshal(string(errorBody(http.StatusBadRequest, "tooMany", fmt.Sprintf(
+			"the response is %d bytes, more than the broker's max_payload of %d: page with count and startIndex, or leave out large attributes (excludedAttributes=members)", size, max))))
+		reply = relayReply{Headers: map[string]string{"Content-Type": contentTypeSCIM}, Status: http.StatusBadRequest, Body: body}
+	} else {
+		if reply.Status == http.StatusOK {
+			reply.Status = http.StatusNoContent
+		}
+		delete(reply.Headers, "Content-Type")
+		reply.Body = nil
+	}
+	data, _ := json.Marshal(reply)
+	return data
 }
 
 func errorReply(name, format string, args ...any) relayReply {

@@ -110,12 +110,15 @@ func (h *request) decorate(res map[string]any) (map[string]any, string) {
 		out[k] = v
 	}
 	out["meta"] = meta
-	if _, ok := out["schemas"]; !ok {
-		if h.isUsers() {
-			out["schemas"] = []any{scim.CoreUserSchema}
-		} else {
-			out["schemas"] = []any{scim.GroupSchema}
-		}
+	// schemas always names the resource's core schema (RFC 7643 §3): a resource created without schemas and
+	// then PATCHed with an extension attribute would otherwise list only the extension.
+	core := scim.CoreUserSchema
+	if !h.isUsers() {
+		core = scim.GroupSchema
+	}
+	schemas, _ := out["schemas"].([]any)
+	if !slices.ContainsFunc(schemas, func(v any) bool { s, _ := v.(string); return strings.EqualFold(s, core) }) {
+		out["schemas"] = append([]any{core}, schemas...)
 	}
 	return out, etag
 }
@@ -182,10 +185,10 @@ func (h *request) precondition(current map[string]any) error {
 	return nil
 }
 
-// checkBody refuses attribute names that are not SCIM attribute names and extension values that are not objects,
-// drops what a client may not set (id, meta) and turns "True"/"False" strings of boolean attributes into
-// booleans.
-func checkBody(obj map[string]any) error {
+// checkBody refuses attribute names that are not SCIM attribute names, extension values that are not objects
+// and core attributes of the wrong JSON type, drops what a client may not set (id, meta) and turns
+// "True"/"False" strings of boolean attributes into booleans.
+func checkBody(obj map[string]any, users bool) error {
 	for k, v := range obj {
 		if strings.HasPrefix(strings.ToLower(k), "urn:") {
 			if _, ok := v.(map[string]any); !ok {
@@ -200,6 +203,77 @@ func checkBody(obj map[string]any) error {
 	delete(obj, "id")
 	delete(obj, "meta")
 	scim.CoerceBooleans(obj)
+	return checkTypes(obj, users)
+}
+
+// Attribute kinds of the core schemas (RFC 7643 §4.1, §4.2) that checkTypes enforces.
+const (
+	kindString = iota + 1
+	kindBoolean
+	kindComplex
+	kindMulti // multi-valued complex: an array of objects
+)
+
+var (
+	userKinds = map[string]int{
+		"username": kindString, "name": kindComplex, "displayname": kindString, "nickname": kindString,
+		"profileurl": kindString, "title": kindString, "usertype": kindString, "preferredlanguage": kindString,
+		"locale": kindString, "timezone": kindString, "active": kindBoolean, "password": kindString,
+		"externalid": kindString, "emails": kindMulti, "phonenumbers": kindMulti, "ims": kindMulti,
+		"photos": kindMulti, "addresses": kindMulti, "groups": kindMulti, "entitlements": kindMulti,
+		"roles": kindMulti, "x509certificates": kindMulti,
+	}
+	groupKinds = map[string]int{"displayname": kindString, "externalid": kindString, "members": kindMulti}
+	kindNames  = map[int]string{kindString: "a string", kindBoolean: "a boolean", kindComplex: "an object", kindMulti: "an array of objects"}
+)
+
+// checkTypes refuses a core attribute whose value has the wrong JSON type (400 invalidValue), so that it is
+// not stored, or handed to an endpoint that maps it (an LDAP attribute, an upstream application), in a shape
+// no SCIM client can read back. Other attributes (misspelled ones, an application's own) are kept as they are:
+// Microsoft's reference collection expects them to be accepted, and Entra sends custom extension attributes.
+func checkTypes(obj map[string]any, users bool) error {
+	kinds := groupKinds
+	if users {
+		kinds = userKinds
+	}
+	if v, ok := obj["schemas"]; ok && v != nil {
+		arr, ok := v.([]any)
+		for _, e := range arr {
+			if _, isStr := e.(string); !isStr {
+				ok = false
+			}
+		}
+		if !ok {
+			return newError(http.StatusBadRequest, "invalidValue", "schemas must be an array of schema URIs")
+		}
+	}
+	for k, v := range obj {
+		kind := kinds[strings.ToLower(k)]
+		if kind == 0 || v == nil {
+			continue
+		}
+		ok := true
+		switch kind {
+		case kindString:
+			_, ok = v.(string)
+		case kindBoolean:
+			_, ok = v.(bool)
+		case kindComplex:
+			_, ok = v.(map[string]any)
+		case kindMulti:
+			var arr []any
+			if arr, ok = v.([]any); ok {
+				for _, e := range arr {
+					if _, isObj := e.(map[string]any); !isObj {
+						ok = false
+					}
+				}
+			}
+		}
+		if !ok {
+			return newError(http.StatusBadRequest, "invalidValue", fmt.Sprintf("%s must be %s", k, kindNames[kind]))
+		}
+	}
 	return nil
 }
 
@@ -222,7 +296,7 @@ func (h *request) create() error {
 	if err != nil {
 		return err
 	}
-	if err := checkBody(obj); err != nil {
+	if err := checkBody(obj, h.isUsers()); err != nil {
 		return err
 	}
 	var res map[string]any
@@ -252,7 +326,7 @@ func (h *request) replace() error {
 	if err != nil {
 		return err
 	}
-	if err := checkBody(obj); err != nil {
+	if err := checkBody(obj, h.isUsers()); err != nil {
 		return err
 	}
 	current, err := h.resolve()
@@ -316,6 +390,9 @@ func (h *request) patch() error {
 	}
 	next, err := scim.ApplyPatch(current, ops)
 	if err != nil {
+		return err
+	}
+	if err := checkTypes(next, h.isUsers()); err != nil {
 		return err
 	}
 	var res map[string]any

@@ -341,6 +341,16 @@ func badInput(t *testing.T, newSCIMServer serverFactory) {
 		{"invalid attribute name", "POST", "/Users", `{"userName":"a","user name":"b"}`, nil, 400, "invalidValue"},
 		{"extension not an object", "POST", "/Users", `{"userName":"a","urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":"b"}`, nil, 400, "invalidSyntax"},
 		{"active not boolean", "POST", "/Users", `{"userName":"a","active":"yes"}`, nil, 400, "invalidValue"},
+		{"name not complex", "POST", "/Users", `{"userName":"a","name":"Ann"}`, nil, 400, "invalidValue"},
+		{"emails not an array", "POST", "/Users", `{"userName":"a","emails":"a@x.com"}`, nil, 400, "invalidValue"},
+		{"emails element not an object", "POST", "/Users", `{"userName":"a","emails":["a@x.com"]}`, nil, 400, "invalidValue"},
+		{"displayName not a string", "POST", "/Users", `{"userName":"a","displayName":42}`, nil, 400, "invalidValue"},
+		{"schemas not an array", "POST", "/Users", `{"userName":"a","schemas":"urn:ietf:params:scim:schemas:core:2.0:User"}`, nil, 400, "invalidValue"},
+		{"group members not objects", "POST", "/Groups", `{"displayName":"g","members":["x"]}`, nil, 400, "invalidValue"},
+		{"PUT with a wrong type", "PUT", "/Users/" + id, `{"userName":"x","title":{"a":1}}`, nil, 400, "invalidValue"},
+		{"PATCH to a wrong type", "PATCH", "/Users/" + id, `{"Operations":[{"op":"replace","path":"name","value":"flat"}]}`, nil, 400, "invalidValue"},
+		{"PATCH sub-attribute of a simple attribute", "PATCH", "/Users/" + id, `{"Operations":[{"op":"replace","path":"userName.first","value":"y"}]}`, nil, 400, "invalidPath"},
+		{"PATCH value filter that cannot be created", "PATCH", "/Users/" + id, `{"Operations":[{"op":"add","path":"emails[type eq \"work\" or type eq \"home\"].value","value":"x"}]}`, nil, 400, "noTarget"},
 		{"huge body", "POST", "/Users", `{"userName":"` + strings.Repeat("a", 10000) + `"}`, nil, 413, ""},
 		{"wrong content type", "POST", "/Users", `{"userName":"a"}`, []string{"Content-Type", "text/plain"}, 415, "invalidSyntax"},
 		{"form content type", "PATCH", "/Users/" + id, `a=b`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "invalidSyntax"},
@@ -375,9 +385,22 @@ func badInput(t *testing.T, newSCIMServer serverFactory) {
 			}
 		})
 	}
-	// Nothing was created by the refused requests.
-	if all := c.do("GET", "/Users", ""); all.body["totalResults"] != 1.0 {
+	// Nothing was created or changed by the refused requests.
+	all := c.do("GET", "/Users", "")
+	if all.body["totalResults"] != 1.0 || all.resources()[0]["name"] != nil || all.resources()[0]["title"] != nil {
 		t.Fatalf("refused requests changed the store: %s", all.raw)
+	}
+	// Attributes outside the core schemas are kept as sent (Microsoft's collection PUTs a misspelled "adreses"
+	// and expects 200; Entra sends custom extension attributes), and the core schema stays listed.
+	ok := c.do("PUT", "/Users/"+id, `{"userName":"x","adreses":[{"country":"Germany"}]}`)
+	mustStatus(t, ok, 200, "an attribute outside the core schema")
+	ext := "urn:ietf:params:scim:schemas:extension:CustomApp:2.0:User"
+	ok = c.do("PATCH", "/Users/"+id, `{"Operations":[{"op":"add","path":"`+ext+`:badge","value":"B-7"}]}`)
+	mustStatus(t, ok, 200, "a custom extension attribute")
+	schemas, _ := ok.body["schemas"].([]any)
+	if ok.body["adreses"] == nil || ok.body[ext].(map[string]any)["badge"] != "B-7" || len(schemas) != 2 ||
+		schemas[0] != "urn:ietf:params:scim:schemas:core:2.0:User" || schemas[1] != ext {
+		t.Fatalf("custom attributes or schemas: %s", ok.raw)
 	}
 }
 
