@@ -260,6 +260,17 @@ func TestAppRoles(t *testing.T) {
 	if gateway.AppRoleID("acme", "", "g1") == gateway.AppRoleID("other", "", "g1") {
 		t.Fatal("tenants share app role ids")
 	}
+	// The same on every machine and in every version: UUIDv5 (namespace 6f1d9a52-2b3c-5e7a-9c41-53c1d0e8a7b2,
+	// name tenant NUL baseEntity NUL group id), values computed independently with Python's uuid.uuid5. A
+	// changed derivation would make every re-import into the Entra manifest replace all app roles.
+	for _, c := range []struct{ tenant, baseEntity, group, want string }{
+		{"acme", "", "5a1c6d2e-0000-4000-8000-000000000001", "99bbc27a-afd1-5b40-add3-a92ce838a59e"},
+		{"acme", "client-a", "Admins", "99318855-6eb5-5093-a57c-b801c3bcb8c7"},
+	} {
+		if got := gateway.AppRoleID(c.tenant, c.baseEntity, c.group); got != c.want {
+			t.Errorf("AppRoleID(%q, %q, %q) = %s, want %s", c.tenant, c.baseEntity, c.group, got, c.want)
+		}
+	}
 	// Stable across runs: a new server over the same groups gives the same ids.
 	c.do("POST", "/Groups", `{"displayName":"Zeta"}`)
 	srv2 := httptest.NewServer(gateway.NewServer(st, gateway.ServerOptions{Tenant: "acme"}))
