@@ -297,7 +297,9 @@ func (p *bootstrapPlan) report(w io.Writer, cfgPath string, certs broker.Certs) 
 	fmt.Fprintln(w, "\nNext:")
 	step := 1
 	if len(p.skeleton) > 0 {
-		fmt.Fprintf(w, "  %d. Replace the <placeholders> of %s (auth, tenant id or query, streams) in %s.\n", step, strings.Join(p.skeleton, ", "), cfgPath)
+		fmt.Fprintf(w, "  %d. Replace the <placeholders> of %s (auth, tenant id or query, streams) in %s.\n"+
+			"     Its placeholder secrets (client_secret, password) were written encrypted (enc:v1:…): overwrite them with\n"+
+			"     the clear text, which is encrypted again on the next start.\n", step, strings.Join(p.skeleton, ", "), cfgPath)
 		step++
 	}
 	fmt.Fprintf(w, "  %d. Start SCIM Stream: scim-stream -config %s (secrets are encrypted on start-up).\n", step, cfgPath)
