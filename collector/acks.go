@@ -217,11 +217,11 @@ func (q *ackQueue) republish(ctx context.Context, m *nats.Msg) error {
 // acknowledged and committed: a delta link must never get ahead of the messages it accounts for.
 type drainingCheckpoints struct {
 	Checkpoints
-	acks *ackQueue
+	drain func(context.Context) error
 }
 
 func (d drainingCheckpoints) Put(ctx context.Context, key string, value []byte) error {
-	if err := d.acks.drain(ctx); err != nil {
+	if err := d.drain(ctx); err != nil {
 		return err
 	}
 	return d.Checkpoints.Put(ctx, key, value)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +34,9 @@ type Pipeline struct {
 	InFlight int
 	// Progress is how often a long collection logs its progress (default 5 s).
 	Progress time.Duration
+	// Workers is the number of records processed at the same time (default 8): enough to keep the CPUs busy
+	// while some records wait for the KV to grant their unique values.
+	Workers int
 }
 
 // Stats counts one collection.
@@ -68,6 +73,8 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	defer cancel(nil)
 	r.acks = newAckQueue(ctx, p.JS, p.inFlight(), func(err error) { cancel(err) })
 	defer r.acks.stop()
+	r.work = newWorkers(p.workers(), func(err error) { cancel(err) })
+	defer r.work.stop()
 
 	cp := p.State.Checkpoints()
 	if initialLoad {
@@ -94,18 +101,20 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	}
 
 	var full bool
-	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.acks}, func(rec Record) error {
+	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.flush}, func(rec Record) error {
 		return r.record(ctx, rec)
 	})
 	if err == nil {
-		err = r.acks.drain(ctx)
+		err = r.flush(ctx)
 	}
 	if err == nil && full {
 		err = r.vanished(ctx)
 		if err == nil {
-			err = r.acks.drain(ctx)
+			err = r.flush(ctx)
 		}
 	}
+	// No record is in a worker any more: the statistics are final.
+	r.work.stop()
 	if cause := context.Cause(ctx); err == nil && cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
@@ -140,6 +149,13 @@ func (p *Pipeline) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+func (p *Pipeline) workers() int {
+	if p.Workers > 0 {
+		return p.Workers
+	}
+	return 8
+}
+
 func (p *Pipeline) inFlight() int {
 	if p.InFlight > 0 {
 		return p.InFlight
@@ -159,16 +175,34 @@ type collection struct {
 	// state is the state as the collection started, less the users already processed.
 	state    *stateSnapshot
 	uniq     *reservations
-	stats    Stats
 	acks     *ackQueue
+	work     *workers
 	expected int
 	lastLog  time.Time
+
+	mu    sync.Mutex // guards stats: the workers count too
+	stats Stats
 }
 
-// record processes one source record. Mapping problems are counted and logged, not returned: the rest of the
-// collection goes on.
+// count updates the statistics.
+func (r *collection) count(f func(*Stats)) {
+	r.mu.Lock()
+	f(&r.stats)
+	r.mu.Unlock()
+}
+
+// flush waits until every record emitted so far is processed, its messages acknowledged and its state stored.
+func (r *collection) flush(ctx context.Context) error {
+	if err := r.work.wait(ctx); err != nil {
+		return err
+	}
+	return r.acks.drain(ctx)
+}
+
+// record takes one source record from the source and hands it to a worker. Mapping problems are counted and
+// logged, not returned: the rest of the collection goes on.
 func (r *collection) record(ctx context.Context, rec Record) error {
-	r.stats.Seen++
+	r.count(func(s *Stats) { s.Seen++ })
 	r.progress()
 	key := recordKey(rec)
 	if key == "" {
@@ -176,27 +210,42 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 		return nil
 	}
 	id := digestOf(key)
-	var prev *UserState
-	var err error
 	if _, again := r.seen[id]; again {
 		// The same object twice in one collection (a delta page can repeat one): its first change must be
 		// acknowledged and stored before the second is diffed against it, with the revision it was stored at.
-		if err := r.acks.drain(ctx); err != nil {
+		if err := r.flush(ctx); err != nil {
 			return err
 		}
-		prev, err = r.p.State.User(ctx, key)
-	} else {
-		r.seen[id] = struct{}{}
-		prev, err = r.state.take(r.p.State.kv.Bucket(), id, key)
+		prev, err := r.p.State.User(ctx, key)
+		if err != nil {
+			return err
+		}
+		return r.work.submit(ctx, func() error { return r.process(ctx, key, prev, rec) })
 	}
-	if err != nil {
-		return err
-	}
+	r.seen[id] = struct{}{}
+	stored, known := r.state.take(id)
+	return r.work.submit(ctx, func() error {
+		var prev *UserState
+		if known {
+			var err error
+			if prev, err = stored.decode(r.p.State.kv.Bucket(), fmt.Sprintf("user %q", key)); err != nil {
+				return err
+			}
+		}
+		return r.process(ctx, key, prev, rec)
+	})
+}
+
+// process maps one record and publishes its change (on a worker).
+func (r *collection) process(ctx context.Context, key string, prev *UserState, rec Record) error {
 	if rec.Removed {
 		return r.remove(ctx, key, prev, rec)
 	}
 	user, err := r.t.Mapper.Map(ctx, rec.Data, mapper.Options{New: prev == nil, Owner: key, Unique: r.uniq, Now: r.p.now()})
 	if err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		r.fail(rec, key, err)
 		return nil
 	}
@@ -210,7 +259,7 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 	if r.t.Type == HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
 		// A future joiner: not published yet, and not remembered, so the day their activation comes the user is
 		// published as a new one.
-		r.stats.Skipped++
+		r.count(func(s *Stats) { s.Skipped++ })
 		return nil
 	}
 	return r.change(ctx, key, prev, user, rec)
@@ -242,9 +291,10 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 		return nil
 	}
 	if !unchanged {
-		r.stats.Changed++
+		r.count(func(s *Stats) { s.Changed++ })
 	}
 	var msgs []*nats.Msg
+	b := bodies{r: r, key: key, rec: rec}
 	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, scim.ModifyUser)) {
 		if !d.Matched && !d.PreviouslyMatched {
 			continue
@@ -253,18 +303,17 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 		if d.Previous == nil || !d.PreviouslyMatched {
 			op = scim.CreateUser
 		}
-		ops := scim.Diff(d.Previous, d.Current)
-		if len(ops) == 0 && !reload {
-			continue
-		}
-		m, err := r.message(key, d.Channel, op, revision, d.Previous, d.Current, ops, rec)
+		e, err := b.get(op, d.Previous, d.Current)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, m)
+		if e.noOps && !reload {
+			continue
+		}
+		msgs = append(msgs, r.message(key, d.Channel, op, revision, e))
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
-	r.stats.Published += len(msgs)
+	r.count(func(s *Stats) { s.Published += len(msgs) })
 	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
 }
 
@@ -273,19 +322,20 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	if prev == nil {
 		return nil
 	}
-	r.stats.Changed++
+	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
+	b := bodies{r: r, key: key, rec: rec}
 	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, scim.DeleteUser)) {
 		if !d.PreviouslyMatched {
 			continue
 		}
-		m, err := r.message(key, d.Channel, scim.DeleteUser, prev.Revision, d.Previous, nil, []scim.Operation{}, rec)
+		e, err := b.get(scim.DeleteUser, d.Previous, nil)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, r.message(key, d.Channel, scim.DeleteUser, prev.Revision, e))
 	}
-	r.stats.Published += len(msgs)
+	r.count(func(s *Stats) { s.Published += len(msgs) })
 	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
 }
 
@@ -303,78 +353,117 @@ func (r *collection) vanished(ctx context.Context) error {
 	bucket := r.p.State.kv.Bucket()
 	// What is left of the snapshot are the users this collection did not see.
 	for id, su := range r.state.users {
-		us, err := su.decode(bucket, "user."+id.String())
-		if err != nil {
-			return err
-		}
 		delete(r.state.users, id)
-		if r.t.Type != HR {
-			if err := r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true}); err != nil {
+		err := r.work.submit(ctx, func() error {
+			us, err := su.decode(bucket, "user."+id.String())
+			if err != nil {
 				return err
 			}
-			continue
-		}
-		if us.Gone {
-			continue
-		}
-		user := us.User.Clone()
-		user["active"] = false
-		if err := r.change(ctx, us.Key, us, user, Record{ID: us.Key}); err != nil {
+			if r.t.Type != HR {
+				return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
+			}
+			if us.Gone {
+				return nil
+			}
+			user := us.User.Clone()
+			user["active"] = false
+			return r.change(ctx, us.Key, us, user, Record{ID: us.Key})
+		})
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// message builds one stream message with its headers.
-func (r *collection) message(key, channel, op string, revision uint64, prev, cur scim.User, ops []scim.Operation, rec Record) (*nats.Msg, error) {
+// bodies encodes the messages of one change. rules.Router hands out one map per distinct view of a user, so
+// channels whose rules keep the same groups and roles get the same previous and current maps, hence the same
+// operations and the same message body: those are computed once per change, not once per channel.
+type bodies struct {
+	r    *collection
+	key  string
+	rec  Record
+	when string
+	done []*encoded
+}
+
+// encoded is a message body and the encodings its message id hashes.
+type encoded struct {
+	op                      string
+	prev, cur               uintptr // map identities
+	prevJSON, curJSON, body []byte
+	noOps                   bool
+}
+
+func mapID(u scim.User) uintptr { return reflect.ValueOf(u).Pointer() }
+
+func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
+	pid, cid := mapID(prev), mapID(cur)
+	for _, e := range b.done {
+		if e.op == op && e.prev == pid && e.cur == cid {
+			return e, nil
+		}
+	}
+	ops := []scim.Operation{}
+	if op != scim.DeleteUser {
+		ops = scim.Diff(prev, cur)
+		if ops == nil {
+			ops = []scim.Operation{}
+		}
+	}
+	if b.when == "" {
+		when := b.rec.ActivityDateTime
+		if when.IsZero() {
+			when = b.r.p.now()
+		}
+		b.when = when.UTC().Format(time.RFC3339Nano)
+	}
 	user := cur
 	if op == scim.DeleteUser {
 		user = prev
 	}
-	if ops == nil {
-		ops = []scim.Operation{}
-	}
-	when := rec.ActivityDateTime
-	if when.IsZero() {
-		when = r.p.now()
-	}
 	userName, _ := user["userName"].(string)
 	m := scim.Message{
 		ActivityOperation: op,
-		ActivityDateTime:  when.UTC().Format(time.RFC3339Nano),
-		InitiatedByID:     rec.InitiatedByID,
-		InitiatedByUPN:    rec.InitiatedByUPN,
-		TargetID:          key,
+		ActivityDateTime:  b.when,
+		InitiatedByID:     b.rec.InitiatedByID,
+		InitiatedByUPN:    b.rec.InitiatedByUPN,
+		TargetID:          b.key,
 		TargetUPN:         userName,
 		Operations:        ops,
 		User:              user,
 	}
+	e := &encoded{op: op, prev: pid, cur: cid, noOps: len(ops) == 0}
 	// Each view is encoded once, for the message id and for the body.
-	prevJSON, err := appendJSON(nil, prev)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: channel %s: encode the previous user: %w", key, channel, err)
+	var err error
+	if e.prevJSON, err = appendJSON(nil, prev); err != nil {
+		return nil, fmt.Errorf("user %q: encode the previous user: %w", b.key, err)
 	}
-	curJSON, err := appendJSON(nil, cur)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: channel %s: encode the user: %w", key, channel, err)
+	if e.curJSON, err = appendJSON(nil, cur); err != nil {
+		return nil, fmt.Errorf("user %q: encode the user: %w", b.key, err)
 	}
-	userJSON := curJSON
+	userJSON := e.curJSON
 	if op == scim.DeleteUser {
-		userJSON = prevJSON
+		userJSON = e.prevJSON
 	}
-	body, err := appendMessage(make([]byte, 0, 256+2*len(userJSON)), &m, userJSON)
-	if err != nil {
-		return nil, fmt.Errorf("user %q: channel %s: encode message: %w", key, channel, err)
+	if e.body, err = appendMessage(make([]byte, 0, 256+2*len(userJSON)), &m, userJSON); err != nil {
+		return nil, fmt.Errorf("user %q: encode message: %w", b.key, err)
 	}
-	id := messageID(r.t, channel, key, op, revision, r.epoch, prevJSON, curJSON)
+	b.done = append(b.done, e)
+	return e, nil
+}
+
+// message builds one stream message with its headers. Channels may share e.body: messages are never changed
+// after they are built.
+func (r *collection) message(key, channel, op string, revision uint64, e *encoded) *nats.Msg {
+	id := messageID(r.t, channel, key, op, revision, r.epoch, e.prevJSON, e.curJSON)
 	msg := nats.NewMsg(string(r.t.Type) + "." + channel)
-	msg.Data = body
+	msg.Data = e.body
 	// Msg-Id is what the SCIM Gateway reads (a message without it is dropped); Nats-Msg-Id makes JetStream
 	// de-duplicate a republished change.
 	msg.Header.Set("Msg-Id", id)
 	msg.Header.Set(jetstream.MsgIDHeader, id)
-	return msg, nil
+	return msg
 }
 
 func (r *collection) fields(rec Record, op string) rules.Fields {
@@ -386,7 +475,7 @@ func (r *collection) fields(rec Record, op string) rules.Fields {
 }
 
 func (r *collection) fail(rec Record, key string, err error) {
-	r.stats.Failed++
+	r.count(func(s *Stats) { s.Failed++ })
 	if r.p.Metrics != nil {
 		r.p.Metrics.failed(r.t)
 	}
@@ -395,7 +484,10 @@ func (r *collection) fail(rec Record, key string, err error) {
 
 // progress logs a line at most every Progress interval once a collection passed 1,000 records.
 func (r *collection) progress() {
-	if r.stats.Seen < 1000 {
+	r.mu.Lock()
+	seen, published := r.stats.Seen, r.stats.Published
+	r.mu.Unlock()
+	if seen < 1000 {
 		return
 	}
 	every := r.p.Progress
@@ -412,10 +504,10 @@ func (r *collection) progress() {
 	}
 	r.lastLog = now
 	elapsed := now.Sub(r.started).Seconds()
-	rate := float64(r.stats.Seen) / elapsed
-	attrs := []any{"records", r.stats.Seen, "per_second", int(rate), "published", r.stats.Published}
-	if r.expected > r.stats.Seen && rate > 0 {
-		attrs = append(attrs, "eta", (time.Duration(float64(r.expected-r.stats.Seen)/rate) * time.Second).Round(time.Second))
+	rate := float64(seen) / elapsed
+	attrs := []any{"records", seen, "per_second", int(rate), "published", published}
+	if r.expected > seen && rate > 0 {
+		attrs = append(attrs, "eta", (time.Duration(float64(r.expected-seen)/rate) * time.Second).Round(time.Second))
 	}
 	r.log.Info("collecting", attrs...)
 }

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -16,10 +17,10 @@ import (
 // digest is a decoded hashKey: state keys are kept in memory as 16 bytes rather than as their 32-character text.
 type digest [16]byte
 
+// digestOf is hashKey(s), decoded.
 func digestOf(s string) digest {
-	var d digest
-	hex.Decode(d[:], []byte(hashKey(s)))
-	return d
+	sum := sha256.Sum256([]byte(s))
+	return digest(sum[:16])
 }
 
 func (d digest) String() string { return hex.EncodeToString(d[:]) }
@@ -47,15 +48,14 @@ type storedUser struct {
 	revision uint64
 }
 
-// take returns the remembered state of key and removes it from the snapshot: what remains at the end of a full
-// collection is what the source no longer returned.
-func (s *stateSnapshot) take(bucket string, id digest, key string) (*UserState, error) {
+// take returns the remembered state of a user and removes it from the snapshot: what remains at the end of a
+// full collection is what the source no longer returned.
+func (s *stateSnapshot) take(id digest) (storedUser, bool) {
 	su, ok := s.users[id]
-	if !ok {
-		return nil, nil
+	if ok {
+		delete(s.users, id)
 	}
-	delete(s.users, id)
-	return su.decode(bucket, "user "+fmt.Sprintf("%q", key))
+	return su, ok
 }
 
 func (su storedUser) decode(bucket, what string) (*UserState, error) {
@@ -166,9 +166,9 @@ func (r *reservations) Reserve(ctx context.Context, attribute, value, owner stri
 	return holder == owner, nil
 }
 
-// Resume implements mapper.Resumer. Every refused value of a series has a holder known here (a refusal comes
-// from this registry), so when owner holds no value of the attribute at all, none of them is owner's and the
-// whole refused run can be skipped.
+// Resume implements mapper.Resumer. Every taken value of a series has a holder known here (the mapper reports as
+// taken only what this registry granted or refused), so when owner holds no value of the attribute at all, none
+// of them is owner's and the whole taken run can be skipped.
 func (r *reservations) Resume(attribute, first, owner string) (int, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -178,9 +178,9 @@ func (r *reservations) Resume(attribute, first, owner string) (int, string) {
 	return r.series.Resume(attribute, first)
 }
 
-// Refused implements mapper.Resumer.
-func (r *reservations) Refused(attribute, first string, attempt int, value string) {
+// Taken implements mapper.Resumer.
+func (r *reservations) Taken(attribute, first string, attempt int, value string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.series.Refused(attribute, first, attempt, value)
+	r.series.Taken(attribute, first, attempt, value)
 }

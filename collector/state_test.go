@@ -116,3 +116,15 @@ func TestCheckpoints(t *testing.T) {
 		t.Fatalf("got %q", v)
 	}
 }
+
+// The in-memory digests name the same KV keys as hashKey, so state written before stays readable.
+func TestDigestIsHashKey(t *testing.T) {
+	for _, s := range []string{"", "emp 1/ø", "userPrincipalName"} {
+		if got := digestOf(s).String(); got != hashKey(s) {
+			t.Errorf("digestOf(%q) = %s, hashKey = %s", s, got, hashKey(s))
+		}
+		if d, ok := parseDigest(hashKey(s)); !ok || d != digestOf(s) {
+			t.Errorf("parseDigest(hashKey(%q)) = %v, %v", s, d, ok)
+		}
+	}
+}

@@ -16,7 +16,7 @@ type Uniqueness interface {
 	Reserve(ctx context.Context, attribute, value, owner string) (bool, error)
 }
 
-// Resumer is an optional interface of a Uniqueness registry that remembers the candidates it refused, so that
+// Resumer is an optional interface of a Uniqueness registry that remembers which candidates are taken, so that
 // GetUniqueValue does not walk again, candidate by candidate, through a run of values it already knows belong to
 // other owners. With the name pools of a large company, short values such as sAMAccountName "smijo01" have
 // hundreds of holders; without resuming, mapping the n-th John Smith costs n candidate evaluations.
@@ -29,9 +29,9 @@ type Resumer interface {
 	// candidate the series had at attempt-1 (the mapper compares it with its own before skipping, so a different
 	// expression that happens to share the first candidate is never skipped on). 0 means start at the beginning.
 	Resume(attribute, first, owner string) (attempt int, previous string)
-	// Refused records that value, the candidate of the given attempt in the series starting with first, was
-	// refused because another owner holds it.
-	Refused(attribute, first string, attempt int, value string)
+	// Taken records that value, the candidate of the given attempt in the series starting with first, is held:
+	// refused because another owner holds it, or granted to the owner that asked (for everyone else it is taken).
+	Taken(attribute, first string, attempt int, value string)
 }
 
 // MaxAttempts bounds the candidates GetUniqueValue tries before giving up.
@@ -75,19 +75,19 @@ func (m *Memory) Resume(attribute, first, owner string) (int, string) {
 	return m.series.Resume(attribute, first)
 }
 
-// Refused implements Resumer.
-func (m *Memory) Refused(attribute, first string, attempt int, value string) {
+// Taken implements Resumer.
+func (m *Memory) Taken(attribute, first string, attempt int, value string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.series.Refused(attribute, first, attempt, value)
+	m.series.Taken(attribute, first, attempt, value)
 }
 
-// Series is the bookkeeping of a Resumer: per series, how many leading candidates were refused in a row, and the
+// Series is the bookkeeping of a Resumer: per series, how many leading candidates are taken in a row, and the
 // last of them. It is not safe for concurrent use (registries hold it under their lock). Deciding whether an
-// owner may hold one of the refused values is the registry's part.
+// owner may hold one of the taken values is the registry's part.
 type Series map[string]SeriesRun
 
-// SeriesRun is the refused prefix of one series: attempts 0 … Next-1, the last one being Last.
+// SeriesRun is the taken prefix of one series: attempts 0 … Next-1, the last one being Last.
 type SeriesRun struct {
 	Next int
 	Last string
@@ -95,15 +95,15 @@ type SeriesRun struct {
 
 func seriesKey(attribute, first string) string { return attribute + "\x00" + strings.ToLower(first) }
 
-// Resume returns where the refused prefix of the series ends and its last value.
+// Resume returns where the taken prefix of the series ends and its last value.
 func (s Series) Resume(attribute, first string) (int, string) {
 	r := s[seriesKey(attribute, first)]
 	return r.Next, r.Last
 }
 
-// Refused extends the refused prefix when attempt is the next one (a refusal after a gap says nothing about the
+// Taken extends the taken prefix when attempt is the next one (a taken value after a gap says nothing about the
 // gap, so it is not recorded).
-func (s Series) Refused(attribute, first string, attempt int, value string) {
+func (s Series) Taken(attribute, first string, attempt int, value string) {
 	k := seriesKey(attribute, first)
 	if r := s[k]; r.Next == attempt {
 		s[k] = SeriesRun{Next: attempt + 1, Last: value}
@@ -158,9 +158,13 @@ func (c *evalCtx) unique(gu *call) (any, error) {
 		if attempt == 0 && resumer != nil {
 			first = s
 			if next, previous := resumer.Resume(c.attribute, first, c.opts.Owner); next > 0 && next < MaxAttempts {
-				// Skip only when this record's candidate before the resume point is the one refused there: then
+				// Skip only when this record's candidate before the resume point is the one taken there: then
 				// it is the same series, and every skipped candidate belongs to another owner.
-				if p, ok, err := candidate(next - 1); err == nil && ok && strings.EqualFold(p, previous) {
+				p, ok, err := s, true, error(nil)
+				if next > 1 {
+					p, ok, err = candidate(next - 1)
+				}
+				if err == nil && ok && strings.EqualFold(p, previous) {
 					if s, ok, err = candidate(next); err != nil || !ok {
 						return nil, err
 					}
@@ -173,14 +177,15 @@ func (c *evalCtx) unique(gu *call) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("GetUniqueValue %s %q: %w", c.attribute, s, err)
 		}
+		if resumer != nil {
+			// Granted or refused, the value is held now: the next owner of the series starts after it.
+			resumer.Taken(c.attribute, first, attempt, s)
+		}
 		if ok {
 			return s, nil
 		}
 		if !hasIncrement {
 			return nil, fmt.Errorf("GetUniqueValue %s %q: %w: the value belongs to another user and the expression has no Increment(…) to try others", c.attribute, s, ErrNoUniqueValue)
-		}
-		if resumer != nil {
-			resumer.Refused(c.attribute, first, attempt, s)
 		}
 	}
 	return nil, fmt.Errorf("GetUniqueValue %s: %w after %d candidates (last %q)", c.attribute, ErrNoUniqueValue, MaxAttempts, last)
