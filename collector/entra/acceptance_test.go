@@ -113,6 +113,18 @@ func TestDocsExample(t *testing.T) {
 		}
 	})
 
+	t.Run("new application", func(t *testing.T) {
+		// An application registered after the first collection: its assignments are read once the audit log
+		// reports one, and APP5 (.*) carries every application's roles.
+		travel := co.AddApplication(co.Admin, "", "Travel", graph.AppRole{DisplayName: "Travel booker", Value: "Booker"})
+		must(t, co.AssignAppRole(co.Admin, travel, co.Users["paula.silva"], "Booker"))
+		got := w.collectUntil("paula's Travel role", func(m map[string][]msg) bool { return len(m["APP5"]) > 0 })
+		expect(t, "new application", got, map[string][]string{"APP5": {"modifyUser paula.silva"}})
+		if r := roleList(find(t, got, "APP5", "paula.silva").User); !slices.Equal(r, []string{"HR Portal/Reader/Reader", "Travel/Booker/Travel booker"}) {
+			t.Errorf("paula's roles %q", r)
+		}
+	})
+
 	t.Run("nested group", func(t *testing.T) {
 		// Nora joins App3_Contractors, which is nested in App3_Users: she is in both.
 		must(t, co.AddMember(co.Admin, co.Groups["App3_Contractors"], co.Users["nora.hansen"]))

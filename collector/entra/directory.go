@@ -80,6 +80,9 @@ type directory struct {
 	groups      map[string]*group
 	parents     map[string]set // member id -> groups listing it directly
 	apps        map[string]*app
+	// appOrder is the sorted keys of apps, kept because every record walks the applications in order (sorting
+	// them per user cost a tenth of a 100,000-user initial load); nil after the set of applications changed.
+	appOrder []string
 }
 
 func newDirectory() *directory {
@@ -291,6 +294,9 @@ func (d *directory) setApp(sp servicePrincipal, assignments []roleAssignment, to
 	}
 	old := d.apps[sp.ID]
 	d.apps[sp.ID] = a
+	if old == nil {
+		d.appOrder = nil
+	}
 	if touch == nil {
 		return
 	}
@@ -325,6 +331,15 @@ func (d *directory) dropApp(id string, touch func(principal string)) {
 		}
 	}
 	delete(d.apps, id)
+	d.appOrder = nil
+}
+
+// appIDs returns the application ids, sorted.
+func (d *directory) appIDs() []string {
+	if d.appOrder == nil {
+		d.appOrder = sorted(setOf(d.apps))
+	}
+	return d.appOrder
 }
 
 // reports adds the direct reports of a manager.

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/scim-stream/scim-stream/collector"
@@ -63,18 +64,20 @@ func (s *Source) record(id string) (collector.Record, bool) {
 	data["groups"] = gdata
 
 	var roles []collector.Role
-	for _, appID := range sorted(setOf(d.apps)) {
+	var held []string // role ids of one application; a user holds a few, so a slice beats a set per application
+	for _, appID := range d.appIDs() {
 		a := d.apps[appID]
-		held := set{}
+		held = held[:0]
 		for r := range a.assigned[id] {
-			add(held, r)
+			held = appendNew(held, r)
 		}
 		for g := range anc {
 			for r := range a.assigned[g] {
-				add(held, r)
+				held = appendNew(held, r)
 			}
 		}
-		for _, r := range sorted(held) {
+		slices.Sort(held)
+		for _, r := range held {
 			ar := a.roles[r]
 			roles = append(roles, collector.Role{Application: a.name, AppID: appID, Display: ar.DisplayName, Value: ar.Value})
 		}
@@ -91,4 +94,12 @@ func (s *Source) record(id string) (collector.Record, bool) {
 	}
 	data["appRoles"] = rdata
 	return collector.Record{ID: id, Data: data, Groups: groups, Roles: roles}, true
+}
+
+// appendNew appends v unless s holds it already.
+func appendNew(s []string, v string) []string {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
 }
