@@ -28,8 +28,8 @@ import (
 var newmanDeviations = map[string]string{
 	"Patch user omalley new username / Status code is 204":        "RFC 7644 §3.5.2: PATCH answers 200 with the resource or 204; we return the resource (Entra accepts both)",
 	"patch user omalley active with boolean / Status code is 204": "same: 200 with the resource",
-	"Group patch add member / Status code is 204":                 "same: 200 with the resource",
-	"Group patch add member2 / Status code is 204":                "same: 200 with the resource",
+	"Group patch add member / Status code is 204":                 "its member value is the string \"string id 1\", which names no user: 400 invalidValue, not a silently ignored member",
+	"Group patch add member2 / Status code is 204":                "same, \"string id 2\": 400 invalidValue",
 	"Get group by id / Body contians user":                        "a member's display comes from the endpoint (the user), not from a client-sent members[].displayName, which RFC 7643 §4.2 does not define",
 }
 
@@ -93,14 +93,16 @@ func TestNewmanMicrosoftReferenceCollection(t *testing.T) {
 	if res.Run.Stats.Assertions.Total < 100 {
 		t.Fatalf("only %d assertions ran", res.Run.Stats.Assertions.Total)
 	}
+	accepted := 0
 	for _, f := range res.Run.Failures {
 		key := fmt.Sprintf("%s / %s", f.Source.Name, f.Error.Test)
 		if reason, ok := newmanDeviations[key]; ok {
+			accepted++
 			t.Logf("accepted deviation: %s: %s", key, reason)
 			continue
 		}
 		t.Errorf("%s: %s", key, f.Error.Message)
 	}
 	t.Logf("%d assertions, %d failed, %d of them accepted deviations", res.Run.Stats.Assertions.Total,
-		res.Run.Stats.Assertions.Failed, len(newmanDeviations))
+		res.Run.Stats.Assertions.Failed, accepted)
 }

@@ -392,6 +392,19 @@ func (h *request) patch() error {
 	if err != nil {
 		return err
 	}
+	if !h.isUsers() {
+		// A member given as a bare id string ("value": "<id>" without the object) is read as {"value": id}.
+		if id, ok := next["members"].(string); ok {
+			next["members"] = []any{id}
+		}
+		if arr, ok := next["members"].([]any); ok {
+			for i, m := range arr {
+				if id, ok := m.(string); ok {
+					arr[i] = map[string]any{"value": id}
+				}
+			}
+		}
+	}
 	if err := checkTypes(next, h.isUsers()); err != nil {
 		return err
 	}

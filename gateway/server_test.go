@@ -549,3 +549,20 @@ func TestReadmeQueries(t *testing.T) {
 		t.Fatalf("unknown member: %s", bad.raw)
 	}
 }
+
+// TestServerGroupMemberAsBareID: a PATCH adding a member as a bare id string is read as {"value": id}; an id
+// that names no user is 400 invalidValue.
+func TestServerGroupMemberAsBareID(t *testing.T) {
+	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	u := c.do("POST", "/Users", `{"userName":"bare"}`)
+	g := c.do("POST", "/Groups", `{"displayName":"Bare"}`)
+	r := c.do("PATCH", "/Groups/"+g.str("id"), `{"Operations":[{"op":"add","path":"members","value":"`+u.str("id")+`"}]}`)
+	mustStatus(t, r, 200, "member as a bare id")
+	if m, _ := r.body["members"].([]any); len(m) != 1 || m[0].(map[string]any)["value"] != u.str("id") {
+		t.Fatalf("members: %s", r.raw)
+	}
+	bad := c.do("PATCH", "/Groups/"+g.str("id"), `{"Operations":[{"op":"add","path":"members","value":"string id 1"}]}`)
+	if bad.status != 400 || bad.str("scimType") != "invalidValue" || !strings.Contains(bad.str("detail"), "members") {
+		t.Fatalf("unknown bare id: %s", bad.raw)
+	}
+}
