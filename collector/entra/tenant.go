@@ -11,7 +11,8 @@ import (
 // the tenant's mapper, rules and dynamics use and no more:
 //   - Select: the mapper's source paths (the $select of users/delta);
 //   - Applications: the applications the rules and dynamics name (user.roles.<name or object id>…), or every
-//     application when some filter keeps or tests all roles ((.*), user.roles.value);
+//     application when some filter keeps or tests all roles ((.*), user.roles.value) — and also when none is
+//     named at all, since an empty Options.Applications means every application;
 //   - AttributionWait: general.entra.attribution_wait when a rule or dynamic tests a message field
 //     (initiatedByUpn…), otherwise 0, so tenants that do not ask who made a change get it within seconds rather
 //     than after the audit log's lag.
