@@ -187,6 +187,10 @@ func TestStreamSettingsAndReload(t *testing.T) {
 		c.Storage != jetstream.FileStorage || c.MaxAge != 14*24*time.Hour || c.Duplicates < 24*time.Hour {
 		t.Fatalf("stream config %+v", c)
 	}
+	// Nothing is pre-created: the Node client creates its own durable and refuses one it did not expect.
+	if n := s.CachedInfo().State.Consumers; n != 0 {
+		t.Fatalf("the broker created %d consumers", n)
+	}
 	env.Config.Nats.Publisher["acme"].MaxAge = 3
 	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
 		t.Fatal(err)
