@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -137,6 +138,33 @@ func TestWrongSeed(t *testing.T) {
 			t.Errorf("error shows the secret %q", clear)
 		}
 	}
+	// Secrets supplied by the environment or the vault file replace the ones encrypted with the other seed: the
+	// file copied from another machine loads (here: every secret of it overridden).
+	vault := filepath.Join(t.TempDir(), "vault")
+	if err := os.WriteFile(vault, []byte("SCIM_STREAM_EMAIL_SMTP_PASSWORD=from-vault\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SCIM_STREAM_VAULTFILE", vault)
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[0]_CLIENTSECRET", "env-1")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[1]_CLIENTSECRET", "env-2")
+	l = mustErrors(t, path)
+	if len(l) != 1 || l[0].Path != "nats.server.encryption_at_rest_key" {
+		t.Fatalf("with three of four secrets overridden: %v", l)
+	}
+	t.Setenv("SCIM-STREAM_NATS_SERVER_ENCRYPTIONATRESTKEY", "env-at-rest")
+	c, err := Check(path)
+	if err != nil {
+		t.Fatalf("every secret overridden, still: %v", err)
+	}
+	if c.Email.SMTP.Password.Reveal() != "from-vault" || c.Nats.Server.EncryptionAtRestKey.Reveal() != "env-at-rest" ||
+		c.Entra["mycompany"].Auth.OAuth.Clients[1].ClientSecret.Reveal() != "env-2" {
+		t.Errorf("overridden secrets: %+v", c.Email.SMTP)
+	}
+	os.Unsetenv("SCIM_STREAM_VAULTFILE")
+	os.Unsetenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[0]_CLIENTSECRET")
+	os.Unsetenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[1]_CLIENTSECRET")
+	os.Unsetenv("SCIM-STREAM_NATS_SERVER_ENCRYPTIONATRESTKEY")
+
 	// The right seed opens it again.
 	t.Setenv("SEED", "first-seed")
 	if _, err := Check(path); err != nil {

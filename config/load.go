@@ -131,14 +131,21 @@ func load(path string, encrypt bool) (*Config, error) {
 			return nil, err
 		}
 	}
-	l.decryptSecrets(root, "", key)
-	// Register the file's secrets before overrides replace any: a replaced one must not leak either.
+	// Register the file's clear-text secrets before overrides replace any: a replaced one must not leak either.
 	for _, s := range secretNodes(root, "", nil) {
 		if !strings.HasPrefix(s.node.Value, EncPrefix) {
 			RegisterSecret(s.node.Value)
 		}
 	}
+	// Overrides first, then decryption: a value the environment or vault file replaces is not decrypted, so a file
+	// copied from another machine loads once its secrets come from the environment (no wrong-SEED error for them).
 	l.applyOverrides(root)
+	if !needKey && hasSecretNodes(root) {
+		if key, err = machineKey(); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	l.decryptSecrets(root, "", key)
 	l.walk(root, reflect.TypeFor[Config](), "")
 	cfg := &Config{}
 	if err := root.Decode(cfg); err != nil {
