@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/scim"
@@ -124,7 +126,7 @@ func (s *State) PutUser(ctx context.Context, us *UserState) error {
 	if err != nil {
 		return fmt.Errorf("state %s: encode user %q: %w", s.kv.Bucket(), us.Key, err)
 	}
-	if _, err := s.kv.Put(ctx, userKey(us.Key), b); err != nil {
+	if err := retry(ctx, func() error { _, err := s.kv.Put(ctx, userKey(us.Key), b); return err }); err != nil {
 		return fmt.Errorf("state %s: write user %q: %w", s.kv.Bucket(), us.Key, err)
 	}
 	return nil
@@ -157,19 +159,46 @@ func reservationKey(id uniqID) string {
 
 // claim creates the reservation k for owner unless it exists, and returns who holds it. Reservations are never
 // released, which is what lets reservations cache the answer.
+//
+// A create that timed out may still have happened: the retry then finds the key and reads owner in it.
 func (s *State) claim(ctx context.Context, k, owner string) (string, error) {
-	_, err := s.kv.Create(ctx, k, []byte(owner))
+	err := retry(ctx, func() error { _, err := s.kv.Create(ctx, k, []byte(owner)); return err })
 	if err == nil {
 		return owner, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyExists) {
 		return "", err
 	}
-	e, err := s.kv.Get(ctx, k)
-	if err != nil {
+	var e jetstream.KeyValueEntry
+	if err := retry(ctx, func() (err error) { e, err = s.kv.Get(ctx, k); return err }); err != nil {
 		return "", fmt.Errorf("read the existing reservation: %w", err)
 	}
 	return string(e.Value()), nil
+}
+
+// retry repeats a KV operation that failed for want of an answer (a timeout, no responders: a busy or restarting
+// server), with back-off, up to about a minute; other errors and a cancelled collection end it at once. The
+// state operations retried are idempotent: a put writes the same value again, a create that did happen is
+// found by the next attempt.
+func retry(ctx context.Context, op func() error) error {
+	delay := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := op()
+		if err == nil || ctx.Err() != nil || attempt == 12 || !transient(err) {
+			return err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return err
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
 
 // Checkpoints returns the source's watermark space inside this state.
