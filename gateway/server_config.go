@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -27,6 +28,17 @@ type ServerConfig struct {
 	TrustedProxies []string `yaml:"trustedProxies"`
 	// MaxBodyBytes limits request bodies; default 1 MiB.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// LocalhostOnly listens on the loopback interface only (the Node gateway's localhostonly).
+	LocalhostOnly bool `yaml:"localhostonly"`
+}
+
+// ListenAddr is the address the SCIM server listens on for port: every interface, or loopback only.
+func (sc ServerConfig) ListenAddr(port int) string {
+	host := ""
+	if sc.LocalhostOnly {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // ServerCertificate is `scimgateway.certificate`: PEM files, absolute or relative to <config dir>/certs.
@@ -35,6 +47,11 @@ type ServerCertificate struct {
 	Key  string     `yaml:"key"`
 	Cert string     `yaml:"cert"`
 	CA   stringList `yaml:"ca"`
+	// PFX is the Node gateway's PKCS#12 alternative; it is refused rather than ignored, so that a configuration
+	// meant for TLS never serves plain HTTP.
+	PFX struct {
+		Bundle string `yaml:"bundle"`
+	} `yaml:"pfx"`
 }
 
 // stringList accepts one string or a list of them ("ca": "ca.pem" and "ca": ["a.pem", "b.pem"]).
@@ -106,6 +123,9 @@ func LoadServerConfig(c *Config) (ServerConfig, error) {
 	}
 	if (sc.Certificate.Key == "") != (sc.Certificate.Cert == "") {
 		bad("certificate", "set both key and cert for TLS, or neither for plain HTTP")
+	}
+	if sc.Certificate.PFX.Bundle != "" {
+		bad("certificate.pfx", "PKCS#12 bundles are not supported: convert %s to PEM files (openssl pkcs12 -in %[1]s -nocerts -nodes -out key.pem; openssl pkcs12 -in %[1]s -clcerts -nokeys -out cert.pem) and set certificate.key and certificate.cert", sc.Certificate.PFX.Bundle)
 	}
 	if sc.MaxBodyBytes < 0 {
 		bad("maxBodyBytes", "must be positive")

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,7 +111,7 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(port)))
+	ln, err := net.Listen("tcp", sc.ListenAddr(port))
 	if err != nil {
 		return fmt.Errorf("gateway config %s: scimgateway.port %d: %w", cfg.Path, port, err)
 	}
@@ -130,7 +129,7 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 	if _, ok := handler.(*Publisher); ok {
 		mode = "publisher"
 	}
-	log.Info("gateway: SCIM HTTP listening", "port", port, "tls", tlsCfg != nil, "mode", mode)
+	log.Info("gateway: SCIM HTTP listening", "addr", ln.Addr().String(), "tls", tlsCfg != nil, "mode", mode)
 	select {
 	case <-ctx.Done():
 		shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
