@@ -214,7 +214,11 @@ func TestServerConfigFromFile(t *testing.T) {
 	c.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer entra-token") }
 	mustStatus(t, c.do("POST", "/Users", `{"userName":"ro"}`), 403, "read-only bearer")
 
-	// Invalid values are reported with their keys.
+	if got := sc.ListenAddr(8880); got != ":8880" {
+		t.Errorf("listen address %q, want every interface", got)
+	}
+
+	// Invalid values are reported with their keys; a PKCS#12 bundle is refused, never served as plain HTTP.
 	os.WriteFile(path, []byte(`{"scimgateway":{"port":8880,"auth":{"basic":[{"username":"a","password":null}]},
 		"ipAllowList":["300.1.1.1/8"],"certificate":{"key":"k.pem"}},"endpoint":{}}`), 0o600)
 	cfg, err = gateway.LoadConfig(path)
@@ -223,6 +227,20 @@ func TestServerConfigFromFile(t *testing.T) {
 	}
 	_, err = gateway.LoadServerConfig(cfg)
 	for _, want := range []string{"scimgateway.auth.basic[0]", "scimgateway.auth:", "scimgateway.ipAllowList[0]", "scimgateway.certificate"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+	os.WriteFile(path, []byte(`{"scimgateway":{"port":8880,"localhostonly":true,"auth":{"basic":[{"username":"a","password":"b"}]},
+		"certificate":{"key":null,"cert":null,"ca":null,"pfx":{"bundle":"certbundle.pfx","password":"pfx-pw"}}},"endpoint":{}}`), 0o600)
+	if cfg, err = gateway.LoadConfig(path); err != nil {
+		t.Fatal(err)
+	}
+	sc, err = gateway.LoadServerConfig(cfg)
+	if got := sc.ListenAddr(8880); got != "127.0.0.1:8880" {
+		t.Errorf("localhostonly: listen address %q, want 127.0.0.1:8880", got)
+	}
+	for _, want := range []string{"scimgateway.certificate.pfx", "certbundle.pfx", "openssl pkcs12"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
