@@ -141,7 +141,9 @@ func runOpts(ctx context.Context, o runOptions) int {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream: invalid configuration:")
-		fmt.Fprintln(stderr, config.MaskSecrets(err.Error()))
+		for _, l := range config.MaskedLines(err) {
+			fmt.Fprintln(stderr, l)
+		}
 		return 1
 	}
 	if cfg.NeedsBootstrap() {
