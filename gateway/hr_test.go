@@ -78,18 +78,14 @@ func TestHRToStore(t *testing.T) {
 		"undefined": {NATS: gateway.NATS{Tenant: "mycompany", Subject: "HR.SF", JWT: jwt, Secret: config.Secret(seed)},
 			DeleteUserOnLastGroupRoleRemoval: true},
 	})
-	g, err := gateway.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
-	var evs []gateway.Event
-	g.OnEvent = func(e gateway.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() }
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done; g.Close() })
-	st := g.Endpoint.(*store.Store)
+	var evs, evs2 []gateway.Event
+	st := runStoreGateway(t, cfg, func(e gateway.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() })
+	// A second gateway on the same channel keeps users who lose their last role.
+	jwt2, seed2 := env.SubscriberCreds(t, "mycompany", natsauth.HR, natsauth.DurableName("hr-keep", "undefined"))
+	st2 := runStoreGateway(t, gateway.SubscriberConfig("hr-keep", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
+		"undefined": {NATS: gateway.NATS{Tenant: "mycompany", Subject: "HR.SF", JWT: jwt2, Secret: config.Secret(seed2)}},
+	}), func(e gateway.Event) { mu.Lock(); evs2 = append(evs2, e); mu.Unlock() })
 
 	// collect runs one collection and waits until the gateway handled every message it published.
 	collect := func(what string) []gateway.Event {
@@ -104,12 +100,16 @@ func TestHRToStore(t *testing.T) {
 		if stats.Published == 0 {
 			t.Fatalf("%s: nothing published: %+v", what, stats)
 		}
+		mu.Lock()
+		before2 := len(evs2)
+		mu.Unlock()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			mu.Lock()
 			got := append([]gateway.Event(nil), evs[before:]...)
+			got2 := len(evs2) - before2
 			mu.Unlock()
-			if len(got) >= stats.Published {
+			if len(got) >= stats.Published && got2 >= stats.Published {
 				for _, e := range got {
 					if e.Action == gateway.ActionTerminated || e.Action == gateway.ActionRetrying {
 						t.Fatalf("%s: %s %s: %v", what, e.Action, e.UserName, e.Err)
@@ -183,4 +183,34 @@ func TestHRToStore(t *testing.T) {
 	if _, err := st.FindUser(ctx, "1003"); err != nil {
 		t.Errorf("an unchanged user without roles: %v", err)
 	}
+	// Without deleteUserOnLastGroupRoleRemoval the mover stays and only the role's membership goes.
+	kept, err := st2.FindUser(ctx, "1002")
+	if err != nil {
+		t.Fatalf("the mover in the gateway that keeps users: %v", err)
+	}
+	if g := groupNames(kept); kept["title"] != "Developer" || len(g) != 0 {
+		t.Errorf("the mover: title %v, groups %v; want Developer and no groups", kept["title"], g)
+	}
+	mu.Lock()
+	for _, e := range evs2 {
+		if e.Warning != "" {
+			t.Errorf("%s: %s", e.UserName, e.Warning)
+		}
+	}
+	mu.Unlock()
+}
+
+// runStoreGateway runs a gateway with the store endpoint until the test ends.
+func runStoreGateway(t *testing.T, cfg *gateway.Config, onEvent func(gateway.Event)) *store.Store {
+	t.Helper()
+	g, err := gateway.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.OnEvent = onEvent
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done; g.Close() })
+	return g.Endpoint.(*store.Store)
 }
