@@ -39,12 +39,12 @@ const CreateOnly = "onCreate"
 func Diff(old, new User) []Operation {
 	ops := []Operation{} // never nil: a message without changes carries "Operations":[]
 	for _, kp := range pairKeys(old, new) {
-		k := kp.name
+		k := kp.name()
 		if strings.EqualFold(k, CreateOnly) {
 			continue
 		}
 		ov, nv := kp.values(old, new)
-		if strings.HasPrefix(strings.ToLower(k), "urn:") {
+		if len(k) > 4 && strings.EqualFold(k[:4], "urn:") {
 			// An extension is a container, not an attribute: its attributes are added and removed one by one
 			// (a path cannot name the schema itself: "urn:…:2.0:User" reads as attribute User of urn:…:2.0).
 			om, ook := ov.(map[string]any)
@@ -55,7 +55,7 @@ func Diff(old, new User) []Operation {
 			if ook && nok {
 				for _, sp := range pairKeys(om, nm) {
 					o, n := sp.values(om, nm)
-					ops = diffAttr(ops, k+":"+sp.name, o, n, true)
+					ops = diffAttr(ops, k+":"+sp.name(), o, n, true)
 				}
 				continue
 			}
@@ -70,7 +70,14 @@ func Diff(old, new User) []Operation {
 type keyPair struct {
 	old, new       string
 	hasOld, hasNew bool
-	name           string
+}
+
+// name is the attribute name operations use: the new spelling when there is one.
+func (p keyPair) name() string {
+	if p.hasNew {
+		return p.new
+	}
+	return p.old
 }
 
 // values returns the pair's values in a and b (nil when absent).
@@ -88,45 +95,55 @@ func (p keyPair) values(a, b map[string]any) (o, n any) {
 // §2.1), so "Title" in the stored user and "title" after a configuration change are one attribute: exact spellings
 // pair first, then the rest case-insensitively. Sorted by name.
 func pairKeys(a, b map[string]any) []keyPair {
-	pairs := make([]keyPair, 0, len(a)+len(b))
-	var unpaired []string // keys of b without an exact match in a
+	keys := make([]string, 0, len(a)+len(b))
+	for k := range a {
+		keys = append(keys, k)
+	}
+	inA := len(keys)
 	for k := range b {
-		if _, ok := a[k]; ok {
-			pairs = append(pairs, keyPair{old: k, new: k, hasOld: true, hasNew: true, name: k})
-		} else {
-			unpaired = append(unpaired, k)
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
 		}
 	}
-	slices.Sort(unpaired)
-	var rest []string // keys of a without an exact match in b
-	for k := range a {
+	onlyB := len(keys) - inA
+	onlyA := inA - (len(b) - onlyB)
+	slices.Sort(keys)
+	pairs := make([]keyPair, 0, len(keys))
+	if onlyA == 0 || onlyB == 0 {
+		// Every key is spelled alike on both sides (the usual case): nothing to pair case-insensitively.
+		for _, k := range keys {
+			_, hasOld := a[k]
+			_, hasNew := b[k]
+			pairs = append(pairs, keyPair{old: k, new: k, hasOld: hasOld, hasNew: hasNew})
+		}
+		return pairs
+	}
+	var rest []string // keys of a without an exact match in b, sorted
+	for _, k := range keys {
 		if _, ok := b[k]; !ok {
 			rest = append(rest, k)
 		}
 	}
-	slices.Sort(rest)
-	for _, k := range unpaired {
-		p := keyPair{new: k, hasNew: true, name: k}
-		if i := slices.IndexFunc(rest, func(o string) bool { return strings.EqualFold(o, k) }); i >= 0 {
-			p.old, p.hasOld = rest[i], true
-			rest = slices.Delete(rest, i, i+1)
+	for _, k := range keys {
+		_, hasOld := a[k]
+		_, hasNew := b[k]
+		switch {
+		case hasOld && hasNew:
+			pairs = append(pairs, keyPair{old: k, new: k, hasOld: true, hasNew: true})
+		case hasNew:
+			p := keyPair{new: k, hasNew: true}
+			if i := slices.IndexFunc(rest, func(o string) bool { return strings.EqualFold(o, k) }); i >= 0 {
+				p.old, p.hasOld = rest[i], true
+				rest = slices.Delete(rest, i, i+1)
+			}
+			pairs = append(pairs, p)
 		}
-		pairs = append(pairs, p)
 	}
 	for _, k := range rest {
-		pairs = append(pairs, keyPair{old: k, hasOld: true, name: k})
+		pairs = append(pairs, keyPair{old: k, hasOld: true})
 	}
-	slices.SortFunc(pairs, func(x, y keyPair) int { return strings.Compare(x.name, y.name) })
+	slices.SortFunc(pairs, func(x, y keyPair) int { return strings.Compare(x.name(), y.name()) })
 	return pairs
-}
-
-// pairNames are the names of pairs.
-func pairNames(pairs []keyPair) []string {
-	names := make([]string, len(pairs))
-	for i, p := range pairs {
-		names[i] = p.name
-	}
-	return names
 }
 
 func unionKeys(a, b map[string]any) []string {
@@ -148,18 +165,21 @@ func unionKeys(a, b map[string]any) []string {
 func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 	// An empty multi-valued attribute is unassigned, like null (RFC 7643 §2.5): a channel's view stating "no
 	// groups" as [] is no change from a user without the attribute.
-	if a, ok := o.([]any); ok && len(a) == 0 {
-		o = nil
-	}
 	if a, ok := n.([]any); ok && len(a) == 0 {
 		n = nil
 	}
-	if top && valueArrays[strings.ToLower(attrName(path))] {
+	if a, ok := o.([]any); ok && len(a) == 0 && n == nil {
+		o = nil // (from [] to values is a replace: an add would merge duplicates away)
+	}
+	if top && isValueArray(attrName(path)) {
 		// Memberships change element by element, also to and from none: "remove roles" without a value would
 		// take every role the subscriber's endpoint has, not only the ones this user lost.
 		oa, ook := o.([]any)
 		na, nok := n.([]any)
 		if (ook || o == nil) && (nok || n == nil) {
+			if ook && nok && Equal(oa, na) {
+				return ops
+			}
 			return diffValues(ops, path, oa, na)
 		}
 	}
@@ -179,14 +199,14 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 	if om, ok := o.(map[string]any); ok {
 		if nm, ok := n.(map[string]any); ok {
 			pairs := pairKeys(om, nm)
-			if !addressable(pairNames(pairs)) {
+			if !addressable(om) || !addressable(nm) {
 				// A source object copied whole (e.g. Graph's "@odata.type"): its keys cannot be paths. Replacing a
 				// complex attribute merges into it (RFC 7644 §3.5.2.3), so it is removed and added again.
 				return append(ops, Operation{Op: OpRemove, Path: path}, Operation{Op: OpAdd, Path: path, Value: CloneValue(n)})
 			}
 			for _, sp := range pairs {
 				o, n := sp.values(om, nm)
-				ops = diffAttr(ops, path+"."+sp.name, o, n, false)
+				ops = diffAttr(ops, path+"."+sp.name(), o, n, false)
 			}
 			return ops
 		}
@@ -201,6 +221,11 @@ func diffAttr(ops []Operation, path string, o, n any, top bool) []Operation {
 		}
 	}
 	return append(ops, Operation{Op: OpReplace, Path: path, Value: CloneValue(n)})
+}
+
+// isValueArray: groups, roles or entitlements, in any spelling.
+func isValueArray(name string) bool {
+	return strings.EqualFold(name, "groups") || strings.EqualFold(name, "roles") || strings.EqualFold(name, "entitlements")
 }
 
 // attrName is the attribute a top-level path names (without an extension's URN).
@@ -264,15 +289,16 @@ func typed(a []any) ([]string, bool) {
 	return types, true
 }
 
-// addressable reports whether keys can each be named by a PATCH path: attribute names (ValidAttrName), no two of
-// them equal but for case (paths are case-insensitive).
-func addressable(keys []string) bool {
-	for i, k := range keys {
+// addressable reports whether every key of m can be named by a PATCH path: an attribute name (ValidAttrName), and
+// no two keys equal but for case (paths are case-insensitive). Across two objects different spellings are fine:
+// pairKeys pairs them.
+func addressable(m map[string]any) bool {
+	for k := range m {
 		if !ValidAttrName(k) {
 			return false
 		}
-		for _, prev := range keys[:i] {
-			if strings.EqualFold(prev, k) {
+		for k2 := range m {
+			if k2 != k && strings.EqualFold(k2, k) {
 				return false
 			}
 		}
@@ -288,7 +314,7 @@ func ValidAttrName(s string) bool { return fltValidAttrName(s) }
 // elementsAddressable: every element's keys can be paths (elements are objects: typed checked that).
 func elementsAddressable(a []any) bool {
 	for _, e := range a {
-		if !addressable(unionKeys(e.(map[string]any), nil)) {
+		if !addressable(e.(map[string]any)) {
 			return false
 		}
 	}
@@ -321,13 +347,13 @@ func diffTyped(ops []Operation, path string, o []any, ot []string, n []any, nt [
 		elem := path + selectorString("type", t)
 		for _, sp := range pairKeys(om, nm) {
 			ov, nv := sp.values(om, nm)
-			if sp.name == "type" {
+			if sp.name() == "type" {
 				if nv != ov { // same type in another case: replace the element's type spelling
 					ops = append(ops, Operation{Op: OpReplace, Path: elem + ".type", Value: nv})
 				}
 				continue
 			}
-			ops = diffAttr(ops, elem+"."+sp.name, ov, nv, false)
+			ops = diffAttr(ops, elem+"."+sp.name(), ov, nv, false)
 		}
 	}
 	// A new element is added sub-attribute by sub-attribute on its value path, as Entra does: subscribers

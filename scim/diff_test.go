@@ -357,17 +357,15 @@ func FuzzDiffJSON(f *testing.F) {
 		// Top-level names come from map_to targets, which the mapper parses: attribute names in one spelling,
 		// and extensions whose attributes are names too. Below them, values are anything a source sends.
 		for _, u := range []User{ua, ub} {
-			keys := unionKeys(u, nil)
-			var names []string
-			for _, k := range keys {
+			names := map[string]any{}
+			for k, v := range u {
 				if k == EnterpriseUserSchema {
-					ext, ok := u[k].(map[string]any)
-					if ok && !addressable(unionKeys(ext, nil)) {
+					if ext, ok := v.(map[string]any); ok && !addressable(ext) {
 						return
 					}
 					continue
 				}
-				names = append(names, k)
+				names[k] = v
 			}
 			if !addressable(names) {
 				return
