@@ -79,11 +79,14 @@ func BenchmarkRouteDocsExample(b *testing.B) {
 }
 
 // ratio runs op and baseline alternately in the same loop and reports each one's time per call and their ratio
-// (ns/op is the pair's). Allocations per op are the pair's too.
+// (ns/op is the pair's). Allocations per op are the pair's too. routes/s is by wall time; routes/cpu-s divides the
+// process's CPU time (GC included) between op and baseline in proportion to their wall times, so it is the
+// throughput of one core even when other processes share the machine.
 func ratio(b *testing.B, op, baseline func()) {
 	b.ReportAllocs()
 	var opT, baseT time.Duration
 	n := 0
+	cpu0 := processCPU()
 	for b.Loop() {
 		t0 := time.Now()
 		op()
@@ -98,4 +101,8 @@ func ratio(b *testing.B, op, baseline func()) {
 	b.ReportMetric(float64(baseT)/float64(n), "clone-ns")
 	b.ReportMetric(float64(opT)/float64(baseT), "route/clone")
 	b.ReportMetric(float64(n)/opT.Seconds(), "routes/s")
+	if cpu := processCPU() - cpu0; cpu > 0 {
+		opCPU := cpu.Seconds() * float64(opT) / float64(opT+baseT)
+		b.ReportMetric(float64(n)/opCPU, "routes/cpu-s")
+	}
 }
