@@ -177,8 +177,10 @@ func (c *evalCtx) unique(gu *call) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("GetUniqueValue %s %q: %w", c.attribute, s, err)
 		}
-		if resumer != nil {
-			// Granted or refused, the value is held now: the next owner of the series starts after it.
+		if resumer != nil && (!ok || attempt > 0) {
+			// Granted or refused, the value is held now: the next owner of the series starts after it. A first
+			// candidate granted at once starts no run: most values never meet a namesake, and remembering each
+			// would cost memory per user (a namesake is refused on it and starts the run then).
 			resumer.Taken(c.attribute, first, attempt, s)
 		}
 		if ok {
