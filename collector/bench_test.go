@@ -302,3 +302,35 @@ func waitAll(b *testing.B, fs []jetstream.PubAckFuture) {
 		}
 	}
 }
+
+// BenchmarkPipelineSuccessFactorsUnchanged measures the everyday collection: the same b.N users again, nothing
+// changed (the first collection is set-up, not timed). It reads the state once, maps every user and publishes
+// nothing.
+func BenchmarkPipelineSuccessFactorsUnchanged(b *testing.B) {
+	src := newSFSource(b, b.N)
+	ten := benchTenant(b)
+	bus := newTestBus(b)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z"), Progress: time.Hour}
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	var stats Stats
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	peak := peakMemory(func() {
+		var err error
+		stats, err = p.Collect(ctx, ten, src, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.StopTimer()
+	if stats.Seen != b.N || stats.Published != 0 || stats.Failed != 0 {
+		b.Fatalf("stats %s", stats)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "users/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/user")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-MB")
+}
