@@ -17,7 +17,6 @@ import (
 // initial publication, an application role assignment, a nested group, soft and hard deletes, an expired delta
 // token and guests, each checked as the messages the subscriber of every channel receives.
 func TestDocsExample(t *testing.T) {
-	t.Parallel()
 	w := newWorld(t, func(co *graph.Company) {
 		// Karl holds Application1's Admins role before the first collection, so that granting him Employees
 		// is the documentation's example (a role added to a user who already has one).
@@ -241,7 +240,6 @@ func TestDocsExample(t *testing.T) {
 // rule reads initiatedByUpn, so entra.OptionsFor makes the source hold changes until the audit log (here one
 // second behind, as in Entra) names who made them.
 func TestDocsExampleSyncAccountExcluded(t *testing.T) {
-	t.Parallel()
 	w := newWorld(t, nil, func(w *world, tc *config.Tenant) {
 		tc.Streams = append(tc.Streams, syncRule(w.co.App1))
 	})
@@ -290,7 +288,6 @@ func TestDocsExampleSyncAccountExcluded(t *testing.T) {
 // TestDocsExampleGroupIDs: the example's APP2 selects two groups by object id, which works with
 // use_original_group_id (group value = object id).
 func TestDocsExampleGroupIDs(t *testing.T) {
-	t.Parallel()
 	w := newWorld(t, nil, func(_ *world, tc *config.Tenant) { tc.General.Entra.UseOriginalGroupID = true })
 	w.collect()
 	got := w.drain()
@@ -318,7 +315,6 @@ func sorted(s []string) []string {
 // log). Nothing is lost or published twice, and no request is repeated before Retry-After (checked on the
 // imitation's request log).
 func TestThrottleStorm(t *testing.T) {
-	t.Parallel()
 	w := newWorld(t, nil, nil)
 	co := w.co
 	const storm = 6

@@ -26,6 +26,10 @@ import (
 // entra.OptionsFor of the compiled documentation example (testdata/config/entra-example.yaml) → collector
 // Pipeline → the real embedded broker (JetStream stream "mycompany" in the tenant's ENTRA account, state KV) →
 // a nats.go pull subscriber per channel that fetches and acks.
+//
+// They do not run in parallel: each starts a broker, and the package's parallel tests include one that bounds
+// how long a collection takes (TestAuditBudgetRespected), which brokers starting beside it under -race on two
+// cores made fail. Most of their time is spent waiting for the audit API budget and Retry-After anyway.
 
 const tenantName = "mycompany"
 

@@ -54,7 +54,6 @@ func TestOptionsForExample(t *testing.T) {
 // and a rule on initiatedByUpn turns on the configured attribution wait. Checked on what the source built with
 // these options reads from the imitation.
 func TestOptionsForNamedApplications(t *testing.T) {
-	t.Parallel()
 	co := graph.NewCompany(nil)
 	payroll := co.AddApplication(co.Admin, "", "Payroll", graph.AppRole{DisplayName: "Clerk", Value: "Clerk"})
 	travel := co.AddApplication(co.Admin, "", "Travel", graph.AppRole{DisplayName: "Booker", Value: "Booker"})
