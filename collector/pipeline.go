@@ -22,6 +22,9 @@ import (
 // Pipeline turns the records of one source into published messages: map → dynamics → diff against state →
 // per-channel routing → publish → advance state. One Pipeline serves one (tenant, type); collections of the same
 // pipeline never overlap (the scheduler runs them one after the other).
+//
+// A collection reads the tenant's state once when it starts (users and unique-value reservations, one KV watcher)
+// and processes records on Workers goroutines: a Source must not change a Record's Data after emitting it.
 type Pipeline struct {
 	JS    jetstream.JetStream
 	State *State
