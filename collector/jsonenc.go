@@ -186,11 +186,17 @@ var messageLayout = func() bool {
 	})
 }()
 
-// appendMessage appends json.Marshal(m), with user the already encoded m.User (nil: encode it here).
-func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, error) {
+// appendMessage appends json.Marshal(m), with user the already encoded m.User (nil: encode it here). It also
+// returns where the user's encoding starts in the result: it ends one byte before the end.
+func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error) {
 	if !messageLayout {
 		b, err := json.Marshal(m)
-		return append(dst, b...), err
+		if err != nil {
+			return dst, 0, err
+		}
+		// The fallback encodes the user once more to find it.
+		u, err := json.Marshal(m.User)
+		return append(dst, b...), len(dst) + len(b) - 1 - len(u), err
 	}
 	dst = append(dst, `{"activityOperation":`...)
 	dst = appendJSONString(dst, m.ActivityOperation)
@@ -221,7 +227,7 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, error) {
 				dst = append(dst, `,"value":`...)
 				var err error
 				if dst, err = appendJSON(dst, op.Value); err != nil {
-					return dst, err
+					return dst, 0, err
 				}
 			}
 			dst = append(dst, `,"path":`...)
@@ -231,13 +237,14 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, error) {
 		dst = append(dst, ']')
 	}
 	dst = append(dst, `,"user":`...)
+	start := len(dst)
 	if user != nil {
 		dst = append(dst, user...)
 	} else {
 		var err error
 		if dst, err = appendJSON(dst, m.User); err != nil {
-			return dst, err
+			return dst, 0, err
 		}
 	}
-	return append(dst, '}'), nil
+	return append(dst, '}'), start, nil
 }

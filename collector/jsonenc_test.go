@@ -2,8 +2,10 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/scim-stream/scim-stream/scim"
@@ -62,12 +64,15 @@ func TestAppendMessageIsEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendMessage(nil, &m, nil)
-		if err != nil || !bytes.Equal(got, want) {
+		got, at, err := appendMessage([]byte("prefix"), &m, nil)
+		if err != nil || !bytes.Equal(got, append([]byte("prefix"), want...)) {
 			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
 		}
 		u, _ := appendJSON(nil, m.User)
-		if got, _ := appendMessage(nil, &m, u); !bytes.Equal(got, want) {
+		if !bytes.Equal(got[at:len(got)-1], u) {
+			t.Errorf("the user is not at %d: %s", at, got[at:])
+		}
+		if got, _, _ := appendMessage(nil, &m, u); !bytes.Equal(got, want) {
 			t.Errorf("with the user encoded before: got %s\nwant %s", got, want)
 		}
 	}
@@ -107,6 +112,47 @@ func TestUserStateJSONIsEncodingJSON(t *testing.T) {
 		}
 		if got, err := us.appendJSON(nil); err != nil || !bytes.Equal(got, want) {
 			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
+		}
+	}
+}
+
+// Message ids are those of json.Marshal'd views, whatever encoder made them: a collection repeated after an
+// upgrade still finds its earlier messages de-duplicated.
+func TestMessageIDsHashJSONMarshal(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := entraTenant(t)
+	src := &listSource{typ: Entra}
+	src.set(entraUser("u1", "ada@example.com", "Senior Consultant <R&D>", "App1_Users", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	us, err := bus.state.User(ctx, "u1")
+	if err != nil || us == nil {
+		t.Fatalf("state: %v %v", us, err)
+	}
+	src.set(Record{ID: "u1", Removed: true})
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 0)
+	if len(msgs) != 4 {
+		t.Fatalf("want 2 creates and 2 deletes, got %d messages", len(msgs))
+	}
+	null, _ := json.Marshal(nil)
+	for _, m := range msgs {
+		user, err := json.Marshal(m.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		channel := strings.TrimPrefix(m.Subject, "ENTRA.")
+		want := messageID(ten, channel, "u1", m.ActivityOperation, 0, "", null, user)
+		if m.ActivityOperation == scim.DeleteUser {
+			want = messageID(ten, channel, "u1", m.ActivityOperation, us.Revision, "", user, null)
+		}
+		if m.MsgID != want {
+			t.Errorf("%s %s: Msg-Id %s, want %s", m.Subject, m.ActivityOperation, m.MsgID, want)
 		}
 	}
 }

@@ -400,6 +400,8 @@ type encoded struct {
 
 func mapID(u scim.User) uintptr { return reflect.ValueOf(u).Pointer() }
 
+var jsonNull = []byte("null")
+
 func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 	pid, cid := mapID(prev), mapID(cur)
 	for _, e := range b.done {
@@ -437,20 +439,25 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 		User:              user,
 	}
 	e := &encoded{op: op, prev: pid, cur: cid, noOps: len(ops) == 0}
-	// Each view is encoded once, for the message id and for the body.
-	var err error
-	if e.prevJSON, err = appendJSON(nil, prev); err != nil {
-		return nil, fmt.Errorf("user %q: encode the previous user: %w", b.key, err)
-	}
-	if e.curJSON, err = appendJSON(nil, cur); err != nil {
-		return nil, fmt.Errorf("user %q: encode the user: %w", b.key, err)
-	}
-	userJSON := e.curJSON
-	if op == scim.DeleteUser {
-		userJSON = e.prevJSON
-	}
-	if e.body, err = appendMessage(make([]byte, 0, 256+2*len(userJSON)), &m, userJSON); err != nil {
+	// Each view is encoded once, for the message id and for the body: the body's user is the view the id
+	// hashes, sliced out of it.
+	body, at, err := appendMessage(make([]byte, 0, 3072), &m, nil)
+	if err != nil {
 		return nil, fmt.Errorf("user %q: encode message: %w", b.key, err)
+	}
+	e.body = body
+	// The other view is nil (a create's previous user, a delete's current one) or a change's previous user.
+	other, otherView := &e.prevJSON, prev
+	if op == scim.DeleteUser {
+		e.prevJSON = body[at : len(body)-1]
+		other, otherView = &e.curJSON, cur
+	} else {
+		e.curJSON = body[at : len(body)-1]
+	}
+	if otherView == nil {
+		*other = jsonNull
+	} else if *other, err = appendJSON(nil, otherView); err != nil {
+		return nil, fmt.Errorf("user %q: encode the previous user: %w", b.key, err)
 	}
 	b.done = append(b.done, e)
 	return e, nil
