@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/scim-stream/scim-stream/scim"
@@ -66,21 +67,27 @@ func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	var small [32]string
-	keys := small[:0]
-	for k := range m {
-		keys = append(keys, k)
+	// Key and value are taken together: looking each value up again after sorting the keys cost as much as
+	// the encoding.
+	type member struct {
+		k string
+		v any
 	}
-	slices.Sort(keys)
+	var small [32]member
+	members := small[:0]
+	for k, v := range m {
+		members = append(members, member{k, v})
+	}
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.k, b.k) })
 	dst = append(dst, '{')
-	for i, k := range keys {
+	for i, e := range members {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, k)
+		dst = appendJSONString(dst, e.k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendJSON(dst, m[k]); err != nil {
+		if dst, err = appendJSON(dst, e.v); err != nil {
 			return dst, err
 		}
 	}
@@ -106,13 +113,21 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe are the ASCII bytes encoding/json writes as they are (HTML-safe: not <, > or &).
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 // appendJSONString is encoding/json's string encoding with HTML escaping (its default).
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
+			if jsonSafe[b] {
 				i++
 				continue
 			}
