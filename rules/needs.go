@@ -6,7 +6,9 @@ import "sort"
 // rules use and no more: the Entra collector reads the role assignments of the applications named here, and holds
 // changes for the audit log only when a filter tests who made them.
 type Needs struct {
-	// MessageFields: some term tests a message field such as initiatedByUpn.
+	// MessageFields: some term tests a message field that comes from the audit log (initiatedById,
+	// initiatedByUpn, activityDateTime), so a change is worth holding until its audit row arrives. Fields the
+	// collector knows at once (activityOperation, targetId, targetUpn) do not count.
 	MessageFields bool
 	// AllRoles: some filter keeps or tests every role, whatever its application ((.*), or user.roles.value).
 	AllRoles bool
@@ -33,7 +35,10 @@ func needsOf(t *term, n *Needs) {
 	case t.all:
 		// (.*) tests nothing; in a stream it keeps every role, which Router.Needs counts.
 	case t.path.kind == fieldPath:
-		n.MessageFields = true
+		switch t.path.field {
+		case "initiatedById", "initiatedByUpn", "activityDateTime":
+			n.MessageFields = true
+		}
 	case t.path.kind == rolesPath && t.path.sel == "":
 		n.AllRoles = true
 	case t.path.kind == rolesPath:
