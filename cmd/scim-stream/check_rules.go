@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/dynamics"
@@ -36,12 +39,46 @@ func checkRules(cfgPath string, c *config.Config) []error {
 			out = append(out, ruleErrors(cfgPath, prefix, err)...)
 			if f := t.General.DoInitialLoadFilter; f != "" {
 				if _, err := rules.CompileFilter(f); err != nil {
-					out = append(out, ruleErrors(cfgPath, prefix+".general.do_initial_load_filter", err)...)
+					for _, e := range ruleErrors(cfgPath, prefix+".general.do_initial_load_filter", err) {
+						if ce, ok := e.(*config.Error); ok && ce.Line == 0 {
+							ce.Line = keyLine(cfgPath, kind.name, n, "general", "do_initial_load_filter")
+						}
+						out = append(out, e)
+					}
 				}
 			}
 		}
 	}
 	return out
+}
+
+// keyLine is the line of the key at path in the YAML file, or 0 (e.g. when the value came from the environment).
+func keyLine(file string, path ...string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	n := doc.Content[0]
+	for _, key := range path {
+		var next *yaml.Node
+		for i := 0; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				next = n.Content[i+1]
+				if key == path[len(path)-1] {
+					return n.Content[i].Line
+				}
+			}
+		}
+		if next == nil {
+			return 0
+		}
+		n = next
+	}
+	return 0
 }
 
 func ruleErrors(cfgPath, prefix string, err error) []error {

@@ -153,7 +153,7 @@ func TestCheckReportsRules(t *testing.T) {
 	}
 	want := cfg + `:14: entra.t1.streams[1].rules[1].filter (channel BAD): column 13: unknown operator -matches: use -match
 ` + cfg + `:18: entra.t1.dynamics[0].rules[0].filter: column 36: unknown flag -exclud: the only flag is -exclude
-` + cfg + `: entra.t1.general.do_initial_load_filter: column 20: invalid regular expression "(": `
+` + cfg + `:6: entra.t1.general.do_initial_load_filter: column 20: invalid regular expression "(": `
 	if got := stdout.String(); !strings.HasPrefix(got, want) {
 		t.Errorf("check printed:\n%s\nwant:\n%s…", got, want)
 	}
