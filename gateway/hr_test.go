@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -91,7 +92,7 @@ func TestHRToStore(t *testing.T) {
 	collect := func(what string) []gateway.Event {
 		t.Helper()
 		mu.Lock()
-		before := len(evs)
+		before, before2 := len(evs), len(evs2)
 		mu.Unlock()
 		stats, err := p.Collect(ctx, tenant, src, false)
 		if err != nil {
@@ -100,9 +101,6 @@ func TestHRToStore(t *testing.T) {
 		if stats.Published == 0 {
 			t.Fatalf("%s: nothing published: %+v", what, stats)
 		}
-		mu.Lock()
-		before2 := len(evs2)
-		mu.Unlock()
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			mu.Lock()
@@ -118,7 +116,7 @@ func TestHRToStore(t *testing.T) {
 				return got
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d of %d messages handled", what, len(got), stats.Published)
+				t.Fatalf("%s: %d and %d of %d messages handled by the two gateways\n%s", what, len(got), got2, stats.Published, logs)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -200,10 +198,12 @@ func TestHRToStore(t *testing.T) {
 	mu.Unlock()
 }
 
+var logs = &logBuf{}
+
 // runStoreGateway runs a gateway with the store endpoint until the test ends.
 func runStoreGateway(t *testing.T, cfg *gateway.Config, onEvent func(gateway.Event)) *store.Store {
 	t.Helper()
-	g, err := gateway.Open(context.Background(), cfg, nil)
+	g, err := gateway.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ const (
 	fetchBatch = 100
 	// defaultAckWait is JetStream's ack wait when the consumer does not set one.
 	defaultAckWait = 30 * time.Second
-	// fetchWait is how long one pull waits for messages; shutdown interrupts it. Messages arriving meanwhile are
+	// fetchWait is how long one pull waits for messages; shutdown waits for it to end. Messages arriving meanwhile are
 	// handled at once; the length matters after a failure, when the rest of the pull is collected and handed back
 	// only when it ends (so a retry cannot start before), and for idle polling (one small request per second).
 	fetchWait = time.Second
@@ -176,10 +176,12 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 	}
 	var perMsg time.Duration // moving average of the time one message takes
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, fetchWait)
-		batch, err := cons.Fetch(batchSize(ackWait, perMsg), jetstream.FetchContext(fctx))
+		// FetchMaxWait, not a context deadline: the client then waits a second longer than the server keeps the
+		// pull open. With a deadline it would stop listening only a tenth earlier, and a server that got the pull
+		// late (a loaded machine) would deliver into an inbox no one reads: those messages come back only after
+		// the ack wait. Shutdown waits for the pull to end (at most fetchWait + 1 s).
+		batch, err := cons.Fetch(batchSize(ackWait, perMsg), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
-			cancel()
 			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
 		}
 		var pause time.Duration
@@ -212,7 +214,6 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 			s.nak(m, pause)
 		}
 		err = batch.Error()
-		cancel()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
 			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
 		}
