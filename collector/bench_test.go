@@ -304,8 +304,8 @@ func waitAll(b *testing.B, fs []jetstream.PubAckFuture) {
 }
 
 // BenchmarkPipelineSuccessFactorsUnchanged measures the everyday collection: the same b.N users again, nothing
-// changed (the first collection is set-up, not timed). It reads the state once, maps every user and publishes
-// nothing.
+// changed (the first collection is set-up, not timed). It reads every user's state, maps every user and
+// publishes nothing.
 func BenchmarkPipelineSuccessFactorsUnchanged(b *testing.B) {
 	src := newSFSource(b, b.N)
 	ten := benchTenant(b)

@@ -23,8 +23,8 @@ import (
 // per-channel routing → publish → advance state. One Pipeline serves one (tenant, type); collections of the same
 // pipeline never overlap (the scheduler runs them one after the other).
 //
-// A collection reads the tenant's state once when it starts (users and unique-value reservations, one KV watcher)
-// and processes records on Workers goroutines: a Source must not change a Record's Data after emitting it.
+// A collection processes records on Workers goroutines, each reading the record's previous state, mapping and
+// publishing while others wait for the KV: a Source must not change a Record's Data after emitting it.
 type Pipeline struct {
 	JS    jetstream.JetStream
 	State *State
@@ -98,8 +98,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if b, _ := cp.Get(ctx, cpLastTotal); b != nil {
 		_ = json.Unmarshal(b, &r.expected)
 	}
+	r.uniq = newReservations(p.State)
 	var err error
-	if r.state, r.uniq, err = p.State.load(ctx); err != nil {
+	if r.known, err = p.State.hasUsers(ctx); err != nil {
 		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
 	}
 
@@ -175,8 +176,8 @@ type collection struct {
 	epoch   string
 	// seen holds the state digests of the records of this collection.
 	seen map[digest]struct{}
-	// state is the state as the collection started, less the users already processed.
-	state    *stateSnapshot
+	// known is false when the state had no user as the collection started: no record has a previous state.
+	known    bool
 	uniq     *reservations
 	acks     *ackQueue
 	work     *workers
@@ -226,12 +227,13 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 		return r.work.submit(ctx, func() error { return r.process(ctx, key, prev, rec) })
 	}
 	r.seen[id] = struct{}{}
-	stored, known := r.state.take(id)
 	return r.work.submit(ctx, func() error {
+		// The previous state is read here, on the worker: the reads of several records overlap, and a
+		// collection reads the state of the records it gets only (an incremental one, a handful).
 		var prev *UserState
-		if known {
+		if r.known {
 			var err error
-			if prev, err = stored.decode(r.p.State.kv.Bucket(), fmt.Sprintf("user %q", key)); err != nil {
+			if prev, err = r.p.State.User(ctx, key); err != nil {
 				return err
 			}
 		}
@@ -348,18 +350,20 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 // returned nothing at all is treated as a source problem, not as everybody leaving.
 func (r *collection) vanished(ctx context.Context) error {
 	if len(r.seen) == 0 {
-		if n := len(r.state.users); n > 0 {
+		n := 0
+		_ = r.p.State.userIDs(ctx, func(digest) error { n++; return nil })
+		if n > 0 {
 			r.log.Warn("the source returned no users at all; nobody is treated as a leaver (check the collect query)", "known_users", n)
 		}
 		return nil
 	}
-	bucket := r.p.State.kv.Bucket()
-	// What is left of the snapshot are the users this collection did not see.
-	for id, su := range r.state.users {
-		delete(r.state.users, id)
-		err := r.work.submit(ctx, func() error {
-			us, err := su.decode(bucket, "user."+id.String())
-			if err != nil {
+	return r.p.State.userIDs(ctx, func(id digest) error {
+		if _, ok := r.seen[id]; ok {
+			return nil
+		}
+		return r.work.submit(ctx, func() error {
+			us, err := r.p.State.userByID(ctx, id)
+			if err != nil || us == nil {
 				return err
 			}
 			if r.t.Type != HR {
@@ -372,11 +376,7 @@ func (r *collection) vanished(ctx context.Context) error {
 			user["active"] = false
 			return r.change(ctx, us.Key, us, user, Record{ID: us.Key})
 		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // bodies encodes the messages of one change. rules.Router hands out one map per distinct view of a user, so

@@ -582,3 +582,32 @@ func TestFlipBackIsPublished(t *testing.T) {
 		}
 	}
 }
+
+// An Entra full resync that no longer lists a user means the user was deleted during the gap: deleteUser on the
+// channels the user was published to, and the state forgets the user.
+func TestEntraFullResyncDeletesVanishedUsers(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := entraTenant(t)
+	src := &listSource{typ: Entra, full: true}
+	src.set(entraUser("u1", "ada@example.com", "Engineer", "App1_Users"), entraUser("u2", "alan@example.com", "Engineer"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	before := bus.lastSeq(t)
+	src.set(entraUser("u1", "ada@example.com", "Engineer", "App1_Users"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	got := bus.messages(t, before)
+	if len(got) != 1 || got[0].Subject != "ENTRA.ALL" || got[0].ActivityOperation != scim.DeleteUser || got[0].TargetID != "u2" {
+		t.Fatalf("want one deleteUser of u2 on ENTRA.ALL, got %+v", got)
+	}
+	if us, err := bus.state.User(ctx, "u2"); err != nil || us != nil {
+		t.Fatalf("u2 must be forgotten: %+v %v", us, err)
+	}
+	if us, err := bus.state.User(ctx, "u1"); err != nil || us == nil {
+		t.Fatalf("u1 must be kept: %v", err)
+	}
+}

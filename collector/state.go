@@ -74,49 +74,24 @@ func userKey(key string) string { return "user." + hashKey(key) }
 
 // User returns the remembered state of a source object, or nil when it was never published.
 func (s *State) User(ctx context.Context, key string) (*UserState, error) {
-	e, err := s.kv.Get(ctx, userKey(key))
+	return s.user(ctx, userKey(key), fmt.Sprintf("user %q", key))
+}
+
+func (s *State) user(ctx context.Context, k, what string) (*UserState, error) {
+	var e jetstream.KeyValueEntry
+	err := retry(ctx, func() (err error) { e, err = s.kv.Get(ctx, k); return err })
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state %s: read user %q: %w", s.kv.Bucket(), key, err)
+		return nil, fmt.Errorf("state %s: read %s: %w", s.kv.Bucket(), what, err)
 	}
 	var us UserState
 	if err := json.Unmarshal(e.Value(), &us); err != nil {
-		return nil, fmt.Errorf("state %s: user %q: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), key, err)
+		return nil, fmt.Errorf("state %s: %s: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), what, err)
 	}
 	us.Revision = e.Revision()
 	return &us, nil
-}
-
-// Users calls f with every remembered user, in no particular order (full sources use it to find who vanished).
-func (s *State) Users(ctx context.Context, f func(*UserState) error) error {
-	keys, err := s.kv.ListKeysFiltered(ctx, "user.>")
-	if errors.Is(err, jetstream.ErrNoKeysFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("state %s: list users: %w", s.kv.Bucket(), err)
-	}
-	defer keys.Stop()
-	for k := range keys.Keys() {
-		e, err := s.kv.Get(ctx, k)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("state %s: read %s: %w", s.kv.Bucket(), k, err)
-		}
-		var us UserState
-		if err := json.Unmarshal(e.Value(), &us); err != nil {
-			return fmt.Errorf("state %s: %s: stored value is not valid JSON (%v); delete the key to republish the user", s.kv.Bucket(), k, err)
-		}
-		us.Revision = e.Revision()
-		if err := f(&us); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // PutUser records what was published for a source object. Call it only after every message for the change was

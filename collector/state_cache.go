@@ -4,7 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -34,81 +34,62 @@ func parseDigest(s string) (digest, bool) {
 	return d, err == nil
 }
 
-// stateSnapshot is what a collection knows of the state when it starts: every remembered user, read with one KV
-// watcher (the bucket's latest values streamed in one go) instead of one Get round trip per record. The values
-// are kept as the stored JSON and decoded only for the user being processed, so 100,000 users cost their encoded
-// size, not that of decoded maps. A collection is the only writer of its users' state (collections of a tenant
-// never overlap), so the snapshot stays true for every user until the collection itself changes it.
-type stateSnapshot struct {
-	users map[digest]storedUser
-}
-
-type storedUser struct {
-	raw      []byte
-	revision uint64
-}
-
-// take returns the remembered state of a user and removes it from the snapshot: what remains at the end of a
-// full collection is what the source no longer returned.
-func (s *stateSnapshot) take(id digest) (storedUser, bool) {
-	su, ok := s.users[id]
-	if ok {
-		delete(s.users, id)
+// hasUsers reports whether the state remembers any user. A collection into a state that has none (the first
+// one of a tenant) skips the read of each record's previous state: there is none to find.
+func (s *State) hasUsers(ctx context.Context) (bool, error) {
+	found := false
+	err := s.userIDs(ctx, func(digest) error {
+		found = true
+		return errStopListing
+	})
+	if errors.Is(err, errStopListing) {
+		err = nil
 	}
-	return su, ok
+	return found, err
 }
 
-func (su storedUser) decode(bucket, what string) (*UserState, error) {
-	var us UserState
-	if err := json.Unmarshal(su.raw, &us); err != nil {
-		return nil, fmt.Errorf("state %s: %s: stored value is not valid JSON (%v); delete the key to republish the user", bucket, what, err)
-	}
-	us.Revision = su.revision
-	return &us, nil
-}
+var errStopListing = errors.New("stop listing")
 
-// load reads the users and the unique-value reservations of the state in one pass.
-func (s *State) load(ctx context.Context) (*stateSnapshot, *reservations, error) {
-	snap := &stateSnapshot{users: map[digest]storedUser{}}
-	res := newReservations(s)
-	w, err := s.kv.WatchFiltered(ctx, []string{"user.>", "uniq.>"}, jetstream.IgnoreDeletes())
+// userIDs calls f with the digest of every remembered user, from one KV watcher that carries no values (the
+// users a full collection did not see are found without reading everybody's state).
+func (s *State) userIDs(ctx context.Context, f func(digest) error) error {
+	w, err := s.kv.WatchFiltered(ctx, []string{"user.>"}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
 	if err != nil {
-		return nil, nil, fmt.Errorf("state %s: read users and reservations: %w", s.kv.Bucket(), err)
+		return fmt.Errorf("state %s: list users: %w", s.kv.Bucket(), err)
 	}
 	defer w.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("state %s: read users and reservations: %w", s.kv.Bucket(), context.Cause(ctx))
+			return fmt.Errorf("state %s: list users: %w", s.kv.Bucket(), context.Cause(ctx))
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil, nil, fmt.Errorf("state %s: read users and reservations: the watcher stopped early (connection lost?); the collection is retried", s.kv.Bucket())
+				return fmt.Errorf("state %s: list users: the watcher stopped early (connection lost?); the collection is retried", s.kv.Bucket())
 			}
 			if e == nil {
-				return snap, res, nil
+				return nil
 			}
-			k := e.Key()
-			switch {
-			case strings.HasPrefix(k, "user."):
-				if id, ok := parseDigest(k[len("user."):]); ok {
-					snap.users[id] = storedUser{raw: e.Value(), revision: e.Revision()}
-				}
-			case strings.HasPrefix(k, "uniq."):
-				attr, value, ok := strings.Cut(k[len("uniq."):], ".")
-				a, ok1 := parseDigest(attr)
-				v, ok2 := parseDigest(value)
-				if ok && ok1 && ok2 {
-					res.learn(uniqID{a, v}, string(e.Value()))
+			if id, ok := parseDigest(strings.TrimPrefix(e.Key(), "user.")); ok {
+				if err := f(id); err != nil {
+					return err
 				}
 			}
 		}
 	}
 }
 
-// reservations is the collection's view of the unique-value registry: every reservation of the state, plus those
-// learnt or made since. The KV stays the authority: a value absent here is claimed with the atomic KV Create; a
-// value present here was granted by the KV to the owner recorded, and reservations are never released, so the
-// answer "owner holds it" or "another owner holds it" needs no round trip. Safe for concurrent use.
+// userByID reads a user's state by its digest (the users a full collection did not see have no source key).
+func (s *State) userByID(ctx context.Context, id digest) (*UserState, error) {
+	return s.user(ctx, "user."+id.String(), "user."+id.String())
+}
+
+// reservations is the collection's memory of the unique-value registry: the reservations it made or met. The KV
+// stays the authority: a value absent here is claimed with the atomic KV Create (which tells who holds it when
+// it is taken); a value present here was granted by the KV to the owner recorded, and reservations are never
+// released, so the answer "owner holds it" or "another owner holds it" needs no second round trip. It starts
+// empty: reading every reservation of a large tenant for each collection would cost more than the few joiners of
+// an ordinary collection save, and within one collection the Resumer bookkeeping makes the n-th namesake start
+// where the previous one stopped. Safe for concurrent use.
 type reservations struct {
 	s      *State
 	mu     sync.Mutex
@@ -167,8 +148,9 @@ func (r *reservations) Reserve(ctx context.Context, attribute, value, owner stri
 }
 
 // Resume implements mapper.Resumer. Every taken value of a series has a holder known here (the mapper reports as
-// taken only what this registry granted or refused), so when owner holds no value of the attribute at all, none
-// of them is owner's and the whole taken run can be skipped.
+// taken only what this registry granted or refused), so when owner holds no value of the attribute known here,
+// none of them is owner's and the whole taken run can be skipped. (A value owner holds beyond the run is found
+// by the walk from there on.)
 func (r *reservations) Resume(attribute, first, owner string) (int, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
