@@ -111,7 +111,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if err == nil {
 		err = r.flush(ctx)
 	}
-	if err == nil && full {
+	// When the state had no user as the collection started, everybody in it now was seen by this collection:
+	// nobody vanished, and the listing of every user (which makes the server read the whole bucket) is skipped.
+	if err == nil && full && r.known {
 		err = r.vanished(ctx)
 		if err == nil {
 			err = r.flush(ctx)
