@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -162,18 +163,14 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 	gwLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
-		typ := natsauth.Entra
-		if subject[:3] == "HR." {
-			typ = natsauth.HR
-		}
+		typ := strings.SplitN(subject, ".", 2)[0]
 		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, natsauth.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone
 			return err
 		}
-		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed},
-			DeleteUserOnLastGroupRoleRemoval: false}
+		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
 	}
 	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
 	g, err := gateway.Open(ctx, gcfg, gwLog)
@@ -220,7 +217,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 	return nil
 }
 
-// collectedTenant is called by the runner after each collection.
+// collected is called by the runner after each collection.
 func (d *demo) collected(t *collector.Tenant, s collector.Stats, err error) {
 	d.mu.Lock()
 	if d.collections == nil {
