@@ -273,15 +273,26 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 }
 
 func (r *Runner) pipeline(ctx context.Context, l *loop) (*Pipeline, error) {
-	js, err := r.Broker.JetStream(l.name, string(l.typ))
+	p, err := NewPipeline(ctx, r.Broker, l.name, l.typ)
 	if err != nil {
 		return nil, err
 	}
-	kv, err := r.Broker.StateKV(ctx, l.name, string(l.typ))
+	p.Log, p.Now, p.Metrics = r.log(), r.Now, r.Metrics
+	return p, nil
+}
+
+// NewPipeline is the pipeline of (tenant, typ) on b: publishing in the tenant's account of that type, state in its
+// bucket of the internal account.
+func NewPipeline(ctx context.Context, b Broker, tenant string, typ Type) (*Pipeline, error) {
+	js, err := b.JetStream(tenant, string(typ))
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{JS: js, State: NewState(kv), Log: r.log(), Now: r.Now, Metrics: r.Metrics}, nil
+	kv, err := b.StateKV(ctx, tenant, string(typ))
+	if err != nil {
+		return nil, err
+	}
+	return &Pipeline{JS: js, State: NewState(kv)}, nil
 }
 
 // next is the wait before the next collection: collect_interval seconds after the previous one ended, or the

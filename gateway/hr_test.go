@@ -64,15 +64,10 @@ func TestHRToStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := env.Broker.JetStream("mycompany", natsauth.HR)
+	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", collector.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := env.Broker.StateKV(ctx, "mycompany", natsauth.HR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &collector.Pipeline{JS: js, State: collector.NewState(kv)}
 
 	jwt, seed := env.SubscriberCreds(t, "mycompany", natsauth.HR, natsauth.DurableName("hr-gw", "undefined"))
 	cfg := gateway.SubscriberConfig("hr-gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{

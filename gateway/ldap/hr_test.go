@@ -60,15 +60,10 @@ func TestHRToActiveDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := env.Broker.JetStream("mycompany", natsauth.HR)
+	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", collector.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kv, err := env.Broker.StateKV(ctx, "mycompany", natsauth.HR)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &collector.Pipeline{JS: js, State: collector.NewState(kv)}
 
 	// AD with userName = the HR employee id (employeeID); UPN and sAMAccountName come from onCreate.
 	ad := adConfig(s, s.ldaps, "") + `timeout: 5s
