@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,15 +81,7 @@ func BenchmarkInitialLoad100k(b *testing.B) { benchInitialLoad(b, 100000, 20, 20
 
 func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
 	tenant := bigTenant(n, deptSize, apps)
-	srv := graph.NewServer(tenant)
-	srv.PageSize = 100
-	srv.AddClient("bench", "bench-secret")
-	ts := srv.Start()
-	defer ts.Close()
-	cfg := &config.Tenant{
-		Auth:    config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{{ClientID: "bench", ClientSecret: "bench-secret"}}}},
-		General: config.General{Entra: config.EntraGeneral{TenantID: tenant.ID, GraphURL: ts.URL, LoginURL: ts.URL}},
-	}
+	ts, cfg := benchServer(b, tenant) // Graph's page of 100 users
 	cp := newCheckpoints(b)
 	token := benchToken(b, ts.Client(), ts.URL, tenant.ID)
 	src, err := New("bench", cfg, Options{HTTPClient: ts.Client()})
@@ -100,22 +94,7 @@ func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	before := ms.HeapAlloc
-	var peak atomic.Uint64
-	stop := make(chan struct{})
-	go func() {
-		var m runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				runtime.ReadMemStats(&m)
-				if m.HeapAlloc > peak.Load() {
-					peak.Store(m.HeapAlloc)
-				}
-			}
-		}
-	}()
+	heap := sampleHeap()
 	var srcTime, baseTime time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -135,7 +114,8 @@ func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
 		baseTime += time.Since(start)
 	}
 	b.StopTimer()
-	close(stop)
+	heap.stop()
+	peak := &heap.peak
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	retained := ms.HeapAlloc - min(before, ms.HeapAlloc)
@@ -148,6 +128,56 @@ func benchInitialLoad(b *testing.B, n, deptSize, apps int) {
 	b.ReportMetric(srcTime.Seconds()/float64(b.N), "s/load")
 	b.ReportMetric(float64(peak.Load()-min(before, peak.Load()))/(1<<20), "peak-heap-MB-over-tenant")
 	b.ReportMetric(float64(retained)/(1<<20), "directory-MB")
+}
+
+// benchServer serves tenant over HTTPS until the benchmark ends, with the OAuth client "bench", and returns the
+// tenant configuration that reads it.
+func benchServer(b *testing.B, tenant *graph.Tenant) (*httptest.Server, *config.Tenant) {
+	srv := graph.NewServer(tenant)
+	srv.AddClient("bench", "bench-secret")
+	ts := srv.Start()
+	b.Cleanup(ts.Close)
+	return ts, &config.Tenant{
+		Auth:    config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{{ClientID: "bench", ClientSecret: "bench-secret"}}}},
+		General: config.General{Entra: config.EntraGeneral{TenantID: tenant.ID, GraphURL: ts.URL, LoginURL: ts.URL}},
+	}
+}
+
+// heapSampler records the peak Go heap (HeapAlloc, garbage included) and the peak live heap every 20 ms until
+// stop.
+type heapSampler struct {
+	peak, peakLive atomic.Uint64
+	stopc, done    chan struct{}
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		var m runtime.MemStats
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		for {
+			select {
+			case <-h.stopc:
+				return
+			case <-time.After(20 * time.Millisecond):
+				runtime.ReadMemStats(&m)
+				if m.HeapAlloc > h.peak.Load() {
+					h.peak.Store(m.HeapAlloc)
+				}
+				metrics.Read(live)
+				if v := live[0].Value.Uint64(); v > h.peakLive.Load() {
+					h.peakLive.Store(v)
+				}
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heapSampler) stop() {
+	close(h.stopc)
+	<-h.done
 }
 
 func benchToken(b *testing.B, c *http.Client, base, tenant string) string {
@@ -195,14 +225,7 @@ func baselineLoad(b *testing.B, c *http.Client, u, token string) int {
 // groups and audit log polled), against a plain GET+decode of the same users/delta round.
 func BenchmarkIncremental(b *testing.B) {
 	tenant := bigTenant(10000, 100, 5)
-	srv := graph.NewServer(tenant)
-	srv.AddClient("bench", "bench-secret")
-	ts := srv.Start()
-	defer ts.Close()
-	cfg := &config.Tenant{
-		Auth:    config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{{ClientID: "bench", ClientSecret: "bench-secret"}}}},
-		General: config.General{Entra: config.EntraGeneral{TenantID: tenant.ID, GraphURL: ts.URL, LoginURL: ts.URL}},
-	}
+	ts, cfg := benchServer(b, tenant)
 	cp := newCheckpoints(b)
 	token := benchToken(b, ts.Client(), ts.URL, tenant.ID)
 	src, err := New("bench", cfg, Options{HTTPClient: ts.Client()})

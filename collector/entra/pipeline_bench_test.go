@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/metrics"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
 // BenchmarkInitialLoadPublished10k is BenchmarkInitialLoadPublished100k at a tenth of the size, for a quick look.
@@ -35,14 +33,7 @@ func BenchmarkInitialLoadPublished100k(b *testing.B) { benchInitialLoadPublished
 
 func benchInitialLoadPublished(b *testing.B, n, deptSize, apps int) {
 	tenant := bigTenant(n, deptSize, apps)
-	srv := graph.NewServer(tenant)
-	srv.AddClient("bench", "bench-secret")
-	ts := srv.Start()
-	defer ts.Close()
-	cfg := &config.Tenant{
-		Auth:    config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{{ClientID: "bench", ClientSecret: "bench-secret"}}}},
-		General: config.General{Entra: config.EntraGeneral{TenantID: tenant.ID, GraphURL: ts.URL, LoginURL: ts.URL}},
-	}
+	ts, cfg := benchServer(b, tenant)
 	app0 := findApp(b, cfg, ts.Client(), "App 0")
 	cfg.Streams = []config.Stream{
 		{Channel: "APP1", Rules: []config.Filter{{Filter: `(user.roles.` + app0 + `.value -match ".*")`}}},
@@ -74,36 +65,15 @@ func benchInitialLoadPublished(b *testing.B, n, deptSize, apps int) {
 	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	metrics.Read(live)
 	liveBefore := live[0].Value.Uint64()
-	var peak, peakLive atomic.Uint64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		var m runtime.MemStats
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-				runtime.ReadMemStats(&m)
-				if m.HeapAlloc > peak.Load() {
-					peak.Store(m.HeapAlloc)
-				}
-				metrics.Read(live)
-				if v := live[0].Value.Uint64(); v > peakLive.Load() {
-					peakLive.Store(v)
-				}
-			}
-		}
-	}()
+	heap := sampleHeap()
+	peak, peakLive := &heap.peak, &heap.peakLive
 	b.ResetTimer()
 	start := time.Now()
 	timed := &timedSource{Source: src}
 	stats, err := p.Collect(ctx, ct, timed, false)
 	load := time.Since(start)
 	b.StopTimer()
-	close(stop)
-	<-sampled
+	heap.stop()
 	if err != nil || stats.Seen != n || stats.Failed != 0 || !stats.Full {
 		b.Fatalf("load: %v (%v)", err, stats)
 	}

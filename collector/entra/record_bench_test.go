@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/collector"
-	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
 // BenchmarkRecord measures building one user's record from the directory (properties, manager, transitive
@@ -17,14 +15,7 @@ import (
 // is copying the user's properties (the least a record does), and "ratio" is record time over baseline time.
 func BenchmarkRecord(b *testing.B) {
 	tenant := bigTenant(2000, 20, 20)
-	srv := graph.NewServer(tenant)
-	srv.AddClient("bench", "bench-secret")
-	ts := srv.Start()
-	defer ts.Close()
-	cfg := &config.Tenant{
-		Auth:    config.Auth{OAuth: &config.OAuth{Clients: []config.OAuthClient{{ClientID: "bench", ClientSecret: "bench-secret"}}}},
-		General: config.General{Entra: config.EntraGeneral{TenantID: tenant.ID, GraphURL: ts.URL, LoginURL: ts.URL}},
-	}
+	ts, cfg := benchServer(b, tenant)
 	src, err := New("bench", cfg, Options{HTTPClient: ts.Client()})
 	if err != nil {
 		b.Fatal(err)
