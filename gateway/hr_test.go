@@ -43,16 +43,7 @@ func TestHRToStore(t *testing.T) {
 	defer cancel()
 
 	company := successfactors.NewSampleCompany(8, time.Now)
-	sf := successfactors.New(company)
-	sf.AddBasicUser("api", "api-password")
-	srv := sf.Start()
-	defer srv.Close()
-	c, err := config.Check("../testdata/config/hr-successfactors.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := c.HR["mycompany"]
-	tc.Auth = config.Auth{BaseURLs: []string{srv.URL}, Basic: &config.Basic{Username: "api", Password: "api-password"}}
+	srv, tc := successfactors.DocsTenant(t, company, "../testdata/config/hr-successfactors.yaml")
 	if err := yaml.Unmarshal([]byte(hrDynamics), &tc.Dynamics); err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/hr"
-	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
@@ -28,16 +27,7 @@ func TestHRToActiveDirectory(t *testing.T) {
 	defer cancel()
 
 	company := successfactors.NewSampleCompany(6, time.Now)
-	sf := successfactors.New(company)
-	sf.AddBasicUser("api", "api-password")
-	srv := sf.Start()
-	defer srv.Close()
-	c, err := config.Check("../../testdata/config/hr-successfactors.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tc := c.HR["mycompany"]
-	tc.Auth = config.Auth{BaseURLs: []string{srv.URL}, Basic: &config.Basic{Username: "api", Password: "api-password"}}
+	srv, tc := successfactors.DocsTenant(t, company, "../../testdata/config/hr-successfactors.yaml")
 	// Group memberships come from a dynamic, as HR systems carry none: everyone is Staff, consultants are
 	// Consultants too.
 	if err := yaml.Unmarshal([]byte(`
