@@ -46,7 +46,8 @@ type Options struct {
 	Host string
 }
 
-type accountKey struct{ tenant, typ string }
+// accountKey names a (tenant, type) account or, with channel, a channel account.
+type accountKey struct{ tenant, typ, channel string }
 
 // publisher is SCIM Stream's connection to one (tenant, type) account.
 type publisher struct {

@@ -56,6 +56,15 @@ func StreamConfig(tenant, typ string, maxAgeDays int) jetstream.StreamConfig {
 	}
 }
 
+// ChannelStreamConfig is the stream of a channel account: named like the tenant (the Node SCIM Gateway looks it up
+// by that name), holding only the channel's subject <typ>.<channel>.
+func ChannelStreamConfig(tenant, typ, channel string, maxAgeDays int) jetstream.StreamConfig {
+	sc := StreamConfig(tenant, typ, maxAgeDays)
+	sc.Description = fmt.Sprintf("SCIM Stream %s.%s messages of tenant %s", typ, channel, tenant)
+	sc.Subjects = []string{typ + "." + channel}
+	return sc
+}
+
 // anyURLs are the external server's URLs of the first tenant (the state account has no tenant). b.mu is held.
 func (b *Broker) anyURLs(cfg *config.Config) []string {
 	names := make([]string, 0, len(cfg.Nats.Publisher))
@@ -74,7 +83,7 @@ func (b *Broker) anyURLs(cfg *config.Config) []string {
 // connect opens SCIM Stream's connection to account a. The user JWT is issued afresh from the current
 // configuration at every (re)connect, so a rotated pub signing key only costs a reconnect.
 func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
-	name := natsauth.AccountName(a.Tenant, a.Type)
+	name := a.Name()
 	var seed config.Secret
 	if p := cfg.Nats.Publisher[a.Tenant]; p != nil && a.Type != natsauth.State {
 		seed = p.Secret
@@ -89,7 +98,7 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 	}
 	opts := []nats.Option{
 		nats.UserJWT(func() (string, error) {
-			keys := accountOf(b.cfg.Load(), a.Tenant, a.Type)
+			keys := accountOf(b.cfg.Load(), a)
 			if keys == nil {
 				return "", fmt.Errorf("account %s is no longer configured", name)
 			}
@@ -143,7 +152,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 	// A tenant removed from the configuration loses SCIM Stream's publishers; its stream stays on disk.
 	present := map[accountKey]bool{}
 	for _, a := range Accounts(cfg) {
-		present[accountKey{a.Tenant, a.Type}] = true
+		present[accountKey{a.Tenant, a.Type, a.Channel}] = true
 	}
 	for k, p := range b.pubs {
 		if !present[k] {
@@ -165,7 +174,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 			}
 			continue
 		}
-		k := accountKey{a.Tenant, a.Type}
+		k := accountKey{a.Tenant, a.Type, a.Channel}
 		p := b.pubs[k]
 		if p == nil {
 			var err error
@@ -178,8 +187,26 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 		if pc := cfg.Nats.Publisher[a.Tenant]; pc != nil && pc.MaxAge > 0 {
 			maxAge = pc.MaxAge
 		}
-		if err := ensureStream(ctx, p.js, StreamConfig(a.Tenant, a.Type, maxAge)); err != nil {
-			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, natsauth.AccountName(a.Tenant, a.Type), err)
+		sc := StreamConfig(a.Tenant, a.Type, maxAge)
+		if a.Channel != "" {
+			sc = ChannelStreamConfig(a.Tenant, a.Type, a.Channel, maxAge)
+		}
+		if err := ensureStream(ctx, p.js, sc); err != nil {
+			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, a.Name(), err)
+		}
+	}
+	// Every configured channel must have its account: a channel left out would have nowhere to publish.
+	for _, a := range Accounts(cfg) {
+		if a.Type != natsauth.Entra && a.Type != natsauth.HR || a.Channel != "" {
+			continue
+		}
+		for _, ch := range natsauth.Channels(cfg, a.Tenant, a.Type) {
+			if b.pubs[accountKey{a.Tenant, a.Type, ch}] == nil {
+				if _, err := natsauth.ChannelAccount(cfg.Nats.Server.Auth.Operator, a.Keys, a.Tenant, a.Type, ch); err != nil {
+					return fmt.Errorf("broker: %w", err)
+				}
+				return fmt.Errorf("broker: account %s is not connected", natsauth.ChannelAccountName(a.Tenant, a.Type, ch))
+			}
 		}
 	}
 	return nil
@@ -212,20 +239,21 @@ func (b *Broker) Reload(ctx context.Context, cfg *config.Config) error {
 	return b.connectAll(ctx, cfg)
 }
 
-// JetStream is SCIM Stream's publisher context in the account of (tenant, typ); typ is ENTRA or HR. Its stream
-// <tenant> holds typ's subjects and de-duplicates Nats-Msg-Id within DuplicateWindow.
+// JetStream is SCIM Stream's publisher context of (tenant, typ); typ is ENTRA or HR. A message to a configured
+// channel's subject goes to that channel's account (see channelRouter); other subjects to the (tenant, typ)
+// account. Each stream <tenant> de-duplicates Nats-Msg-Id within DuplicateWindow.
 func (b *Broker) JetStream(tenant, typ string) (jetstream.JetStream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if typ == natsauth.GW {
 		return nil, fmt.Errorf("broker: tenant %q: GW is request-reply without a stream; connect a gateway user instead", tenant)
 	}
-	p := b.pubs[accountKey{tenant, typ}]
+	p := b.pubs[accountKey{tenant, typ, ""}]
 	if p == nil {
 		return nil, fmt.Errorf("broker: no %s account for tenant %q in nats.server.auth.account: run scim-stream bootstrap -%s %s",
 			typ, tenant, strings.ToLower(typ), tenant)
 	}
-	return p.js, nil
+	return &channelRouter{JetStream: p.js, b: b, tenant: tenant, typ: typ}, nil
 }
 
 // StateKV returns (creating it when missing) the KV bucket of (tenant, typ) in the internal state account.
@@ -252,10 +280,10 @@ func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.Key
 	return kv, nil
 }
 
-// accountOf returns the configured keys of (tenant, typ); tenant is ignored for the state account.
-func accountOf(cfg *config.Config, tenant, typ string) *config.AccountKeys {
+// accountOf returns the current keys of the account that want names; the tenant is ignored for the state account.
+func accountOf(cfg *config.Config, want Account) *config.AccountKeys {
 	for _, a := range Accounts(cfg) {
-		if a.Type == typ && (typ == natsauth.State || a.Tenant == tenant) {
+		if a.Type == want.Type && a.Channel == want.Channel && (want.Type == natsauth.State || a.Tenant == want.Tenant) {
 			return a.Keys
 		}
 	}

@@ -61,7 +61,7 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
 			}
 			conns = append(conns, nc)
-			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log})
+			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log, BaseEntity: name})
 			if err != nil {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
 			}

@@ -110,6 +110,10 @@ func AccountTypes(r Role) []string {
 	return nil
 }
 
+// ReadOnlyPrefix starts the subject of read-only GW requests: GW.$RO.<channel>. A gw_pub user bound to it may send
+// only there, and responders of GW.<channel> execute nothing but reads from it.
+const ReadOnlyPrefix = "GW.$RO."
+
 // PublisherInbox is the reply prefix of SCIM Stream's own connections. Subscribers may only subscribe to _INBOX.>,
 // so they cannot read the publisher's acknowledgements and API replies.
 const PublisherInbox = "_PUB_INBOX"
@@ -151,12 +155,24 @@ func template(tenant, typ string, r Role) jwt.UserPermissionLimits {
 			"$JS.ACK."+d+".>")
 		p.Sub.Allow.Add("_INBOX.>")
 	case r == GWPub:
+		// A read-only publisher is bound to GW.$RO.<channel> (name "$RO.<channel>"), which responders execute
+		// reads only on: the limit holds at the broker, whatever the credential holder sends.
 		p.Pub.Allow.Add("GW.{{name()}}")
 		p.Sub.Allow.Add("_INBOX.>")
-	case r == GWSub:
-		// No publish permission but replies: allow_responses lets it answer each request once.
-		p.Sub.Allow.Add("GW.{{name()}}")
-		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1}
 	}
 	return s.Template
+}
+
+// responderPermissions are a gw_sub user's permissions for the GW channel name (">" for every channel). NATS
+// templates cannot express a queue permission ("subject queue" is not a valid subject once expanded), so gw_sub
+// is an unscoped signing key and Issue writes these into each responder's JWT.
+//
+// Queue subscriptions only, in the queue group named like the subject (the bundled responder's): a responder
+// credential cannot take a copy of every request outside the group, nor answer another channel. No publish
+// permission but replies: allow_responses lets it answer each request once.
+func responderPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Sub.Allow.Add("GW."+name+" GW."+name, ReadOnlyPrefix+name+" GW."+name)
+	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1}
+	return p
 }

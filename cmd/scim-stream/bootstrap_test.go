@@ -202,7 +202,7 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		t.Fatalf("nats.server.hosts %v", cfg.Nats.Server.Hosts)
 	}
 	b := startBroker(t, path, cfg)
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, "d", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, anyChannel(cfg, "acme", natsauth.Entra), "d", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,4 +221,12 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		nats.Secure(&tls.Config{RootCAs: pool, ServerName: "gw3.example.com", MinVersion: tls.VersionTLS12}), nats.MaxReconnects(0)); err == nil {
 		t.Fatal("control: a name the certificate lacks verified")
 	}
+}
+
+// anyChannel is a subject of the first configured channel of (tenant, typ), or <typ>.> when there is none.
+func anyChannel(cfg *config.Config, tenant, typ string) string {
+	if chans := natsauth.Channels(cfg, tenant, typ); len(chans) > 0 {
+		return typ + "." + chans[0]
+	}
+	return typ + ".>"
 }

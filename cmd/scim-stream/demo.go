@@ -164,7 +164,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
 		typ := strings.SplitN(subject, ".", 2)[0]
-		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, natsauth.DurableName("demo", entity), 0)
+		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, subject, natsauth.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone

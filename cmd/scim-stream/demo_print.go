@@ -62,11 +62,27 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 	fmt.Fprintln(d.out)
 }
 
-// monitor prints every message published to the collector type's channels, through a pull consumer of its own
-// with a subscriber identity issued for it: what any subscriber sees.
+// monitor prints every message published to the collector type's channels, through a pull consumer per channel
+// with a subscriber identity issued for it: what any subscriber sees. Each channel is its own NATS account.
 func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ string) error {
+	subjects := []string{typ + ".>"}
+	if chans := natsauth.Channels(cfg, demoTenant, typ); len(chans) > 0 {
+		subjects = subjects[:0]
+		for _, ch := range chans {
+			subjects = append(subjects, typ+"."+ch)
+		}
+	}
+	for _, s := range subjects {
+		if err := d.monitorSubject(ctx, cfg, url, ca, typ, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *demo) monitorSubject(ctx context.Context, cfg *config.Config, url, ca, typ, subject string) error {
 	durable := "demo-monitor"
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, 0)
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, subject, durable, 0)
 	if err != nil {
 		return err
 	}
@@ -84,10 +100,10 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ str
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(cctx, demoTenant, jetstream.ConsumerConfig{
-		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: typ + ".>",
+		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject,
 	})
 	if err != nil {
-		return fmt.Errorf("demo monitor on %s.>: %w", typ, err)
+		return fmt.Errorf("demo monitor on %s: %w", subject, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var msg scim.Message

@@ -158,7 +158,7 @@ func subscribe(t *testing.T, cfgPath, url, ca, subject, durable string) *subscri
 		t.Fatal(err)
 	}
 	typ := strings.SplitN(subject, ".", 2)[0]
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, subject, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
