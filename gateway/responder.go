@@ -37,14 +37,14 @@ type ResponderOptions struct {
 // with the Node gateway's reply shape. Unlike the Node subscriber it has no request limit and never leaves a
 // request unanswered: a request it cannot read gets an error reply.
 type Responder struct {
-	nc   *nats.Conn
-	sub  *nats.Subscription
+	nc  *nats.Conn
+	sub *nats.Subscription
 	// roSub is the subscription to GW.$RO.<channel> (read-only requests), nil for a wildcard subject.
 	roSub *nats.Subscription
-	h    http.Handler
-	opts ResponderOptions
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	h     http.Handler
+	opts  ResponderOptions
+	sem   chan struct{}
+	wg    sync.WaitGroup
 }
 
 // NewResponder subscribes to subject on nc and serves requests with h.
