@@ -470,7 +470,11 @@ func (s *suite) gwAttacks() {
 	roJWT, roSeed := s.creds("-tenant", "acme", "-type", "gw", "-role", "gw_pub", "-subject", "GW.$RO.APPX")
 	ro := &attacker{name: "acme gw_pub GW.$RO.APPX"}
 	ro.nc, err = nats.Connect(s.b.ClientURL(), nats.UserJWTAndSeed(roJWT, roSeed), nats.RootCAs(caFile(s.path)),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { ro.mu.Lock(); ro.errs = append(ro.errs, err); ro.mu.Unlock() }))
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			ro.mu.Lock()
+			ro.errs = append(ro.errs, err)
+			ro.mu.Unlock()
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
