@@ -192,6 +192,9 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 			sc = ChannelStreamConfig(a.Tenant, a.Type, a.Channel, maxAge)
 		}
 		if err := ensureStream(ctx, p.js, sc); err != nil {
+			if strings.Contains(err.Error(), "error creating store") && cfg.Nats.Server.EncryptionAtRestKey != "" {
+				err = fmt.Errorf("%w (is nats.server.encryption_at_rest_key the key the store was written with?)", err)
+			}
 			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, a.Name(), err)
 		}
 	}

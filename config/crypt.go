@@ -101,7 +101,7 @@ func secretNodes(n *yaml.Node, path string, out []secretNode) []secretNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
-			if IsSecretKey(k.Value) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
+			if (IsSecretKey(k.Value) || isHeaderMap(path)) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
 				out = append(out, secretNode{p, v})
 				continue
 			}
@@ -114,6 +114,10 @@ func secretNodes(n *yaml.Node, path string, out []secretNode) []secretNode {
 	}
 	return out
 }
+
+// isHeaderMap reports whether path is an auth.header map (hr.<tenant>.auth.header): its values are API keys and
+// tokens under names of the operator's choosing, so every value there is a secret.
+func isHeaderMap(path string) bool { return strings.HasSuffix(path, ".auth.header") }
 
 func hasSecretNodes(root *yaml.Node) bool { return len(secretNodes(root, "", nil)) > 0 }
 

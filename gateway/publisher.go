@@ -44,6 +44,7 @@ type PublisherOptions struct {
 type Publisher struct {
 	opts  PublisherOptions
 	front *front
+	slots *inFlight
 }
 
 // NewPublisher returns the publisher's HTTP handler.
@@ -55,10 +56,14 @@ func NewPublisher(opts PublisherOptions) *Publisher {
 	if opts.NoResponderWait == 0 {
 		opts.NoResponderWait = 2 * time.Second
 	}
-	return &Publisher{opts: opts, front: newFront(&opts.Server)}
+	return &Publisher{opts: opts, front: newFront(&opts.Server), slots: newInFlight(opts.Server.MaxInFlight)}
 }
 
 func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !p.slots.acquire(w, p.opts.Server.Log) {
+		return
+	}
+	defer p.slots.release()
 	rt, _, ok := p.front.admit(w, r)
 	if !ok {
 		return

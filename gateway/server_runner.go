@@ -180,12 +180,15 @@ func connectEntity(cfg *Config, role, entity string, e Entity, log *slog.Logger)
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(2 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil && !logIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) {
 				log.Warn("gateway: disconnected from the broker; reconnecting", "entity", entity, "role", role, "err", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { logIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) }),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Warn("gateway: broker reported an error", "entity", entity, "role", role, "err", err)
+			if !logIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) {
+				log.Warn("gateway: broker reported an error", "entity", entity, "role", role, "err", err)
+			}
 		}),
 	}
 	if ca := cfg.CAFile(); ca != "" {

@@ -101,10 +101,11 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(reconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil && !logIfRefused(s.log, err, s.cfg.NATS.JWT) {
 				s.log.Warn("gateway: disconnected from the broker; reconnecting", "err", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { logIfRefused(s.log, err, s.cfg.NATS.JWT) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.log.Info("gateway: reconnected to the broker", "url", nc.ConnectedUrlRedacted())
 		}),
@@ -113,7 +114,9 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				s.denied.Store(&err)
 			}
-			s.log.Warn("gateway: broker reported an error", "err", err)
+			if !logIfRefused(s.log, err, s.cfg.NATS.JWT) {
+				s.log.Warn("gateway: broker reported an error", "err", err)
+			}
 		}),
 	}
 	if ca := s.g.Config.CAFile(); ca != "" {
@@ -121,6 +124,7 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(strings.Join(s.g.Config.Scimgateway.Stream.BaseURLs, ","), opts...)
 	if err != nil {
+		logIfRefused(s.log, err, s.cfg.NATS.JWT)
 		return nil, fmt.Errorf("connect %v: %w", s.g.Config.Scimgateway.Stream.BaseURLs, err)
 	}
 	return nc, nil
