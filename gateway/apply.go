@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Action is what applying a message did.
@@ -77,19 +78,12 @@ func newApplier(ep Endpoint, opts entityOptions) *applier {
 }
 
 // decodeMessage parses a message body; a body that is not a message with a user and a userName is permanent.
-func decodeMessage(data []byte) (*scim.Message, string, error) {
-	var m scim.Message
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, "", permanent("body is not a SCIM Stream message (JSON): %v", err)
+func decodeMessage(data []byte) (*wire.Message, string, error) {
+	m, name, err := wire.Decode(data)
+	if err != nil {
+		return nil, "", permanent("%v", err)
 	}
-	if m.User == nil {
-		return nil, "", permanent("message has no user object")
-	}
-	name, ok := m.User["userName"].(string)
-	if !ok || strings.TrimSpace(name) == "" {
-		return nil, "", permanent("message user has no userName (the lookup key)")
-	}
-	return &m, name, nil
+	return m, name, nil
 }
 
 // prepared is a message turned into what the endpoint gets.
@@ -106,7 +100,7 @@ type prepared struct {
 	unnamed []string
 }
 
-func (a *applier) prepare(m *scim.Message) prepared {
+func (a *applier) prepare(m *wire.Message) prepared {
 	u := scim.User(scim.CloneValue(map[string]any(m.User)).(map[string]any))
 	p := prepared{}
 	if oc, ok := u[scim.CreateOnly].(map[string]any); ok {
@@ -214,7 +208,7 @@ func hasRef(refs []groupRef, value string) bool {
 }
 
 // apply applies one message. Applying the same message again leaves the endpoint as it is (idempotent).
-func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
+func (a *applier) apply(ctx context.Context, m *wire.Message) (Result, error) {
 	p := a.prepare(m)
 	name, _ := p.user["userName"].(string)
 	res := Result{UserName: name}
@@ -225,9 +219,9 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	deleting := m.ActivityOperation == scim.DeleteUser || (p.lastRemoved && a.opts.DeleteUserOnLastGroupRoleRemoval)
+	deleting := m.ActivityOperation == wire.DeleteUser || (p.lastRemoved && a.opts.DeleteUserOnLastGroupRoleRemoval)
 	switch {
-	case deleting && a.opts.ModifyOnly && m.ActivityOperation == scim.DeleteUser:
+	case deleting && a.opts.ModifyOnly && m.ActivityOperation == wire.DeleteUser:
 		res.Action, res.Reason = ActionSkipped, "modifyOnly: deleteUser is ignored"
 		return res, nil
 	case deleting && !a.opts.ModifyOnly:
@@ -240,7 +234,7 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 			return res, err
 		}
 		res.Action = ActionDeleted
-		if m.ActivityOperation != scim.DeleteUser {
+		if m.ActivityOperation != wire.DeleteUser {
 			res.Reason = "last group/role removed (deleteUserOnLastGroupRoleRemoval)"
 		}
 		return res, nil

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Gateway is a running bundled gateway: its configuration, its open endpoint, and the parts that use them (the
@@ -142,7 +143,7 @@ func (g *Gateway) subscribers() []*subscriber {
 	var out []*subscriber
 	for _, n := range names {
 		e := sub.Entity[n]
-		if strings.HasPrefix(e.NATS.Subject, "GW.") {
+		if isType(e.NATS.Subject, wire.GW) {
 			continue
 		}
 		out = append(out, newSubscriber(g, n, e))

@@ -19,8 +19,8 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const tenant = "acme"
@@ -36,11 +36,9 @@ func newWorld(t testing.TB) *world {
 	return &world{t: t, env: brokertest.Start(t, tenant), dir: t.TempDir()}
 }
 
-func typeOf(subject string) string {
-	if len(subject) > 3 && subject[:3] == "HR." {
-		return natsauth.HR
-	}
-	return natsauth.Entra
+func typeOf(subject string) wire.Type {
+	typ, _ := wire.TypeOf(subject)
+	return typ
 }
 
 // publish publishes a message body the way the pipeline does (Msg-Id and Nats-Msg-Id).
@@ -68,7 +66,7 @@ func (w *world) publish(subject, id string, body any) {
 
 // entity returns a subscriber entity for subject with creds bound to the durable the gateway will use.
 func (w *world) entity(gwName, entityKey, subject string) gateway.Entity {
-	jwt, seed := w.env.SubscriberCreds(w.t, tenant, typeOf(subject), natsauth.DurableName(gwName, entityKey))
+	jwt, seed := w.env.SubscriberCreds(w.t, tenant, typeOf(subject), wire.DurableName(gwName, entityKey))
 	return gateway.Entity{NATS: gateway.NATS{Tenant: tenant, Subject: subject, JWT: jwt, Secret: config.Secret(seed)}}
 }
 
@@ -204,11 +202,11 @@ func (l *logBuf) String() string {
 }
 
 // msg builds a stream message.
-func msg(op string, user map[string]any, ops ...scim.Operation) scim.Message {
+func msg(op string, user map[string]any, ops ...scim.Operation) wire.Message {
 	if ops == nil {
 		ops = []scim.Operation{}
 	}
-	return scim.Message{ActivityOperation: op, Operations: ops, User: scim.User(user)}
+	return wire.Message{ActivityOperation: op, Operations: ops, User: scim.User(user)}
 }
 
 func person(userName string, extra ...any) map[string]any {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkRelay measures the same SCIM requests served directly by a responder gateway's HTTP server and
@@ -34,7 +34,7 @@ func BenchmarkRelay(b *testing.B) {
 	b.Cleanup(direct.Close)
 	directURL := direct.URL
 
-	sjwt, sseed := env.SubscriberCreds(b, gwTenant, natsauth.GW, gwSubject)
+	sjwt, sseed := env.SubscriberCreds(b, gwTenant, wire.GW, gwSubject)
 	resp, err := gateway.NewResponder(env.Connect(b, sjwt, sseed), gwSubject, server, gateway.ResponderOptions{})
 	if err != nil {
 		b.Fatal(err)

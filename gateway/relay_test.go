@@ -17,7 +17,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const (
@@ -38,7 +38,7 @@ func newRelayWorld(t *testing.T) *relayWorld {
 
 // responderConn connects a GW responder user bound to the channel.
 func (w *relayWorld) responderConn(opts ...nats.Option) *nats.Conn {
-	jwt, seed := w.env.SubscriberCreds(w.t, gwTenant, natsauth.GW, gwSubject)
+	jwt, seed := w.env.SubscriberCreds(w.t, gwTenant, wire.GW, gwSubject)
 	return w.env.Connect(w.t, jwt, seed, opts...)
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func freeTCPPort(t *testing.T) int {
@@ -57,7 +57,7 @@ func runGateway(t *testing.T, name, yaml string) *gateway.Gateway {
 func TestGatewayPublisherToResponder(t *testing.T) {
 	t.Setenv("SEED", "runner-test")
 	env := brokertest.Start(t, "runco")
-	sjwt, sseed := env.SubscriberCreds(t, "runco", natsauth.GW, "GW.APPX")
+	sjwt, sseed := env.SubscriberCreds(t, "runco", wire.GW, "GW.APPX")
 	pjwt, pseed := env.GatewayPublisherCreds(t, "runco", "GW.APPX")
 	stream := fmt.Sprintf("baseUrls: [%q]\n    certificate: {ca: %q}\n", env.URL(), env.CAFile())
 
