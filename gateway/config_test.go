@@ -244,7 +244,7 @@ func TestUnknownEndpointType(t *testing.T) {
 	cfg.Endpoint.Type = "nosuch"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := gateway.Open(ctx, cfg, nil); err == nil || !strings.Contains(err.Error(), `unknown endpoint type "nosuch"`) {
+	if _, err := gateway.Open(ctx, cfg, options(nil)); err == nil || !strings.Contains(err.Error(), `unknown endpoint type "nosuch"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

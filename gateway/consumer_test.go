@@ -149,7 +149,7 @@ func TestMissingCAFileStopsTheGateway(t *testing.T) {
 	cfg.Scimgateway.Stream.Certificate.CA = "missing-ca.pem"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := gateway.Run(ctx, cfg, nil)
+	err := gateway.Run(ctx, cfg, options(nil))
 	if err == nil || !strings.Contains(err.Error(), "missing-ca.pem") {
 		t.Fatalf("Run = %v, want an error naming the CA file", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
 )
@@ -47,7 +48,7 @@ func changes(n, people int) (msgs []wire.Message, want map[string]scim.User) {
 }
 
 // mismatch describes how the store differs from want ("" when it converged).
-func mismatch(ctx context.Context, ep gateway.Endpoint, want map[string]scim.User, people int) string {
+func mismatch(ctx context.Context, ep endpoint.Endpoint, want map[string]scim.User, people int) string {
 	for k := range people {
 		name := fmt.Sprintf("user%03d@acme.com", k)
 		w, exists := want[name]

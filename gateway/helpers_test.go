@@ -18,6 +18,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
@@ -103,7 +104,7 @@ func (w *world) startRetry(cfg *gateway.Config, hook func(gateway.Event), retryM
 	w.t.Helper()
 	r := &running{log: &logBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := gateway.Open(context.Background(), cfg, log)
+	g, err := gateway.Open(context.Background(), cfg, options(log))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -236,3 +237,8 @@ func nextID() string {
 }
 
 func storePath(dir, name string) string { return filepath.Join(dir, name+".db") }
+
+// options are these tests' gateway options: the store endpoint, logging to log (nil: nowhere).
+func options(log *slog.Logger) gateway.Options {
+	return gateway.Options{Endpoints: endpoint.Factories{store.Type: store.OpenConfig}, Log: log}
+}

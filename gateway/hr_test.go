@@ -189,7 +189,7 @@ var logs = &logBuf{}
 // runStoreGateway runs a gateway with the store endpoint until the test ends.
 func runStoreGateway(t *testing.T, cfg *gateway.Config, onEvent func(gateway.Event)) *store.Store {
 	t.Helper()
-	g, err := gateway.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	g, err := gateway.Open(context.Background(), cfg, options(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

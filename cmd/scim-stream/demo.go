@@ -173,7 +173,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
 	}
 	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
-	g, err := gateway.Open(ctx, gcfg, gwLog)
+	g, err := gateway.Open(ctx, gcfg, gatewayOptions(gwLog))
 	if err != nil {
 		cancel()
 		<-runDone

@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
-	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
@@ -97,7 +96,7 @@ func TestGatewayCommandReportsConfigErrors(t *testing.T) {
 
 // TestGatewayBinaryHasEveryEndpointType: endpoint.type selects among the types the binary registers.
 func TestGatewayBinaryHasEveryEndpointType(t *testing.T) {
-	if got := gateway.EndpointTypes(); !slices.Equal(got, []string{"ldap", "scim", "store"}) {
+	if got := gatewayEndpoints.Types(); !slices.Equal(got, []string{"ldap", "scim", "store"}) {
 		t.Fatalf("endpoint types %v, want [ldap scim store]", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
 )
@@ -52,7 +53,7 @@ func runGateway(t *testing.T, env *brokertest.Env, tenant string, typ wire.Type,
 		t.Fatal(err)
 	}
 	cfg.Endpoint = gateway.EndpointConfig{Type: Type, Node: n.Content[0]}
-	g, err := gateway.Open(context.Background(), cfg, nil)
+	g, err := gateway.Open(context.Background(), cfg, gateway.Options{Endpoints: endpoint.Factories{Type: OpenConfig}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"context"
@@ -12,6 +12,9 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
+	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -36,7 +39,10 @@ func runGateway(t *testing.T, name, yaml string) *gateway.Gateway {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.Open(ctx, cfg, nil)
+	g, err := gateway.Open(ctx, cfg, gateway.Options{
+		Endpoints: endpoint.Factories{store.Type: store.OpenConfig},
+		Runners:   map[string]gateway.Runner{"scim-server": scimserver.Run},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
