@@ -18,7 +18,7 @@ import (
 	"github.com/scim-stream/scim-stream/wire"
 )
 
-// nodeClient does on the wire what the Node SCIM Gateway's subscriber does (WIRE.md): $JS.API.INFO, consumer info,
+// nodeClient does on the wire what the Node SCIM Gateway's subscriber does (package wire): $JS.API.INFO, consumer info,
 // consumer create with the filter in the subject, pulls of 100 into _INBOX.<random>, +ACK.
 type nodeClient struct {
 	*client
@@ -175,7 +175,7 @@ func TestIsolation(t *testing.T) {
 	if got := h.pull(t); len(got) != 1 || !strings.Contains(got[0], "hr-one") {
 		t.Fatalf("HR subscriber got %q", got)
 	}
-	// Control: another subscriber of the same ENTRA account pulling IS visible (WIRE.md: one account per type).
+	// Control: another subscriber of the same ENTRA account pulling IS visible (package wire: one account per type).
 	publish(t, entra, "ENTRA.APP2", "e2", `{"secret":"entra-two"}`)
 	e2 := newNode(t, env, "acme", wire.Entra, "ENTRA.APP2")
 	e2.ensureDurable(t)

@@ -1,3 +1,7 @@
+// Package gateway is the bundled SCIM gateway: it reads a gateway configuration (the Node SCIM Gateway's plugin
+// file, or the same keys in YAML), opens the configured endpoint and runs a stream subscriber per ENTRA/HR entity
+// that applies the channel's messages to it. The SCIM side (HTTP server, publisher, GW responders) is package
+// scimserver, started as a Runner; the endpoints implement package endpoint.
 package gateway
 
 import (

@@ -15,7 +15,7 @@ import (
 	"github.com/scim-stream/scim-stream/wire"
 )
 
-// Subscriber settings (WIRE.md): batches of up to 100, processed one at a time in stream order.
+// Subscriber settings (package wire): batches of up to 100, processed one at a time in stream order.
 const (
 	fetchBatch = 100
 	// defaultAckWait is JetStream's ack wait when the consumer does not set one.

@@ -5,7 +5,7 @@
 //
 // Why one account per (tenant, type): the Node SCIM Gateway must be allowed to subscribe to _INBOX.>, and inside one
 // NATS account such a user can read every other user's pull replies, so only account boundaries separate ENTRA, HR
-// and GW subscribers (see WIRE.md, Isolation).
+// and GW subscribers (see package wire, Isolation).
 package natsauth
 
 import (
@@ -126,7 +126,7 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)
 		p.Sub.Allow.Add(PublisherInbox + ".>")
 	case r == SubEntra || r == SubHR:
-		// Exactly the Node SCIM Gateway's pull subscriber (WIRE.md), with the filter restricted to typ's subjects.
+		// Exactly the Node SCIM Gateway's pull subscriber (package wire), with the filter restricted to typ's subjects.
 		d := tenant + ".{{name()}}"
 		p.Pub.Allow.Add("$JS.API.INFO",
 			"$JS.API.CONSUMER.INFO."+d,

@@ -1,3 +1,6 @@
+// Package scimserver is the bundled gateway's SCIM side: a SCIM 2.0 HTTP server over an endpoint (users, groups,
+// bulk, discovery, AppRoles), the publisher that relays HTTP SCIM requests over NATS to GW.<channel>, and the
+// responder that answers such requests inside the firewall. Run starts what a gateway configuration enables.
 package scimserver
 
 import (
