@@ -47,7 +47,7 @@ func StreamConfig(tenant string, typ wire.Type, maxAgeDays int) jetstream.Stream
 	return jetstream.StreamConfig{
 		Name:        tenant,
 		Description: fmt.Sprintf("SCIM Stream %s messages of tenant %s", typ, tenant),
-		Subjects:    []string{string(typ) + ".>"},
+		Subjects:    []string{wire.Subject(typ, ">")},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      time.Duration(maxAgeDays) * 24 * time.Hour,

@@ -122,7 +122,7 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add(">")
 		p.Sub.Allow.Add(">")
 	case r == Pub:
-		p.Pub.Allow.Add(string(typ)+".>", "$JS.API.INFO",
+		p.Pub.Allow.Add(wire.Subject(typ, ">"), "$JS.API.INFO",
 			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)
 		p.Sub.Allow.Add(PublisherInbox + ".>")
 	case r == SubEntra || r == SubHR:
@@ -130,7 +130,7 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		d := tenant + ".{{name()}}"
 		p.Pub.Allow.Add("$JS.API.INFO",
 			"$JS.API.CONSUMER.INFO."+d,
-			"$JS.API.CONSUMER.CREATE."+d+"."+string(typ)+".>",
+			"$JS.API.CONSUMER.CREATE."+d+"."+wire.Subject(typ, ">"),
 			"$JS.API.CONSUMER.MSG.NEXT."+d,
 			"$JS.ACK."+d+".>")
 		p.Sub.Allow.Add("_INBOX.>")

@@ -106,7 +106,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *subject == "" {
-		*subject = string(typ) + ".>"
+		*subject = wire.Subject(typ, ">")
 	}
 	if !strings.HasPrefix(*subject, string(typ)+".") {
 		return fail(fmt.Errorf("subject %q: a %s subject starts with %s. (e.g. %s.APP1)", *subject, typ, typ, typ))

@@ -84,7 +84,7 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, 
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(cctx, demoTenant, jetstream.ConsumerConfig{
-		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: string(typ) + ".>",
+		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: wire.Subject(typ, ">"),
 	})
 	if err != nil {
 		return fmt.Errorf("demo monitor on %s.>: %w", typ, err)
