@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/scim-stream/scim-stream/scim"
 )
@@ -96,4 +97,37 @@ func FuzzAppendJSON(f *testing.F) {
 			t.Fatalf("got  %s (%v)\nwant %s", got, err, want)
 		}
 	})
+}
+
+// BenchmarkAppendMessage encodes a message with the corpus's SCIM user, interleaved in every iteration with
+// json.Marshal of the same message, and reports append/marshal: the ratio stays meaningful on a shared machine.
+func BenchmarkAppendMessage(b *testing.B) {
+	var user scim.User
+	for _, v := range jsonCorpus() {
+		if u, ok := v.(scim.User); ok && u != nil {
+			user = u
+		}
+	}
+	m := &Message{ActivityOperation: ModifyUser, ActivityDateTime: "2026-06-01T08:00:00.123Z", TargetID: "t1",
+		Operations: []scim.Operation{{Op: "replace", Path: "title", Value: "R&D"}}, User: user}
+	b.ReportAllocs()
+	var tAppend, tMarshal time.Duration
+	buf := make([]byte, 0, 4096)
+	for b.Loop() {
+		t0 := time.Now()
+		out, _, err := AppendMessage(buf[:0], m, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		want, err := json.Marshal(m)
+		if err != nil || len(want) != len(out) {
+			b.Fatalf("lengths %d and %d (%v)", len(out), len(want), err)
+		}
+		tAppend += t1.Sub(t0)
+		tMarshal += time.Since(t1)
+	}
+	b.ReportMetric(float64(tAppend)/float64(b.N), "append-ns")
+	b.ReportMetric(float64(tMarshal)/float64(b.N), "marshal-ns")
+	b.ReportMetric(float64(tAppend)/float64(tMarshal), "append/marshal")
 }
