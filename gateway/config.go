@@ -103,8 +103,8 @@ type ReplaceDomain struct {
 	To   string `yaml:"to"`
 }
 
-// EndpointConfig is the `endpoint` block: `type` picks a registered endpoint (default "store"), the rest is that
-// endpoint's. A Node plugin's endpoint block (no type) therefore opens the store.
+// EndpointConfig is the `endpoint` block: `type` picks one of the endpoint types in Options.Endpoints (default
+// "store"), the rest is that endpoint's. A Node plugin's endpoint block (no type) therefore opens the store.
 type EndpointConfig struct {
 	Type string
 	Node *yaml.Node
