@@ -4,9 +4,9 @@
 // the SCIM server over the store endpoint. Opt-in because it needs Node:
 //
 //	npm install --prefix /tmp/newman newman
-//	NEWMAN=/tmp/newman/node_modules/.bin/newman go test -tags newman ./gateway -run Newman
+//	NEWMAN=/tmp/newman/node_modules/.bin/newman go test -tags newman ./gateway/scimserver -run Newman
 //
-// SCIM_CONFORMANCE_DIR overrides where the collection is (default ../../shared/scim-conformance, i.e. the
+// SCIM_CONFORMANCE_DIR overrides where the collection is (default ../../../shared/scim-conformance, i.e. the
 // shared directory next to the repository).
 package scimserver_test
 
@@ -41,7 +41,7 @@ func TestNewmanMicrosoftReferenceCollection(t *testing.T) {
 	}
 	dir := os.Getenv("SCIM_CONFORMANCE_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "scim-conformance")
+		dir = filepath.Join("..", "..", "..", "shared", "scim-conformance")
 	}
 	collection := filepath.Join(dir, "microsoft-scim-reference.postman_collection.json")
 	raw, err := os.ReadFile(collection)
