@@ -10,7 +10,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestWrongEncryptionAtRestKeyStopsStart: a store written with one encryption_at_rest_key does not start with
@@ -20,7 +20,7 @@ func TestWrongEncryptionAtRestKeyStopsStart(t *testing.T) {
 	cfg := brokertest.Config(t, "acme")
 	cfg.Nats.Server.EncryptionAtRestKey = config.Secret("the-right-at-rest-key-for-the-test")
 	env := brokertest.StartWith(t, cfg, dir, nil)
-	publish(t, env.JetStream(t, "acme", natsauth.HR), "HR.SF", "k1", `{"userName":"x"}`)
+	publish(t, env.JetStream(t, "acme", wire.HR), "HR.SF", "k1", `{"userName":"x"}`)
 	env.Broker.Shutdown()
 
 	for _, key := range []string{"a-wrong-at-rest-key-for-the-test", ""} {
@@ -42,7 +42,7 @@ func TestWrongEncryptionAtRestKeyStopsStart(t *testing.T) {
 		}
 	}
 	env = brokertest.StartWith(t, cfg, dir, nil)
-	s, err := env.JetStream(t, "acme", natsauth.HR).Stream(ctxT(t), "acme")
+	s, err := env.JetStream(t, "acme", wire.HR).Stream(ctxT(t), "acme")
 	if err != nil || s.CachedInfo().State.Msgs != 1 {
 		t.Fatalf("the right key: %v", err)
 	}

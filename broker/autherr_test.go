@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestRefusedConnectionLogNamesTheUser: an expired and a revoked credential are refused, and the broker's log says
@@ -23,7 +24,7 @@ func TestRefusedConnectionLogNamesTheUser(t *testing.T) {
 	}
 	logs.waitLog(t, "refused a client connection", "expired", short.PublicKey, "acme/HR", "durable_short")
 
-	u := env.Issue(t, "acme", natsauth.Entra, natsauth.SubEntra, "durable_revoked")
+	u := env.Issue(t, "acme", wire.Entra, natsauth.SubEntra, "durable_revoked")
 	revoked, err := natsauth.Revoke(env.Config.Nats.Server.Auth.Operator, acc.Entra, u.PublicKey)
 	if err != nil {
 		t.Fatal(err)

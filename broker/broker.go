@@ -27,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ServerName is what the server announces in INFO; the Node SCIM Gateway closes the connection on any other value.
@@ -47,7 +48,11 @@ type Options struct {
 }
 
 // accountKey names a (tenant, type) account or, with channel, a channel account.
-type accountKey struct{ tenant, typ, channel string }
+type accountKey struct {
+	tenant  string
+	typ     wire.Type
+	channel string
+}
 
 // publisher is SCIM Stream's connection to one (tenant, type) account.
 type publisher struct {

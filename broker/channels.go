@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // channelRouter is the collector's JetStream of (tenant, type): each routed message goes to exactly one channel
@@ -17,8 +18,9 @@ import (
 // no configured channel goes to the (tenant, type) account. Every other method is the (tenant, type) account's.
 type channelRouter struct {
 	jetstream.JetStream
-	b           *Broker
-	tenant, typ string
+	b      *Broker
+	tenant string
+	typ    wire.Type
 }
 
 // route returns the JetStream that stores subject. A configured channel whose account is not connected yet (a

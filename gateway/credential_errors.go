@@ -10,10 +10,10 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// logIfRefused logs, as an error that says what to do, a broker's refusal of the entity's credential (revoked,
+// LogIfRefused logs, as an error that says what to do, a broker's refusal of the entity's credential (revoked,
 // expired, signing key rotated); it reports whether err was one. Without it a refused gateway only ever logged
 // "connection closed" while it retried.
-func logIfRefused(log *slog.Logger, err error, userJWT string, attrs ...any) bool {
+func LogIfRefused(log *slog.Logger, err error, userJWT string, attrs ...any) bool {
 	if err == nil {
 		return false
 	}

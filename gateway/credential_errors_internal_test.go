@@ -29,7 +29,7 @@ func TestRefusedCredentialLogged(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	if !logIfRefused(log, err, u.JWT, "entity", "undefined") {
+	if !LogIfRefused(log, err, u.JWT, "entity", "undefined") {
 		t.Fatalf("the broker's refusal %v was not recognised", err)
 	}
 	for _, want := range []string{"expired at", u.PublicKey, "durable_x", "scim-stream creds", "entity=undefined"} {
@@ -37,7 +37,7 @@ func TestRefusedCredentialLogged(t *testing.T) {
 			t.Errorf("log lacks %q: %s", want, buf.String())
 		}
 	}
-	if logIfRefused(log, nats.ErrTimeout, u.JWT) {
+	if LogIfRefused(log, nats.ErrTimeout, u.JWT) {
 		t.Error("a time-out was taken for a refused credential")
 	}
 }

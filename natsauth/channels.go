@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Channel accounts.
@@ -29,8 +30,8 @@ import (
 
 // Account is one account a broker serves.
 type Account struct {
-	Tenant string // "" for the state account
-	Type   string // ENTRA, HR, GW or State
+	Tenant string    // "" for the state account
+	Type   wire.Type // ENTRA, HR, GW or State
 	// Channel is set for a channel account (ENTRA and HR only): the subject is <Type>.<Channel>.
 	Channel string
 	Keys    *config.AccountKeys
@@ -45,8 +46,8 @@ func (a Account) Name() string {
 }
 
 // ChannelAccountName is the name of the account of (tenant, typ, channel).
-func ChannelAccountName(tenant, typ, channel string) string {
-	return tenant + "/" + typ + "/" + channel
+func ChannelAccountName(tenant string, typ wire.Type, channel string) string {
+	return tenant + "/" + string(typ) + "/" + channel
 }
 
 // Accounts lists every account a broker (embedded, external, or each node of a cluster) must serve, in a stable
@@ -68,11 +69,11 @@ func Accounts(cfg *config.Config) []Account {
 		if ta == nil {
 			continue
 		}
-		for _, a := range []Account{{Tenant: n, Type: Entra, Keys: ta.Entra}, {Tenant: n, Type: HR, Keys: ta.HR}, {Tenant: n, Type: GW, Keys: ta.GW}} {
+		for _, a := range []Account{{Tenant: n, Type: wire.Entra, Keys: ta.Entra}, {Tenant: n, Type: wire.HR, Keys: ta.HR}, {Tenant: n, Type: wire.GW, Keys: ta.GW}} {
 			if a.Keys == nil || a.Keys.JWT == "" {
 				continue
 			}
-			if a.Type == GW {
+			if a.Type == wire.GW {
 				if k, err := responderKeyUnscoped(auth.Operator, a.Keys); err == nil {
 					a.Keys = k
 				}
@@ -94,12 +95,12 @@ func Accounts(cfg *config.Config) []Account {
 
 // Channels are the configured channels of (tenant, typ): entra.<tenant>.streams[].channel or hr.<tenant>…, sorted.
 // GW has none (its subjects are separated by permissions, see template).
-func Channels(cfg *config.Config, tenant, typ string) []string {
+func Channels(cfg *config.Config, tenant string, typ wire.Type) []string {
 	var t *config.Tenant
 	switch typ {
-	case Entra:
+	case wire.Entra:
 		t = cfg.Entra[tenant]
-	case HR:
+	case wire.HR:
 		t = cfg.HR[tenant]
 	}
 	if t == nil {
@@ -126,8 +127,8 @@ func contains(list []string, s string) bool {
 
 // ChannelOf returns the channel of subject for typ ("ENTRA.APP1" → "APP1") when it names exactly one channel
 // (no wildcard).
-func ChannelOf(typ, subject string) (string, bool) {
-	ch, ok := strings.CutPrefix(subject, typ+".")
+func ChannelOf(typ wire.Type, subject string) (string, bool) {
+	ch, ok := strings.CutPrefix(subject, string(typ)+".")
 	if !ok || ch == "" || strings.ContainsAny(ch, "*> \t") {
 		return "", false
 	}
@@ -140,14 +141,14 @@ var channelCache sync.Map // key string → *config.AccountKeys
 
 // ChannelAccount derives the account of (tenant, typ, channel) from parent, the (tenant, typ) account, and signs
 // its JWT with the operator. Same inputs, same keys: see the package comment on channel accounts.
-func ChannelAccount(op config.Operator, parent *config.AccountKeys, tenant, typ, channel string) (*config.AccountKeys, error) {
+func ChannelAccount(op config.Operator, parent *config.AccountKeys, tenant string, typ wire.Type, channel string) (*config.AccountKeys, error) {
 	name := ChannelAccountName(tenant, typ, channel)
-	if typ != Entra && typ != HR {
+	if typ != wire.Entra && typ != wire.HR {
 		return nil, fmt.Errorf("nats account %s: only ENTRA and HR have channel accounts", name)
 	}
 	if parent == nil || parent.JWT == "" {
 		return nil, fmt.Errorf("nats account %s: tenant %q has no %s account: run scim-stream bootstrap -%s %s",
-			name, tenant, typ, strings.ToLower(typ), tenant)
+			name, tenant, typ, typ.Key(), tenant)
 	}
 	ck := cacheKey(op.JWT, parent, channel)
 	if v, ok := channelCache.Load(ck); ok {
@@ -159,7 +160,7 @@ func ChannelAccount(op config.Operator, parent *config.AccountKeys, tenant, typ,
 	}
 	akp, err := derive(parent.Secret, "account", channel, nkeys.PrefixByteAccount)
 	if err != nil {
-		return nil, fmt.Errorf("nats account %s: nats.server.auth.account.%s.%s.secret: %w", name, tenant, strings.ToLower(typ), err)
+		return nil, fmt.Errorf("nats account %s: nats.server.auth.account.%s.%s.secret: %w", name, tenant, typ.Key(), err)
 	}
 	apub, _ := akp.PublicKey()
 	aseed, _ := akp.Seed()
@@ -183,7 +184,7 @@ func ChannelAccount(op config.Operator, parent *config.AccountKeys, tenant, typ,
 		skp, err := derive(ps, "signing."+string(r), channel, nkeys.PrefixByteAccount)
 		if err != nil {
 			return nil, fmt.Errorf("nats account %s: nats.server.auth.account.%s.%s.signing.%s: %w", name, tenant,
-				strings.ToLower(typ), r.ConfigKey(), err)
+				typ.Key(), r.ConfigKey(), err)
 		}
 		spub, _ := skp.PublicKey()
 		sseed, _ := skp.Seed()
@@ -243,13 +244,13 @@ func derive(parent config.Secret, purpose, channel string, prefix nkeys.PrefixBy
 // configured channel it matches. ENTRA/HR subjects that match no configured channel, or several, and GW
 // subjects stay in the (tenant, typ) account — but for ENTRA/HR the broker publishes nothing there while
 // channels are configured, so that is refused with the channels named.
-func SubscriberAccount(cfg *config.Config, tenant, typ, subject string) (Account, error) {
+func SubscriberAccount(cfg *config.Config, tenant string, typ wire.Type, subject string) (Account, error) {
 	parent, err := TenantAccount(cfg, tenant, typ)
 	if err != nil {
 		return Account{}, err
 	}
 	base := Account{Tenant: tenant, Type: typ, Keys: parent}
-	if typ == GW {
+	if typ == wire.GW {
 		return base, nil
 	}
 	chans := Channels(cfg, tenant, typ)
@@ -258,7 +259,7 @@ func SubscriberAccount(cfg *config.Config, tenant, typ, subject string) (Account
 	}
 	var match []string
 	for _, ch := range chans {
-		if subjectMatches(subject, typ+"."+ch) {
+		if subjectMatches(subject, wire.Subject(typ, ch)) {
 			match = append(match, ch)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestChannelAccountsDerived: a channel account is the same for every process that has the configuration (same
@@ -14,13 +15,13 @@ import (
 // a rotation of the parent's role key.
 func TestChannelAccountsDerived(t *testing.T) {
 	op, _ := NewOperator()
-	parent, err := NewAccount(op, "acme", HR)
+	parent, err := NewAccount(op, "acme", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
 	derive := func(p *config.AccountKeys, ch string) (*config.AccountKeys, *jwt.AccountClaims) {
 		channelCache = sync.Map{} // as another process would
-		a, err := ChannelAccount(op, p, "acme", HR, ch)
+		a, err := ChannelAccount(op, p, "acme", wire.HR, ch)
 		if err != nil {
 			t.Fatal(err)
 		}

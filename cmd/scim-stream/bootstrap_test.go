@@ -19,6 +19,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // cli runs a sub-command and returns its exit code and outputs.
@@ -202,7 +203,7 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		t.Fatalf("nats.server.hosts %v", cfg.Nats.Server.Hosts)
 	}
 	b := startBroker(t, path, cfg)
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, anyChannel(cfg, "acme", natsauth.Entra), "d", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, anyChannel(cfg, "acme", wire.Entra), "d", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,9 +225,9 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 }
 
 // anyChannel is a subject of the first configured channel of (tenant, typ), or <typ>.> when there is none.
-func anyChannel(cfg *config.Config, tenant, typ string) string {
+func anyChannel(cfg *config.Config, tenant string, typ wire.Type) string {
 	if chans := natsauth.Channels(cfg, tenant, typ); len(chans) > 0 {
-		return typ + "." + chans[0]
+		return wire.Subject(typ, chans[0])
 	}
-	return typ + ".>"
+	return wire.Subject(typ, ">")
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
@@ -23,6 +22,7 @@ import (
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // demo is one demo run: the imitation sources it changes and what it has seen, for the lines and the summary.
@@ -64,12 +64,12 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 
 // monitor prints every message published to the collector type's channels, through a pull consumer per channel
 // with a subscriber identity issued for it: what any subscriber sees. Each channel is its own NATS account.
-func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ string) error {
-	subjects := []string{typ + ".>"}
+func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type) error {
+	subjects := []string{wire.Subject(typ, ">")}
 	if chans := natsauth.Channels(cfg, demoTenant, typ); len(chans) > 0 {
 		subjects = subjects[:0]
 		for _, ch := range chans {
-			subjects = append(subjects, typ+"."+ch)
+			subjects = append(subjects, wire.Subject(typ, ch))
 		}
 	}
 	for _, s := range subjects {
@@ -80,7 +80,7 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ str
 	return nil
 }
 
-func (d *demo) monitorSubject(ctx context.Context, cfg *config.Config, url, ca, typ, subject string) error {
+func (d *demo) monitorSubject(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type, subject string) error {
 	durable := "demo-monitor"
 	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, subject, durable, 0)
 	if err != nil {
@@ -106,7 +106,7 @@ func (d *demo) monitorSubject(ctx context.Context, cfg *config.Config, url, ca, 
 		return fmt.Errorf("demo monitor on %s: %w", subject, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var msg scim.Message
+		var msg wire.Message
 		if err := json.Unmarshal(m.Data(), &msg); err != nil {
 			d.line(m.Subject(), "published", "(unreadable message: "+err.Error()+")")
 		} else {
@@ -198,7 +198,7 @@ func (d *demo) summaryWhenSettled(ctx context.Context, interactive bool) {
 		case <-t.C:
 		}
 		d.mu.Lock()
-		ready := d.collections[string(collector.Entra)] > 0 && d.collections[string(collector.HR)] > 0 &&
+		ready := d.collections[string(wire.Entra)] > 0 && d.collections[string(wire.HR)] > 0 &&
 			!d.lastEvent.IsZero() && time.Since(d.lastEvent) > 2*time.Second
 		d.mu.Unlock()
 		if ready {
@@ -241,7 +241,7 @@ func (d *demo) summary() {
 			unchanged = fmt.Sprint(h[string(gateway.ActionUnchanged)] + h[string(gateway.ActionSkipped)])
 			failed = fmt.Sprint(h[string(gateway.ActionTerminated)] + h[string(gateway.ActionRetrying)])
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s, p[scim.CreateUser], p[scim.ModifyUser], p[scim.DeleteUser], prov, unchanged, failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s, p[wire.CreateUser], p[wire.ModifyUser], p[wire.DeleteUser], prov, unchanged, failed)
 	}
 	tw.Flush()
 	users := "-"

@@ -18,9 +18,9 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // The isolation suite attacks a broker with two tenants as a holder of one credential issued by `scim-stream creds`
@@ -224,7 +224,7 @@ func TestIsolationSuite(t *testing.T) {
 	secret := func(tenant, subject string) string { return "secret-" + tenant + "-" + subject }
 	for _, tn := range []string{"acme", "beta"} {
 		for _, subj := range []string{"ENTRA.APP1", "ENTRA.APP2", "HR.SF", "HR.EXEC"} {
-			typ := strings.SplitN(subj, ".", 2)[0]
+			typ, _ := wire.TypeOf(subj)
 			for i := range 3 {
 				publishTo(t, s.b, tn, typ, subj, fmt.Sprintf(`{"userName":"%s-%d"}`, secret(tn, subj), i))
 			}
@@ -266,7 +266,7 @@ func TestIsolationSuite(t *testing.T) {
 		if v.name == "acme HR.SF" {
 			sfSub = c
 		}
-		d := natsauth.DurableName(v.args[len(v.args)-1], "undefined") // the args end with -plugin <name>
+		d := wire.DurableName(v.args[len(v.args)-1], "undefined") // the args end with -plugin <name>
 		if _, ok := c.createDurable(v.stream, d, v.subject); !ok {
 			t.Fatalf("control: %s cannot create its durable", v.name)
 		}
@@ -276,7 +276,7 @@ func TestIsolationSuite(t *testing.T) {
 	}
 	// A second APP1 subscriber (same channel, a sibling gateway): what the sniffer does see, as control.
 	app1b := s.connect("acme ENTRA.APP1 #2", "-tenant", "acme", "-type", "entra", "-subject", "ENTRA.APP1", "-plugin", "plugin-two")
-	d2 := natsauth.DurableName("plugin-two", "undefined")
+	d2 := wire.DurableName("plugin-two", "undefined")
 	if _, ok := app1b.createDurable("acme", d2, "ENTRA.APP1"); !ok {
 		t.Fatal("control: the second APP1 subscriber cannot create its durable")
 	}
@@ -373,7 +373,7 @@ func TestIsolationSuite(t *testing.T) {
 	}
 
 	// HR.SF's credential against HR.EXEC (the issue's first finding).
-	d := natsauth.DurableName("plugin-ldap", "undefined")
+	d := wire.DurableName("plugin-ldap", "undefined")
 	if _, ok := sfSub.createDurable("acme", d, "HR.EXEC"); ok {
 		got := sfSub.pull("acme", d)
 		s.attempt("HR.SF credential reads HR.EXEC", strings.Contains(strings.Join(got, ""), secret("acme", "HR.EXEC")), fmt.Sprint(got))
@@ -401,8 +401,8 @@ func (s *suite) gwAttacks() {
 	t.Cleanup(func() { st.Close() })
 	// The real responder of GW.APPX, serving base entity "undefined" only.
 	resp := s.connect("acme gw_sub GW.APPX", "-tenant", "acme", "-type", "gw", "-subject", "GW.APPX")
-	r, err := gateway.NewResponder(resp.nc, "GW.APPX", gateway.NewServer(st, gateway.ServerOptions{}),
-		gateway.ResponderOptions{BaseEntity: "undefined"})
+	r, err := scimserver.NewResponder(resp.nc, "GW.APPX", scimserver.NewServer(st, scimserver.ServerOptions{}),
+		scimserver.ResponderOptions{BaseEntity: "undefined"})
 	if err != nil {
 		t.Fatalf("control: the responder cannot subscribe in its queue group: %v", err)
 	}
@@ -434,9 +434,9 @@ func (s *suite) gwAttacks() {
 	}
 	t.Cleanup(pubNC.Close)
 	const token = "Zm9yLXRoZS10aGllZg-bearer-token-of-the-http-client"
-	pub := gateway.NewPublisher(gateway.PublisherOptions{
-		Server:   gateway.ServerOptions{Auth: gateway.Auth{BearerToken: []gateway.BearerToken{{Token: token}}}},
-		Entities: map[string]gateway.PublisherEntity{"undefined": {Conn: pubNC, Subject: "GW.APPX"}},
+	pub := scimserver.NewPublisher(scimserver.PublisherOptions{
+		Server:   scimserver.ServerOptions{Auth: scimserver.Auth{BearerToken: []scimserver.BearerToken{{Token: token}}}},
+		Entities: map[string]scimserver.PublisherEntity{"undefined": {Conn: pubNC, Subject: "GW.APPX"}},
 		Timeout:  500 * time.Millisecond,
 	})
 	srv := httptest.NewServer(pub)

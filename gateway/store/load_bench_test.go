@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
 )
 
@@ -47,8 +47,8 @@ func BenchmarkListUnderLoad(b *testing.B) {
 	const token = "load-test-bearer-token"
 	// BENCH_MAX_IN_FLIGHT tries another bound than the default.
 	inFlight, _ := strconv.Atoi(os.Getenv("BENCH_MAX_IN_FLIGHT"))
-	scimSrv := gateway.NewServer(st, gateway.ServerOptions{MaxInFlight: inFlight,
-		Auth: gateway.Auth{BearerToken: []gateway.BearerToken{{Token: token}}}})
+	scimSrv := scimserver.NewServer(st, scimserver.ServerOptions{MaxInFlight: inFlight,
+		Auth: scimserver.Auth{BearerToken: []scimserver.BearerToken{{Token: token}}}})
 	// Server-side time of answered requests (from the handler's start to its end): on a loaded machine the
 	// client-side time is mostly connection set-up and scheduling of 1,000 client goroutines in this process.
 	var smu sync.Mutex
