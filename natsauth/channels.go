@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -73,10 +74,8 @@ func Accounts(cfg *config.Config) []Account {
 			if a.Keys == nil || a.Keys.JWT == "" {
 				continue
 			}
-			if a.Type == wire.GW {
-				if k, err := responderKeyUnscoped(auth.Operator, a.Keys); err == nil {
-					a.Keys = k
-				}
+			if k, err := currentRoles(auth.Operator, n, a.Type, a.Keys); err == nil {
+				a.Keys = k
 			}
 			out = append(out, a)
 			for _, ch := range Channels(cfg, n, a.Type) {
@@ -293,36 +292,59 @@ func subjectMatches(filter, lit string) bool {
 	return len(f) == len(l)
 }
 
-// responderKeyUnscoped returns the GW account with its gw_sub signing key unscoped (see responderPermissions):
-// accounts bootstrapped before responders got queue permissions have it scoped with a template. The served JWT
-// changes, the keys do not, so credentials already issued keep working.
-func responderKeyUnscoped(op config.Operator, keys *config.AccountKeys) (*config.AccountKeys, error) {
-	seed, ok := keys.Signing[GWSub.ConfigKey()]
-	if !ok {
-		return keys, nil
+// currentRoles returns the account with every role's signing key carrying today's permissions: scoped keys the
+// current template (so a permission added to template — e.g. the JetStream domain forms of a cluster — applies to
+// users issued long ago without a re-bootstrap), and the gw_sub key unscoped (see responderPermissions; accounts
+// bootstrapped before responders got queue permissions have it scoped). Keys, revocations and everything else stay,
+// so credentials already issued keep working under the current rules. Unchanged accounts are returned as they are.
+func currentRoles(op config.Operator, tenant string, typ wire.Type, keys *config.AccountKeys) (*config.AccountKeys, error) {
+	ck := "roles\x00" + cacheKey(op.JWT, keys, "")
+	if v, ok := channelCache.Load(ck); ok {
+		return v.(*config.AccountKeys), nil
 	}
-	kp, err := nkeys.FromSeed([]byte(seed.Reveal()))
-	if err != nil {
-		return nil, err
-	}
-	pub, _ := kp.PublicKey()
 	ac, err := jwt.DecodeAccountClaims(keys.JWT)
 	if err != nil {
 		return nil, err
 	}
-	if scope, ok := ac.SigningKeys.GetScope(pub); !ok || scope == nil {
-		return keys, nil
+	changed := false
+	for _, r := range Roles(typ) {
+		seed, ok := keys.Signing[r.ConfigKey()]
+		if !ok {
+			continue
+		}
+		kp, err := nkeys.FromSeed([]byte(seed.Reveal()))
+		if err != nil {
+			return nil, err
+		}
+		pub, _ := kp.PublicKey()
+		scope, ok := ac.SigningKeys.GetScope(pub)
+		if !ok {
+			continue
+		}
+		us, _ := scope.(*jwt.UserScope)
+		switch {
+		case r == GWSub:
+			if scope != nil {
+				ac.SigningKeys.Remove(pub)
+				ac.SigningKeys.Add(pub)
+				changed = true
+			}
+		case us != nil:
+			want := template(tenant, typ, r)
+			if !reflect.DeepEqual(us.Template, want) {
+				us.Template = want
+				changed = true
+			}
+		}
 	}
-	ck := "gw\x00" + cacheKey(op.JWT, keys, "")
-	if v, ok := channelCache.Load(ck); ok {
-		return v.(*config.AccountKeys), nil
+	out := keys
+	if changed {
+		cp := *keys
+		if cp.JWT, err = encodeAccount(op, ac); err != nil {
+			return nil, err
+		}
+		out = &cp
 	}
-	ac.SigningKeys.Remove(pub)
-	ac.SigningKeys.Add(pub)
-	out := *keys
-	if out.JWT, err = encodeAccount(op, ac); err != nil {
-		return nil, err
-	}
-	channelCache.Store(ck, &out)
-	return &out, nil
+	channelCache.Store(ck, out)
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/wire"
@@ -61,3 +62,55 @@ func TestChannelAccountsDerived(t *testing.T) {
 		t.Fatal("rotating the parent's sub_hr key did not rotate the channel's, or changed the account")
 	}
 }
+
+// TestCurrentRolesUpgradesOldAccounts: an account bootstrapped with older role templates (and a scoped gw_sub key)
+// is served with today's, keeping its keys, so credentials issued before keep working under the current rules.
+func TestCurrentRolesUpgradesOldAccounts(t *testing.T) {
+	op, _ := NewOperator()
+	gw, err := NewAccount(op, "acme", wire.GW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac, _ := jwt.DecodeAccountClaims(gw.JWT)
+	pubOf := func(r Role) string {
+		kp, _ := nkeysFromSeed(gw.Signing[r.ConfigKey()])
+		p, _ := kp.PublicKey()
+		return p
+	}
+	// The old shape: gw_pub may subscribe _INBOX.> only; gw_sub scoped with a plain subscription.
+	old := jwt.NewUserScope()
+	old.Key, old.Role = pubOf(GWPub), string(GWPub)
+	old.Template.Pub.Allow.Add("GW.{{name()}}")
+	old.Template.Sub.Allow.Add("_INBOX.>")
+	ac.SigningKeys.Remove(pubOf(GWPub))
+	ac.SigningKeys.AddScopedSigner(old)
+	oldSub := jwt.NewUserScope()
+	oldSub.Key, oldSub.Role = pubOf(GWSub), string(GWSub)
+	oldSub.Template.Sub.Allow.Add("GW.{{name()}}")
+	ac.SigningKeys.Remove(pubOf(GWSub))
+	ac.SigningKeys.AddScopedSigner(oldSub)
+	oldKeys := *gw
+	if oldKeys.JWT, err = encodeAccount(op, ac); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := currentRoles(op, "acme", wire.GW, &oldKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, _ := jwt.DecodeAccountClaims(cur.JWT)
+	if nc.Subject != ac.Subject {
+		t.Fatal("the account changed")
+	}
+	s, _ := nc.SigningKeys.GetScope(pubOf(GWPub))
+	if us, ok := s.(*jwt.UserScope); !ok || !us.Template.Sub.Allow.Contains(gwInboxRoot+".{{name()}}.>") {
+		t.Fatalf("gw_pub template not upgraded: %+v", s)
+	}
+	if s, ok := nc.SigningKeys.GetScope(pubOf(GWSub)); !ok || s != nil {
+		t.Fatalf("gw_sub still scoped: %+v", s)
+	}
+	if again, _ := currentRoles(op, "acme", wire.GW, cur); again.JWT != cur.JWT {
+		t.Fatal("an up-to-date account was re-encoded")
+	}
+}
+
+func nkeysFromSeed(s config.Secret) (nkeys.KeyPair, error) { return nkeys.FromSeed([]byte(s.Reveal())) }

@@ -98,6 +98,15 @@ func AccountTypes(r Role) []wire.Type {
 // only there, and responders of GW.<channel> execute nothing but reads from it.
 const ReadOnlyPrefix = "GW.$RO."
 
+// gwInboxRoot starts the reply subjects of the bundled GW publisher: GWInbox.
+const gwInboxRoot = "_GW_INBOX"
+
+// GWInbox is the reply prefix of the bundled publisher sending on GW subject subject ("GW.APPX" →
+// "_GW_INBOX.APPX"): only publisher credentials of that subject may subscribe to it.
+func GWInbox(subject string) string {
+	return gwInboxRoot + "." + strings.TrimPrefix(subject, "GW.")
+}
+
 // PublisherInbox is the reply prefix of SCIM Stream's own connections. Subscribers may only subscribe to _INBOX.>,
 // so they cannot read the publisher's acknowledgements and API replies.
 const PublisherInbox = "_PUB_INBOX"
@@ -140,9 +149,11 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		p.Sub.Allow.Add("_INBOX.>")
 	case r == GWPub:
 		// A read-only publisher is bound to GW.$RO.<channel> (name "$RO.<channel>"), which responders execute
-		// reads only on: the limit holds at the broker, whatever the credential holder sends.
+		// reads only on: the limit holds at the broker, whatever the credential holder sends. _INBOX.> is the
+		// Node gateway's reply prefix; the bundled publisher takes its replies on GWInbox(<subject>) instead, which
+		// a publisher credential of another channel may not subscribe to.
 		p.Pub.Allow.Add("GW.{{name()}}")
-		p.Sub.Allow.Add("_INBOX.>")
+		p.Sub.Allow.Add("_INBOX.>", gwInboxRoot+".{{name()}}.>")
 	}
 	return s.Template
 }

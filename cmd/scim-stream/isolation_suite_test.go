@@ -20,6 +20,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -428,7 +429,9 @@ func (s *suite) gwAttacks() {
 	}
 	thief2.nc.Flush()
 	pubJWT, pubSeed := s.creds("-tenant", "acme", "-type", "gw", "-role", "gw_pub", "-subject", "GW.APPX")
-	pubNC, err := nats.Connect(s.b.ClientURL(), nats.UserJWTAndSeed(pubJWT, pubSeed), nats.RootCAs(caFile(s.path)))
+	// The bundled publisher's connection: replies on natsauth.GWInbox, as the gateway runner connects it.
+	pubNC, err := nats.Connect(s.b.ClientURL(), nats.UserJWTAndSeed(pubJWT, pubSeed), nats.RootCAs(caFile(s.path)),
+		nats.CustomInboxPrefix(natsauth.GWInbox("GW.APPX")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +444,15 @@ func (s *suite) gwAttacks() {
 	})
 	srv := httptest.NewServer(pub)
 	t.Cleanup(srv.Close)
+	// A publisher credential of another GW channel listens where replies could pass.
+	other := s.connect("acme gw_pub GW.APPY", "-tenant", "acme", "-type", "gw", "-role", "gw_pub", "-subject", "GW.APPY")
+	s.attempt("GW.APPY publisher subscribes _GW_INBOX.>", !other.subscribeDenied("_GW_INBOX.>", ""), "")
+	s.attempt("GW.APPY publisher subscribes _GW_INBOX.APPX.>", !other.subscribeDenied("_GW_INBOX.APPX.>", ""), "")
+	overheard, err := other.nc.SubscribeSync("_INBOX.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.nc.Flush()
 	for i := range 20 {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+fmt.Sprintf("/Users?filter=userName+eq+%%22u%d%%22", i), nil)
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -462,6 +474,13 @@ func (s *suite) gwAttacks() {
 	}
 	if got == 0 {
 		t.Fatal("control: the stolen responder credential in the queue group received no request")
+	}
+	for {
+		m, err := overheard.NextMsg(100 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		s.attempt("GW.APPY publisher overhears a reply to GW.APPX's publisher", true, string(m.Data))
 	}
 	thiefSub.Unsubscribe()
 	thief2.nc.Flush()

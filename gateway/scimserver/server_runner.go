@@ -15,6 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -195,6 +196,10 @@ func connectEntity(cfg *gateway.Config, role, entity string, e gateway.Entity, l
 	}
 	if ca := cfg.CAFile(); ca != "" {
 		opts = append(opts, nats.RootCAs(ca))
+	}
+	if role == "publisher" {
+		// Replies on a prefix only this channel's publisher credentials may read (not the shared _INBOX.>).
+		opts = append(opts, nats.CustomInboxPrefix(natsauth.GWInbox(e.NATS.Subject)))
 	}
 	nc, err := nats.Connect(strings.Join(cfg.Scimgateway.Stream.BaseURLs, ","), opts...)
 	if err != nil {
