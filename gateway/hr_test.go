@@ -16,8 +16,8 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
 // hrDynamics gives consultants an App1 role, in the documentation's YAML form.

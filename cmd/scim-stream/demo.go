@@ -21,9 +21,9 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/graph"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
 func init() {

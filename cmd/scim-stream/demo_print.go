@@ -19,10 +19,10 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/graph"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
 // demo is one demo run: the imitation sources it changes and what it has seen, for the lines and the summary.

@@ -24,9 +24,9 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
 // TestMain lets a test start this binary's main in a child process (SCIMSTREAM_TEST_MAIN holds the

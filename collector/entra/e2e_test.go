@@ -17,9 +17,9 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
 // These tests run the whole Entra chain as the product does: the imitation Graph over HTTPS → entra.New with

@@ -18,9 +18,9 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
 // Latency benchmark parameters: the 200 changes at the documentation example's 5 s interval. One change

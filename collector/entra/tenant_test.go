@@ -13,8 +13,8 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 )
 
 // TestOptionsForExample: the documentation example reads the default mapper's properties, every application

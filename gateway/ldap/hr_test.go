@@ -12,8 +12,8 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/hr"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
 // TestHRToActiveDirectory is the whole chain: the SuccessFactors imitation → the documentation's HR tenant
