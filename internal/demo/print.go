@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -31,8 +31,9 @@ type demo struct {
 	start time.Time
 	sf    *successfactors.Company
 	co    *graph.Company
-	env   *runEnv
-	store *store.Store
+	// runner is the main job's collector runner, which interactive changes trigger.
+	runner *collector.Runner
+	store  *store.Store
 
 	mu          sync.Mutex
 	collections map[string]int
@@ -66,7 +67,7 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 // with a subscriber identity issued for it: what any subscriber sees.
 func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ string) error {
 	durable := "demo-monitor"
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, 0)
+	u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, durable, 0)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ str
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(cctx, demoTenant, jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(cctx, Tenant, jetstream.ConsumerConfig{
 		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: typ + ".>",
 	})
 	if err != nil {
