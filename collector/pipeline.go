@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"sync"
 	"time"
 
@@ -302,22 +301,15 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, scim.ModifyUser)) {
-		if !d.Matched && !d.PreviouslyMatched {
+	for _, pl := range Plan(r.t.Router, prevUser, user, r.fields(rec, scim.ModifyUser), reload) {
+		if !pl.Publish {
 			continue
 		}
-		op := scim.ModifyUser
-		if d.Previous == nil || !d.PreviouslyMatched {
-			op = scim.CreateUser
-		}
-		e, err := b.get(op, d.Previous, d.Current)
+		e, err := b.get(pl)
 		if err != nil {
 			return err
 		}
-		if e.noOps && !reload {
-			continue
-		}
-		msgs = append(msgs, r.message(key, d.Channel, op, revision, e))
+		msgs = append(msgs, r.message(key, pl.Channel, pl.Op, revision, e))
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
@@ -332,15 +324,15 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, scim.DeleteUser)) {
-		if !d.PreviouslyMatched {
+	for _, pl := range Plan(r.t.Router, prev.User, nil, r.fields(rec, scim.DeleteUser), false) {
+		if !pl.Publish {
 			continue
 		}
-		e, err := b.get(scim.DeleteUser, d.Previous, nil)
+		e, err := b.get(pl)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, r.message(key, d.Channel, scim.DeleteUser, prev.Revision, e))
+		msgs = append(msgs, r.message(key, pl.Channel, pl.Op, prev.Revision, e))
 	}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
 	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
@@ -383,7 +375,7 @@ func (r *collection) vanished(ctx context.Context) error {
 
 // bodies encodes the messages of one change. rules.Router hands out one map per distinct view of a user, so
 // channels whose rules keep the same groups and roles get the same previous and current maps, hence the same
-// operations and the same message body: those are computed once per change, not once per channel.
+// operations and the same message body: those are encoded once per change, not once per channel.
 type bodies struct {
 	r    *collection
 	key  string
@@ -397,25 +389,16 @@ type encoded struct {
 	op                      string
 	prev, cur               uintptr // map identities
 	prevJSON, curJSON, body []byte
-	noOps                   bool
 }
-
-func mapID(u scim.User) uintptr { return reflect.ValueOf(u).Pointer() }
 
 var jsonNull = []byte("null")
 
-func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
+func (b *bodies) get(pl Planned) (*encoded, error) {
+	op, prev, cur := pl.Op, pl.Previous, pl.Current
 	pid, cid := mapID(prev), mapID(cur)
 	for _, e := range b.done {
 		if e.op == op && e.prev == pid && e.cur == cid {
 			return e, nil
-		}
-	}
-	ops := []scim.Operation{}
-	if op != scim.DeleteUser {
-		ops = scim.Diff(prev, cur)
-		if ops == nil {
-			ops = []scim.Operation{}
 		}
 	}
 	if b.when == "" {
@@ -425,22 +408,8 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 		}
 		b.when = when.UTC().Format(time.RFC3339Nano)
 	}
-	user := cur
-	if op == scim.DeleteUser {
-		user = prev
-	}
-	userName, _ := user["userName"].(string)
-	m := scim.Message{
-		ActivityOperation: op,
-		ActivityDateTime:  b.when,
-		InitiatedByID:     b.rec.InitiatedByID,
-		InitiatedByUPN:    b.rec.InitiatedByUPN,
-		TargetID:          b.key,
-		TargetUPN:         userName,
-		Operations:        ops,
-		User:              user,
-	}
-	e := &encoded{op: op, prev: pid, cur: cid, noOps: len(ops) == 0}
+	m := pl.Message(About{TargetID: b.key, ActivityDateTime: b.when, InitiatedByID: b.rec.InitiatedByID, InitiatedByUPN: b.rec.InitiatedByUPN})
+	e := &encoded{op: op, prev: pid, cur: cid}
 	// Each view is encoded once, for the message id and for the body: the body's user is the view the id
 	// hashes, sliced out of it.
 	body, at, err := appendMessage(make([]byte, 0, 3072), &m, nil)

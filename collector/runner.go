@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"sort"
 	"sync"
 	"time"
 
@@ -94,52 +93,42 @@ func (r *Runner) Apply(cfg *config.Config) error {
 	}
 	want := map[string]bool{}
 	var errs []error
-	for _, kind := range []struct {
-		typ     Type
-		tenants map[string]*config.Tenant
-	}{{Entra, cfg.Entra}, {HR, cfg.HR}} {
-		names := make([]string, 0, len(kind.tenants))
-		for n := range kind.tenants {
-			names = append(names, n)
+	for k, tc := range cfg.Tenants() {
+		name, typ := k.Name, TypeOfKind(k.Kind)
+		id := string(typ) + "/" + name
+		want[id] = true
+		l := r.loops[id]
+		if l != nil && l.cur != nil && reflect.DeepEqual(l.cur.tenant.Config, tc) {
+			continue
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			tc := kind.tenants[name]
-			id := string(kind.typ) + "/" + name
-			want[id] = true
-			l := r.loops[id]
-			if l != nil && l.cur != nil && reflect.DeepEqual(l.cur.tenant.Config, tc) {
-				continue
-			}
-			snap, err := r.compile(name, kind.typ, tc, l)
-			if err != nil {
-				r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(kind.typ), "error", err)
-				errs = append(errs, err)
-				continue
-			}
-			if l == nil {
-				l = &loop{name: name, typ: kind.typ, snap: make(chan *snapshot, 1), wake: make(chan struct{}, 1)}
-				l.cur = snap
-				ctx, cancel := context.WithCancel(r.ctx)
-				l.cancel = cancel
-				r.loops[id] = l
-				r.wg.Add(1)
-				go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
-				r.log().Info("tenant started", "tenant", name, "type", string(kind.typ), "collect_interval", tc.General.CollectInterval.String())
-				continue
-			}
+		snap, err := r.compile(name, typ, tc, l)
+		if err != nil {
+			r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(typ), "error", err)
+			errs = append(errs, err)
+			continue
+		}
+		if l == nil {
+			l = &loop{name: name, typ: typ, snap: make(chan *snapshot, 1), wake: make(chan struct{}, 1)}
 			l.cur = snap
-			select { // replace a snapshot not picked up yet
-			case <-l.snap:
-			default:
-			}
-			l.snap <- snap
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
-			r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(kind.typ))
+			ctx, cancel := context.WithCancel(r.ctx)
+			l.cancel = cancel
+			r.loops[id] = l
+			r.wg.Add(1)
+			go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
+			r.log().Info("tenant started", "tenant", name, "type", string(typ), "collect_interval", tc.General.CollectInterval.String())
+			continue
 		}
+		l.cur = snap
+		select { // replace a snapshot not picked up yet
+		case <-l.snap:
+		default:
+		}
+		l.snap <- snap
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(typ))
 	}
 	for id, l := range r.loops {
 		if !want[id] {

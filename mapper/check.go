@@ -2,7 +2,6 @@ package mapper
 
 import (
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
@@ -10,40 +9,36 @@ import (
 
 // CheckConfig compiles every tenant's mapper of a loaded configuration, offline, and returns each problem as a
 // *config.Error (file:line: entra.<tenant>.mapper.user: "<source>" (map_to "<attr>"): column N: what was
-// expected). It has the signature of the check command's steps: checkSteps = append(checkSteps, mapper.CheckConfig).
+// expected).
 func CheckConfig(cfgPath string, c *config.Config) []error {
 	var out []error
-	for _, kind := range []string{KindEntra, KindHR} {
-		tenants := c.Entra
-		if kind == KindHR {
-			tenants = c.HR
+	for k, t := range c.Tenants() {
+		if t == nil {
+			continue
 		}
-		names := make([]string, 0, len(tenants))
-		for n := range tenants {
-			names = append(names, n)
+		_, err := Compile(k.Kind, t.Mapper)
+		out = append(out, ConfigErrors(cfgPath, k.String()+".mapper", err)...)
+	}
+	return out
+}
+
+// ConfigErrors turns an error of Compile for the mapper at key (entra.<tenant>.mapper) into one *config.Error
+// per problem, with the line of the mapping and the key of its section.
+func ConfigErrors(cfgPath, key string, err error) []error {
+	var out []error
+	for _, e := range flatten(err) {
+		ce := &config.Error{File: cfgPath, Path: key}
+		var me *Error
+		if errors.As(e, &me) {
+			ce.Line = me.Line
+			ce.Path += "." + strings.TrimPrefix(me.Section, "mapper.")
+			me2 := *me
+			me2.Line, me2.Section = 0, ""
+			ce.Msg = strings.TrimPrefix(me2.Error(), " ")
+		} else {
+			ce.Msg = e.Error()
 		}
-		slices.Sort(names)
-		for _, n := range names {
-			t := tenants[n]
-			if t == nil {
-				continue
-			}
-			_, err := Compile(kind, t.Mapper)
-			for _, e := range flatten(err) {
-				ce := &config.Error{File: cfgPath, Path: kind + "." + n + ".mapper"}
-				var me *Error
-				if errors.As(e, &me) {
-					ce.Line = me.Line
-					ce.Path += "." + strings.TrimPrefix(me.Section, "mapper.")
-					me2 := *me
-					me2.Line, me2.Section = 0, ""
-					ce.Msg = strings.TrimPrefix(me2.Error(), " ")
-				} else {
-					ce.Msg = e.Error()
-				}
-				out = append(out, ce)
-			}
-		}
+		out = append(out, ce)
 	}
 	return out
 }
