@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -236,5 +235,3 @@ func nextID() string {
 	seq++
 	return fmt.Sprintf("m-%d-%d", time.Now().UnixNano(), seq)
 }
-
-func storePath(dir, name string) string { return filepath.Join(dir, name+".db") }

@@ -96,8 +96,6 @@ type world struct {
 	src    *entra.Source
 	p      *collector.Pipeline
 	cons   map[string]jetstream.Consumer
-	// log collects the source's log lines (shown when a test fails).
-	log *strings.Builder
 }
 
 // newWorld builds the chain. setup runs on the company before anything is collected (seed changes the first

@@ -2,7 +2,6 @@ package entra
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -164,5 +163,3 @@ func (e *env) requests(part string) []graph.Request {
 	}
 	return out
 }
-
-func str(v any) string { return fmt.Sprint(v) }
