@@ -45,6 +45,8 @@ func newSFSource(tb testing.TB, n int) *sfSource {
 
 func (s *sfSource) Type() Type { return HR }
 
+func (s *sfSource) Policy() Policy { return testPolicy(HR) }
+
 func (s *sfSource) Collect(ctx context.Context, _ Checkpoints, emit func(Record) error) (bool, error) {
 	for i := range s.n {
 		if err := emit(s.record(i)); err != nil {

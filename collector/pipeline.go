@@ -69,7 +69,7 @@ var ErrRecordFailed = errors.New("record failed")
 // repeats what was not acknowledged, with the same message ids).
 func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLoad bool) (Stats, error) {
 	start := p.now()
-	r := &collection{p: p, t: t, started: start, seen: map[digest]struct{}{}}
+	r := &collection{p: p, t: t, policy: src.Policy(), started: start, seen: map[digest]struct{}{}}
 	r.log = p.logger().With("tenant", t.Name, "type", string(t.Type))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -172,6 +172,7 @@ func (p *Pipeline) inFlight() int {
 type collection struct {
 	p       *Pipeline
 	t       *Tenant
+	policy  Policy
 	log     *slog.Logger
 	started time.Time
 	epoch   string
@@ -262,7 +263,7 @@ func (r *collection) process(ctx context.Context, key string, prev *UserState, r
 			user["onCreate"] = oc
 		}
 	}
-	if r.t.Type == HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
+	if r.policy.Lifecycle && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
 		// A future joiner: not published yet, and not remembered, so the day their activation comes the user is
 		// published as a new one.
 		r.count(func(s *Stats) { s.Skipped++ })
@@ -360,7 +361,7 @@ func (r *collection) vanished(ctx context.Context) error {
 			if err != nil || us == nil {
 				return err
 			}
-			if r.t.Type != HR {
+			if r.policy.Leavers == LeaversDeleted {
 				return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
 			}
 			if us.Gone {

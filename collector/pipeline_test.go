@@ -95,6 +95,16 @@ type listSource struct {
 
 func (s *listSource) Type() Type { return s.typ }
 
+func (s *listSource) Policy() Policy { return testPolicy(s.typ) }
+
+// testPolicy is what the HR and Entra sources declare, for the test sources standing in for them.
+func testPolicy(typ Type) Policy {
+	if typ == HR {
+		return Policy{Leavers: LeaversDeactivated, Lifecycle: true}
+	}
+	return Policy{Leavers: LeaversDeleted}
+}
+
 func (s *listSource) set(recs ...Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -351,7 +361,8 @@ func TestInterruptedCollectionRepeatsWithoutDuplicates(t *testing.T) {
 
 type sourceFunc func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error)
 
-func (f sourceFunc) Type() Type { return HR }
+func (f sourceFunc) Type() Type     { return HR }
+func (f sourceFunc) Policy() Policy { return testPolicy(HR) }
 func (f sourceFunc) Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
 	return f(ctx, cp, emit)
 }

@@ -32,15 +32,17 @@ type SourceFactory func(t *Tenant) (Source, error)
 type Runner struct {
 	Broker  Broker
 	Sources map[Type]SourceFactory
-	// ConfigPath is written back (do_initial_load: false) after an initial load completed.
-	ConfigPath string
-	Log        *slog.Logger
-	Metrics    *Metrics
-	Now        func() time.Time
+	Log     *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
 	// OnError is told about every failed collection (e-mail notification).
 	OnError func(tenant string, typ Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
+	// OnInitialLoad is told when a tenant's initial load (general.do_initial_load) completed; the command turns
+	// do_initial_load off in the configuration file with it. Until a snapshot without do_initial_load arrives,
+	// the runner does not repeat the initial load.
+	OnInitialLoad func(tenant string, typ Type) error
 
 	mu    sync.Mutex
 	ctx   context.Context
@@ -250,8 +252,8 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		}
 		if initial {
 			l.initialDone = tc
-			if r.ConfigPath != "" {
-				if err := config.ClearInitialLoad(r.ConfigPath, l.typ.Kind(), l.name); err != nil {
+			if r.OnInitialLoad != nil {
+				if err := r.OnInitialLoad(l.name, l.typ); err != nil {
 					log.Error("initial load done, but do_initial_load could not be set back to false; set it by hand", "error", err)
 				} else {
 					log.Info("initial load done; do_initial_load set to false in the configuration file")
