@@ -6,6 +6,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/mapper"
 	"github.com/scim-stream/scim-stream/rules"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // CheckConfig compiles every tenant of a loaded configuration as a collector would (Compile), offline, and
@@ -17,7 +18,8 @@ func CheckConfig(cfgPath string, c *config.Config) []error {
 		if t == nil {
 			continue
 		}
-		_, err := Compile(k.Name, TypeOfKind(k.Kind), t)
+		typ, _ := wire.ParseType(k.Kind) // a configuration section: entra or hr
+		_, err := Compile(k.Name, typ, t)
 		var joined interface{ Unwrap() []error }
 		if !errors.As(err, &joined) {
 			continue

@@ -16,6 +16,7 @@ import (
 	"github.com/scim-stream/scim-stream/mapper"
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Pipeline turns the records of one source into published messages: map → dynamics → diff against state →
@@ -100,7 +101,7 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	r.uniq = newReservations(p.State)
 	var err error
 	if r.known, err = p.State.hasUsers(ctx); err != nil {
-		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
 
 	var full bool
@@ -126,7 +127,7 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	r.stats.Full = full
 	r.stats.Duration = p.now().Sub(start)
 	if err != nil {
-		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
 	if initialLoad {
 		if err := cp.Put(ctx, cpInitialLoad, nil); err != nil {
@@ -291,7 +292,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	if prev != nil {
 		prevUser, revision = prev.User, prev.Revision
 	}
-	reload := r.epoch != "" && (r.t.InitialLoad == nil || r.t.InitialLoad.Match(user, r.fields(rec, scim.ModifyUser)))
+	reload := r.epoch != "" && (r.t.InitialLoad == nil || r.t.InitialLoad.Match(user, r.fields(rec, wire.ModifyUser)))
 	unchanged := prev != nil && !prev.Gone && scim.Equal(map[string]any(prevUser), map[string]any(user)) &&
 		string(prev.Dynamics) == string(appliedJSON)
 	if unchanged && !reload {
@@ -302,7 +303,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, pl := range Plan(r.t.Router, prevUser, user, r.fields(rec, scim.ModifyUser), reload) {
+	for _, pl := range Plan(r.t.Router, prevUser, user, r.fields(rec, wire.ModifyUser), reload) {
 		if !pl.Publish {
 			continue
 		}
@@ -325,7 +326,7 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, pl := range Plan(r.t.Router, prev.User, nil, r.fields(rec, scim.DeleteUser), false) {
+	for _, pl := range Plan(r.t.Router, prev.User, nil, r.fields(rec, wire.DeleteUser), false) {
 		if !pl.Publish {
 			continue
 		}
@@ -413,14 +414,14 @@ func (b *bodies) get(pl Planned) (*encoded, error) {
 	e := &encoded{op: op, prev: pid, cur: cid}
 	// Each view is encoded once, for the message id and for the body: the body's user is the view the id
 	// hashes, sliced out of it.
-	body, at, err := appendMessage(make([]byte, 0, 3072), &m, nil)
+	body, at, err := wire.AppendMessage(make([]byte, 0, 3072), &m, nil)
 	if err != nil {
 		return nil, fmt.Errorf("user %q: encode message: %w", b.key, err)
 	}
 	e.body = body
 	// The other view is nil (a create's previous user, a delete's current one) or a change's previous user.
 	other, otherView := &e.prevJSON, prev
-	if op == scim.DeleteUser {
+	if op == wire.DeleteUser {
 		e.prevJSON = body[at : len(body)-1]
 		other, otherView = &e.curJSON, cur
 	} else {
@@ -428,7 +429,7 @@ func (b *bodies) get(pl Planned) (*encoded, error) {
 	}
 	if otherView == nil {
 		*other = jsonNull
-	} else if *other, err = appendJSON(nil, otherView); err != nil {
+	} else if *other, err = wire.AppendJSON(nil, otherView); err != nil {
 		return nil, fmt.Errorf("user %q: encode the previous user: %w", b.key, err)
 	}
 	b.done = append(b.done, e)
@@ -439,12 +440,12 @@ func (b *bodies) get(pl Planned) (*encoded, error) {
 // after they are built.
 func (r *collection) message(key, channel, op string, revision uint64, e *encoded) *nats.Msg {
 	id := messageID(r.t, channel, key, op, revision, r.epoch, e.prevJSON, e.curJSON)
-	msg := nats.NewMsg(string(r.t.Type) + "." + channel)
+	msg := nats.NewMsg(wire.Subject(r.t.Type, channel))
 	msg.Data = e.body
 	// Msg-Id is what the SCIM Gateway reads (a message without it is dropped); Nats-Msg-Id makes JetStream
 	// de-duplicate a republished change.
-	msg.Header.Set("Msg-Id", id)
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(wire.MsgIDHeader, id)
+	msg.Header.Set(wire.NatsMsgIDHeader, id)
 	return msg
 }
 

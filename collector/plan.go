@@ -5,6 +5,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Planned is what one channel gets for a change of one user: the router's decision, the message's operation and
@@ -41,12 +42,12 @@ func Plan(router *rules.Router, prev, cur scim.User, fields rules.Fields, reload
 		switch {
 		case removed:
 			if d.PreviouslyMatched {
-				p.Op, p.Operations, p.Publish = scim.DeleteUser, []scim.Operation{}, true
+				p.Op, p.Operations, p.Publish = wire.DeleteUser, []scim.Operation{}, true
 			}
 		case d.Matched || d.PreviouslyMatched:
-			p.Op = scim.ModifyUser
+			p.Op = wire.ModifyUser
 			if d.Previous == nil || !d.PreviouslyMatched {
-				p.Op = scim.CreateUser
+				p.Op = wire.CreateUser
 			}
 			p.Operations, diffs = diffOnce(diffs, d.Previous, d.Current)
 			p.Publish = len(p.Operations) > 0 || reload
@@ -88,13 +89,13 @@ type About struct {
 
 // Message is the message the channel gets (meaningful when p.Publish): the user as the channel sees it now, or
 // for deleteUser as it saw it before.
-func (p Planned) Message(a About) scim.Message {
+func (p Planned) Message(a About) wire.Message {
 	user := p.Current
-	if p.Op == scim.DeleteUser {
+	if p.Op == wire.DeleteUser {
 		user = p.Previous
 	}
 	userName, _ := user["userName"].(string)
-	return scim.Message{
+	return wire.Message{
 		ActivityOperation: p.Op,
 		ActivityDateTime:  a.ActivityDateTime,
 		InitiatedByID:     a.InitiatedByID,

@@ -13,13 +13,14 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Broker is what the collectors need from the message broker: a publishing JetStream context in the (tenant,
 // type) account, and the state bucket of that (tenant, type) in the internal account.
 type Broker interface {
-	JetStream(tenant, typ string) (jetstream.JetStream, error)
-	StateKV(ctx context.Context, tenant, typ string) (jetstream.KeyValue, error)
+	JetStream(tenant string, typ wire.Type) (jetstream.JetStream, error)
+	StateKV(ctx context.Context, tenant string, typ wire.Type) (jetstream.KeyValue, error)
 }
 
 // SourceFactory builds the source of a compiled tenant (the Entra source reads t.Mapper.SourcePaths() for its
@@ -31,18 +32,18 @@ type SourceFactory func(t *Tenant) (Source, error)
 // at the next collection (a collection in flight finishes with the snapshot it started with).
 type Runner struct {
 	Broker  Broker
-	Sources map[Type]SourceFactory
+	Sources map[wire.Type]SourceFactory
 	Log     *slog.Logger
 	Metrics *Metrics
 	Now     func() time.Time
 	// OnError is told about every failed collection (e-mail notification).
-	OnError func(tenant string, typ Type, err error)
+	OnError func(tenant string, typ wire.Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
 	// OnInitialLoad is told when a tenant's initial load (general.do_initial_load) completed; the command turns
 	// do_initial_load off in the configuration file with it. Until a snapshot without do_initial_load arrives,
 	// the runner does not repeat the initial load.
-	OnInitialLoad func(tenant string, typ Type) error
+	OnInitialLoad func(tenant string, typ wire.Type) error
 
 	mu    sync.Mutex
 	ctx   context.Context
@@ -57,7 +58,7 @@ type snapshot struct {
 
 type loop struct {
 	name   string
-	typ    Type
+	typ    wire.Type
 	snap   chan *snapshot // capacity 1: the newest snapshot waiting to be picked up
 	cur    *snapshot
 	wake   chan struct{}
@@ -96,7 +97,8 @@ func (r *Runner) Apply(cfg *config.Config) error {
 	want := map[string]bool{}
 	var errs []error
 	for k, tc := range cfg.Tenants() {
-		name, typ := k.Name, TypeOfKind(k.Kind)
+		name := k.Name
+		typ, _ := wire.ParseType(k.Kind) // a configuration section: entra or hr
 		id := string(typ) + "/" + name
 		want[id] = true
 		l := r.loops[id]
@@ -146,7 +148,7 @@ func (r *Runner) Apply(cfg *config.Config) error {
 }
 
 // Trigger runs a tenant's next collection now (the demo and tests use it).
-func (r *Runner) Trigger(typ Type, name string) {
+func (r *Runner) Trigger(typ wire.Type, name string) {
 	r.mu.Lock()
 	l := r.loops[string(typ)+"/"+name]
 	r.mu.Unlock()
@@ -159,14 +161,14 @@ func (r *Runner) Trigger(typ Type, name string) {
 	}
 }
 
-func (r *Runner) compile(name string, typ Type, tc *config.Tenant, prev *loop) (*snapshot, error) {
+func (r *Runner) compile(name string, typ wire.Type, tc *config.Tenant, prev *loop) (*snapshot, error) {
 	t, err := Compile(name, typ, tc)
 	if err != nil {
 		return nil, err
 	}
 	f := r.Sources[typ]
 	if f == nil {
-		return nil, fmt.Errorf("%s tenant %q: this build has no %s collector", typ.Kind(), name, typ.Kind())
+		return nil, fmt.Errorf("%s tenant %q: this build has no %s collector", typ.Key(), name, typ.Key())
 	}
 	// Sources are rebuilt only when what they use changed: an Entra source keeps its HTTP client and tokens
 	// across a rules-only edit.
@@ -176,7 +178,7 @@ func (r *Runner) compile(name string, typ Type, tc *config.Tenant, prev *loop) (
 	}
 	src, err := f(t)
 	if err != nil {
-		return nil, fmt.Errorf("%s tenant %q: %w", typ.Kind(), name, err)
+		return nil, fmt.Errorf("%s tenant %q: %w", typ.Key(), name, err)
 	}
 	return &snapshot{tenant: t, source: src}, nil
 }
@@ -274,12 +276,12 @@ func (r *Runner) pipeline(ctx context.Context, l *loop) (*Pipeline, error) {
 
 // NewPipeline is the pipeline of (tenant, typ) on b: publishing in the tenant's account of that type, state in its
 // bucket of the internal account.
-func NewPipeline(ctx context.Context, b Broker, tenant string, typ Type) (*Pipeline, error) {
-	js, err := b.JetStream(tenant, string(typ))
+func NewPipeline(ctx context.Context, b Broker, tenant string, typ wire.Type) (*Pipeline, error) {
+	js, err := b.JetStream(tenant, typ)
 	if err != nil {
 		return nil, err
 	}
-	kv, err := b.StateKV(ctx, tenant, string(typ))
+	kv, err := b.StateKV(ctx, tenant, typ)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // CheckConfig compiles every tenant's mapper of a loaded configuration, offline, and returns each problem as a
@@ -16,7 +17,8 @@ func CheckConfig(cfgPath string, c *config.Config) []error {
 		if t == nil {
 			continue
 		}
-		_, err := Compile(k.Kind, t.Mapper)
+		kind, _ := wire.ParseType(k.Kind) // a configuration section: entra or hr
+		_, err := Compile(kind, t.Mapper)
 		out = append(out, ConfigErrors(cfgPath, k.String()+".mapper", err)...)
 	}
 	return out

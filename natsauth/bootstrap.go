@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BootstrapPlan is what `scim-stream bootstrap` writes into a configuration, and what it tells the operator.
@@ -106,14 +107,14 @@ func PlanBootstrap(cfg *config.Config, entra, hr, hosts []string) (*BootstrapPla
 			ta = *auth.Account[t]
 		}
 		want := []struct {
-			typ string
+			typ wire.Type
 			key string
 			acc **config.AccountKeys
 			on  bool
 		}{
-			{Entra, "entra", &ta.Entra, slices.Contains(p.Entra, t)},
-			{HR, "hr", &ta.HR, slices.Contains(p.HR, t)},
-			{GW, "gw", &ta.GW, true},
+			{wire.Entra, "entra", &ta.Entra, slices.Contains(p.Entra, t)},
+			{wire.HR, "hr", &ta.HR, slices.Contains(p.HR, t)},
+			{wire.GW, "gw", &ta.GW, true},
 		}
 		for _, w := range want {
 			if !w.on || (*w.acc != nil && (*w.acc).JWT != "") {

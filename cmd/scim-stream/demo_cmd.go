@@ -35,6 +35,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 // demoWith runs the demo with this command's bootstrap and main job wired in.
 func demoWith(ctx context.Context, o demo.Options) int {
 	o.Bootstrap = runBootstrap
+	o.Gateway = gatewayOptions
 	o.Run = func(ctx context.Context, cfgPath string, log io.Writer, h demo.Hooks) int {
 		return runOpts(ctx, runOptions{ConfigPath: cfgPath, Stdout: log, Stderr: log, Prepare: func(env *runEnv) {
 			env.HTTPClient = h.HTTPClient

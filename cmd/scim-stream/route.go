@@ -13,6 +13,7 @@ import (
 	"github.com/scim-stream/scim-stream/dynamics"
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -26,7 +27,7 @@ type routeResult struct {
 	Publish           bool          `json:"publish"`
 	Matched           bool          `json:"matched"`
 	PreviouslyMatched bool          `json:"previouslyMatched"`
-	Message           *scim.Message `json:"message,omitempty"`
+	Message           *wire.Message `json:"message,omitempty"`
 }
 
 func runRoute(args []string, stdout, stderr io.Writer) int {
@@ -60,7 +61,11 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	ct, err := collector.Compile(name, collector.TypeOfKind(kind), t)
+	wt, err := wire.ParseType(kind)
+	if err != nil {
+		return fail(err)
+	}
+	ct, err := collector.Compile(name, wt, t)
 	if err != nil {
 		return fail(err)
 	}
@@ -76,9 +81,9 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// The collector routes a change as modifyUser and a removal as deleteUser; a message file may say which.
-	deleted := fields["activityOperation"] == scim.DeleteUser
+	deleted := fields["activityOperation"] == wire.DeleteUser
 	if fields["activityOperation"] == "" {
-		fields["activityOperation"] = scim.ModifyUser
+		fields["activityOperation"] = wire.ModifyUser
 	}
 	if deleted && prev == nil {
 		prev = cur // the message's user is the one being deleted
@@ -117,7 +122,7 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		case r.Publish:
 			why := "matches"
 			switch {
-			case r.Message.ActivityOperation == scim.DeleteUser:
+			case r.Message.ActivityOperation == wire.DeleteUser:
 				why = "the user was in the channel"
 			case !r.Matched:
 				why = "left the channel's scope (the previous user matched)"

@@ -19,6 +19,7 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/notify"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -49,18 +50,18 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 	r := &collector.Runner{
 		Broker:  b,
 		Sources: sourcesFor(env),
-		OnInitialLoad: func(tenant string, typ collector.Type) error {
-			return config.ClearInitialLoad(env.ConfigPath, typ.Kind(), tenant)
+		OnInitialLoad: func(tenant string, typ wire.Type) error {
+			return config.ClearInitialLoad(env.ConfigPath, typ.Key(), tenant)
 		},
 		Log:         env.Log,
 		Metrics:     metrics,
 		OnCollected: env.OnCollected,
 		Now:         env.Now,
-		OnError: func(tenant string, typ collector.Type, err error) {
+		OnError: func(tenant string, typ wire.Type, err error) {
 			mailMu.Lock()
 			m := mailer
 			mailMu.Unlock()
-			m.Error(fmt.Sprintf("%s tenant %q", typ.Kind(), tenant), err)
+			m.Error(fmt.Sprintf("%s tenant %q", typ.Key(), tenant), err)
 		},
 	}
 	env.Broker, env.Runner = b, r

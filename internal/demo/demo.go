@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/scim-stream/scim-stream/broker"
@@ -26,6 +25,7 @@ import (
 	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Tenant is the tenant name of both demo collectors.
@@ -50,6 +50,8 @@ type Options struct {
 	// log going to log, and returns its exit code. It applies hooks before the parts start and calls
 	// hooks.Started once they have.
 	Run func(ctx context.Context, configPath string, log io.Writer, hooks Hooks) int
+	// Gateway is the bundled gateway's parts (endpoint types, SCIM side), as `scim-stream gateway` runs it.
+	Gateway func(log *slog.Logger) gateway.Options
 }
 
 // Hooks is what the demo sets on the main job it runs.
@@ -155,7 +157,7 @@ func (d *demo) run(ctx context.Context, o Options) error {
 
 	// A subscriber that prints every published message (a pull consumer of its own, like any subscriber).
 	cfg := env.Config
-	for _, typ := range []string{natsauth.Entra, natsauth.HR} {
+	for _, typ := range []wire.Type{wire.Entra, wire.HR} {
 		if err := d.monitor(ctx, cfg, env.Broker.ClientURL(), env.Broker.CAFile(), typ); err != nil {
 			cancel()
 			<-runDone
@@ -167,8 +169,8 @@ func (d *demo) run(ctx context.Context, o Options) error {
 	gwLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
-		typ := strings.SplitN(subject, ".", 2)[0]
-		u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, natsauth.DurableName("demo", entity), 0)
+		typ, _ := wire.TypeOf(subject)
+		u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, wire.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone
@@ -177,7 +179,7 @@ func (d *demo) run(ctx context.Context, o Options) error {
 		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: Tenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
 	}
 	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
-	g, err := gateway.Open(ctx, gcfg, gwLog)
+	g, err := gateway.Open(ctx, gcfg, o.Gateway(gwLog))
 	if err != nil {
 		cancel()
 		<-runDone
