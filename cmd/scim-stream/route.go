@@ -97,12 +97,11 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		cur, _ = set.Apply(cur, applied)
 	}
 
-	prefix := strings.ToUpper(kind)
 	about := collector.About{TargetID: fields["targetId"], ActivityDateTime: fields["activityDateTime"],
 		InitiatedByID: fields["initiatedById"], InitiatedByUPN: fields["initiatedByUpn"]}
 	var results []routeResult
 	for _, p := range collector.Plan(router, prev, cur, fields, false) {
-		res := routeResult{Channel: p.Channel, Subject: prefix + "." + p.Channel, Matched: p.Matched, PreviouslyMatched: p.PreviouslyMatched, Publish: p.Publish}
+		res := routeResult{Channel: p.Channel, Subject: wire.Subject(wt, p.Channel), Matched: p.Matched, PreviouslyMatched: p.PreviouslyMatched, Publish: p.Publish}
 		if p.Publish {
 			m := p.Message(about)
 			res.Message = &m
