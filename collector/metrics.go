@@ -16,6 +16,7 @@ type Metrics struct {
 	published  *prometheus.CounterVec
 	failedRecs *prometheus.CounterVec
 	errors     *prometheus.CounterVec
+	safety     *safetyMetrics
 }
 
 // NewMetrics registers the collector metrics with reg.
@@ -40,6 +41,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Collections that ended with an error."}, labels),
 	}
 	reg.MustRegister(m.lastRun, m.lastOK, m.duration, m.seen, m.changed, m.published, m.failedRecs, m.errors)
+	m.safety = newSafetyMetrics(reg)
 	return m
 }
 

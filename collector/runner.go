@@ -253,6 +253,10 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 			}
 			continue
 		}
+		if stats.Warning != nil && r.OnError != nil {
+			// Held leavers and incomplete sources were logged by the pipeline; they are mailed like errors.
+			r.OnError(l.name, l.typ, stats.Warning)
+		}
 		if stats.Published > 0 || stats.Failed > 0 || stats.Duration > 5*time.Second {
 			log.Info("collection done", "seen", stats.Seen, "changed", stats.Changed, "published", stats.Published,
 				"failed", stats.Failed, "skipped", stats.Skipped, "duration", stats.Duration.Round(time.Millisecond))

@@ -41,6 +41,8 @@ func (l *loader) defaults(c *Config) {
 			if !l.present(p + ".general.request_timeout") {
 				g.RequestTimeout = DefaultRequestTimeout
 			}
+			setDefault(l, p+".general.guard.max_leavers_percent", &g.Guard.MaxLeaversPercent, DefaultGuardPercent)
+			setDefault(l, p+".general.guard.max_leavers", &g.Guard.MaxLeavers, DefaultGuardLeavers)
 			if kind == "entra" && !l.present(p+".general.entra.attribution_wait") {
 				g.Entra.AttributionWait = DefaultAttributionWait
 			}

@@ -86,6 +86,8 @@ type General struct {
 	RequestTimeout int          `yaml:"request_timeout"`
 	Entra          EntraGeneral `yaml:"entra"`
 	HR             HRGeneral    `yaml:"hr"`
+	// Guard is the mass-change guard (general.guard): see config/guard.go.
+	Guard Guard `yaml:"guard"`
 }
 
 // Timeout is RequestTimeout as a duration.

@@ -136,6 +136,7 @@ func (l *loader) validateGeneral(kind, p string, g *General) {
 	if g.RequestTimeout < 1 {
 		l.errAt(p+".request_timeout", fmt.Sprintf("%d must be at least 1 second (default %d)", g.RequestTimeout, DefaultRequestTimeout))
 	}
+	l.validateGuard(p+".guard", g.Guard)
 	switch kind {
 	case "entra":
 		if g.Entra.TenantID == "" {
