@@ -100,12 +100,12 @@ type guard struct {
 	release *Release
 
 	mu       sync.Mutex
-	leavers  int                             // found by this collection
-	deferred []func(context.Context) error   // their publications, not run yet
-	stored   int                             // how many deferred publications are kept (the rest: counted only)
-	keep     int                             // the most deferred publications worth keeping, 0 until known
-	holding  bool                            // this collection holds its leavers
-	known    int                             // users in the state as the collection started (-1 = not counted)
+	leavers  int                           // found by this collection
+	deferred []func(context.Context) error // their publications, not run yet
+	stored   int                           // how many deferred publications are kept (the rest: counted only)
+	keep     int                           // the most deferred publications worth keeping, 0 until known
+	holding  bool                          // this collection holds its leavers
+	known    int                           // users in the state as the collection started (-1 = not counted)
 	counting sync.Once
 	released int // leavers published under a release
 }
