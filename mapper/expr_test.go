@@ -72,7 +72,7 @@ func TestFunctions(t *testing.T) {
 		{"phoneNav.phoneNumber", "111"},  // OData collection: first element
 		{"emailNav.emailAddress", "e@x"}, // OData collection without results in the path
 		{"list.k", "first"},              // a key on an array reads the first element
-		{"phones", nil}, // a list cannot be SCIM title (a string): a mapping error, below
+		{"phones", nil},                  // a list cannot be SCIM title (a string): a mapping error, below
 		{`  LowerCase( mail )  `, "anne.marie@mycompany.com"},
 		{`Join(“x”, "y", ”z“)`, "xyz"}, // typographic quotes open and close strings
 		{`Join("a\"b")`, `a"b`},
