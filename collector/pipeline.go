@@ -303,6 +303,9 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 		}
 	}
 	user, applied = r.t.Dynamics.Apply(user, applied)
+	if applied.Err != nil {
+		return r.routingFailed(key, applied.Err)
+	}
 	appliedJSON, err := json.Marshal(applied)
 	if err != nil {
 		return fmt.Errorf("user %q: encode dynamics state: %w", key, err)
@@ -323,7 +326,11 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, scim.ModifyUser)) {
+	deliveries, err := r.t.Router.RouteErr(prevUser, user, r.fields(rec, scim.ModifyUser))
+	if err != nil {
+		return r.routingFailed(key, err)
+	}
+	for _, d := range deliveries {
 		if !d.Matched && !d.PreviouslyMatched {
 			continue
 		}
@@ -353,7 +360,11 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, scim.DeleteUser)) {
+	deliveries, err := r.t.Router.RouteErr(prev.User, nil, r.fields(rec, scim.DeleteUser))
+	if err != nil {
+		return r.routingFailed(key, err)
+	}
+	for _, d := range deliveries {
 		if !d.PreviouslyMatched {
 			continue
 		}

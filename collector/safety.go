@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -216,4 +217,19 @@ func (r *collection) storeDuplicates(ctx context.Context) error {
 		b, _ = json.Marshal(ids)
 	}
 	return r.p.State.Checkpoints().Put(ctx, cpDuplicates, b)
+}
+
+// routingFailed handles a user whose rules or dynamics could not be evaluated (a regex match timed out): nothing
+// is published and the state is not advanced, so the user keeps its previous state and the next collection
+// tries again.
+func (r *collection) routingFailed(key string, err error) error {
+	r.count(func(s *Stats) { s.Failed++ })
+	r.p.Metrics.routingTimeout(r.t)
+	attrs := []any{"user", key, "error", err}
+	var te *rules.TimeoutError
+	if errors.As(err, &te) {
+		attrs = append(attrs, "channel", te.Channel, "rule", te.Pattern)
+	}
+	r.log.Error("routing failed for this user in this collection; it keeps its previous state and is retried", attrs...)
+	return nil
 }
