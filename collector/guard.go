@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
 )
@@ -152,13 +154,13 @@ func (g *guard) defer_(ctx context.Context, publish func(context.Context) error)
 	return true, nil
 }
 
-// countKnown counts the users of the state (once) and sets how many deferred publications are worth keeping:
+// countKnown counts the active users of the state (once) and sets how many deferred publications are worth keeping:
 // the most leavers the guard lets through, or the number a release approved.
 func (g *guard) countKnown(ctx context.Context) error {
 	var err error
 	g.counting.Do(func() {
-		n := 0
-		err = g.r.p.State.userIDs(ctx, func(digest) error { n++; return nil })
+		var n int
+		n, err = g.r.p.State.activeUsers(ctx)
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		g.known = n
@@ -260,4 +262,38 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("mass change held: this collection would deactivate or delete %d of %d known users (general.guard: held at %s); "+
 		"these leavers are not published, every other change is. Check the source; if the leavers are real, release them with: "+
 		"scim-stream release -tenant %s -type %s", e.Hold.Leavers, e.Hold.Known, e.Hold.Bounds, e.Tenant, e.Type.Kind())
+}
+
+// activeUsers counts the users the state remembers that are not deactivated: the base of the guard's percentage
+// (people who left long ago must not make a mass change look small). It reads every value, once, and only when a
+// collection has more leavers than max_leavers.
+func (s *State) activeUsers(ctx context.Context) (int, error) {
+	w, err := s.kv.WatchFiltered(ctx, []string{"user.>"}, jetstream.IgnoreDeletes())
+	if err != nil {
+		return 0, fmt.Errorf("state %s: count users: %w", s.kv.Bucket(), err)
+	}
+	defer w.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("state %s: count users: %w", s.kv.Bucket(), context.Cause(ctx))
+		case e, ok := <-w.Updates():
+			if !ok {
+				return 0, fmt.Errorf("state %s: count users: the watcher stopped early; the collection is retried", s.kv.Bucket())
+			}
+			if e == nil {
+				return n, nil
+			}
+			var us struct {
+				User struct {
+					Active *bool `json:"active"`
+				} `json:"user"`
+				Gone bool `json:"gone"`
+			}
+			if json.Unmarshal(e.Value(), &us) == nil && !us.Gone && (us.User.Active == nil || *us.User.Active) {
+				n++
+			}
+		}
+	}
 }

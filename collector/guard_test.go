@@ -345,3 +345,31 @@ func TestDuplicateHRIDsPublishNeither(t *testing.T) {
 		t.Fatalf("once unique again, the record must be published: %+v", msgs)
 	}
 }
+
+// The percentage is of the active users: people deactivated long ago do not make a mass change look small.
+func TestGuardPercentageOfActiveUsers(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := hrTenant(t)
+	ten.Config.General.Guard = config.Guard{MaxLeaversPercent: 10, MaxLeavers: 20}
+	src := &listSource{typ: HR, full: true}
+	src.set(people(1, 500)...)
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	// 300 leave, in steps the guard lets through (20 at a time), and stay in the state as inactive.
+	for n := 480; n >= 200; n -= 20 {
+		src.set(people(1, n)...)
+		if stats, err := p.Collect(ctx, ten, src, false); err != nil || stats.Held != 0 {
+			t.Fatalf("%d listed: %v %s", n, err, stats)
+		}
+	}
+	// 30 of the 200 active users (15 %) is held, although it is 6 % of the 500 users the state holds.
+	src.set(people(1, 170)...)
+	stats, err := p.Collect(ctx, ten, src, false)
+	var he *HeldError
+	if err != nil || stats.Held != 30 || !errors.As(stats.Warning, &he) || he.Hold.Known != 200 {
+		t.Fatalf("want 30 of 200 held: %v %s %v", err, stats, stats.Warning)
+	}
+}
