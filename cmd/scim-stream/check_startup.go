@@ -14,6 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/natsauth"
 )
 
 func init() {
@@ -32,11 +33,21 @@ func checkStartup(cfgPath string, c *config.Config) []error {
 	env := &runEnv{ConfigPath: cfgPath, Log: slog.New(slog.DiscardHandler)}
 	sources := sourcesFor(env)
 	var out []error
+	if st := c.Nats.Server.Auth.State; st == nil || st.JWT == "" {
+		// run starts, but no collector can keep its state: every tenant retries forever.
+		out = append(out, &config.Error{File: cfgPath, Path: "nats.server.auth.state",
+			Msg: "the internal state account is missing (no collector could run): run scim-stream bootstrap again to add it"})
+	}
 	for _, kind := range []struct {
 		typ     collector.Type
 		tenants map[string]*config.Tenant
 	}{{collector.Entra, c.Entra}, {collector.HR, c.HR}} {
 		for _, name := range sortedNames(kind.tenants) {
+			if _, err := natsauth.TenantAccount(c, name, string(kind.typ)); err != nil {
+				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Kind(), name),
+					Path: kind.typ.Kind() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
+				continue
+			}
 			t, err := collector.Compile(name, kind.typ, kind.tenants[name])
 			if err != nil {
 				continue // the mapper, rules and dynamics steps report these with their lines
