@@ -11,13 +11,14 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // OpenStateKV connects to the running broker as SCIM Stream's state client (a fresh user of the internal state
 // account, issued from the configuration) and opens the existing state bucket of (tenant, typ). Commands that
 // act on a running process (release) use it: the process reads the bucket at its next collection. The caller
 // closes the connection.
-func OpenStateKV(ctx context.Context, cfg *config.Config, certsDir, tenant, typ string) (jetstream.KeyValue, *nats.Conn, error) {
+func OpenStateKV(ctx context.Context, cfg *config.Config, certsDir, tenant string, typ wire.Type) (jetstream.KeyValue, *nats.Conn, error) {
 	keys := cfg.Nats.Server.Auth.State
 	if keys == nil || keys.JWT == "" {
 		return nil, nil, errors.New("nats.server.auth.state is missing: run scim-stream bootstrap again to add it")

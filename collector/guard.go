@@ -13,6 +13,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // The mass-change guard. A collection that would deactivate or delete more users than general.guard allows is
@@ -254,14 +255,14 @@ func (g *guard) finish(ctx context.Context, now time.Time) (*Hold, error) {
 // HeldError is a collection's held mass change, as mailed and logged.
 type HeldError struct {
 	Tenant string
-	Type   Type
+	Type   wire.Type
 	Hold   Hold
 }
 
 func (e *HeldError) Error() string {
 	return fmt.Sprintf("mass change held: this collection would deactivate or delete %d of %d known users (general.guard: held at %s); "+
 		"these leavers are not published, every other change is. Check the source; if the leavers are real, release them with: "+
-		"scim-stream release -tenant %s -type %s", e.Hold.Leavers, e.Hold.Known, e.Hold.Bounds, e.Tenant, e.Type.Kind())
+		"scim-stream release -tenant %s -type %s", e.Hold.Leavers, e.Hold.Known, e.Hold.Bounds, e.Tenant, e.Type.Key())
 }
 
 // activeUsers counts the users the state remembers that are not deactivated: the base of the guard's percentage

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // guarded is hrTenant with general.guard at its documented defaults (a configuration file gets them from Load).
@@ -35,7 +35,7 @@ func people(from, to int) []Record {
 func tally(msgs []received) (deactivated, deleted, other int) {
 	for _, m := range msgs {
 		switch {
-		case m.ActivityOperation == scim.DeleteUser:
+		case m.ActivityOperation == wire.DeleteUser:
 			deleted++
 		case m.User["active"] == false:
 			deactivated++
@@ -53,7 +53,7 @@ func TestGuardHoldsMassLeaversUntilReleased(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := guarded(t, hrTenant(t))
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 100)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestGuardHoldEndsWhenSourceIsFixed(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := guarded(t, hrTenant(t))
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 100)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -137,7 +137,7 @@ func TestGuardReleaseCoversOnlyWhatWasHeld(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := guarded(t, hrTenant(t))
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 100)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestGuardLetsFewLeaversThroughAndCanBeOff(t *testing.T) {
 			p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 			ten := hrTenant(t)
 			ten.Config.General.Guard = c.g
-			src := &listSource{typ: HR, full: true}
+			src := &listSource{typ: wire.HR, full: true}
 			src.set(people(1, 100)...)
 			if _, err := p.Collect(ctx, ten, src, false); err != nil {
 				t.Fatal(err)
@@ -203,7 +203,7 @@ func TestGuardHoldsEntraDeletions(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := guarded(t, entraTenant(t))
-	src := &fullRequestSource{listSource: listSource{typ: Entra, full: true}}
+	src := &fullRequestSource{listSource: listSource{typ: wire.Entra, full: true}}
 	var all []Record
 	for i := range 40 {
 		all = append(all, entraUser(fmt.Sprintf("u%d", i), fmt.Sprintf("u%d@example.com", i), "Engineer"))
@@ -253,7 +253,7 @@ func TestIncompleteCollectionMakesNoLeavers(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t) // guard off: integrity alone must hold
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 10)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -285,7 +285,7 @@ func TestRecordWithoutIDMakesNoLeavers(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 5)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -313,7 +313,7 @@ func TestDuplicateHRIDsPublishNeither(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 5)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -353,7 +353,7 @@ func TestGuardPercentageOfActiveUsers(t *testing.T) {
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
 	ten.Config.General.Guard = config.Guard{MaxLeaversPercent: 10, MaxLeavers: 20}
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(people(1, 500)...)
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // A rule or dynamic whose regex match times out fails that user's routing for the collection: nothing is
@@ -35,11 +36,11 @@ func TestRegexTimeoutFailsRoutingOfThatUser(t *testing.T) {
 				Log: slog.New(slog.NewTextHandler(&log, nil))}
 			ten := hrTenant(t, c.streams...)
 			ten.Config.Dynamics = c.dyn
-			ten, err := Compile("acme", HR, ten.Config)
+			ten, err := Compile("acme", wire.HR, ten.Config)
 			if err != nil {
 				t.Fatal(err)
 			}
-			src := &listSource{typ: HR, full: true}
+			src := &listSource{typ: wire.HR, full: true}
 			src.set(person("1", "A", "B", "Clerk"), person("2", "C", "D", "Clerk"))
 			if _, err := p.Collect(ctx, ten, src, false); err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // safety is what a collection keeps for the safety rules: the mass-change guard, the integrity of a full source,
@@ -43,7 +44,7 @@ func (r *collection) startSafety(ctx context.Context) error {
 	r.dups = map[string][]int{}
 	r.knownDups = map[string]bool{}
 	r.pendingDup = map[string]heldRecord{}
-	if r.t.Type == HR {
+	if r.t.Type == wire.HR {
 		b, err := r.p.State.Checkpoints().Get(ctx, cpDuplicates)
 		if err != nil {
 			return err
@@ -97,7 +98,7 @@ func (r *collection) finishSafety(ctx context.Context, src Source) error {
 	if err != nil {
 		return err
 	}
-	if r.t.Type == HR {
+	if r.t.Type == wire.HR {
 		if err := r.storeDuplicates(ctx); err != nil {
 			return err
 		}

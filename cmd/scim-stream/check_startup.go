@@ -15,6 +15,7 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -39,13 +40,13 @@ func checkStartup(cfgPath string, c *config.Config) []error {
 			Msg: "the internal state account is missing (no collector could run): run scim-stream bootstrap again to add it"})
 	}
 	for _, kind := range []struct {
-		typ     collector.Type
+		typ     wire.Type
 		tenants map[string]*config.Tenant
-	}{{collector.Entra, c.Entra}, {collector.HR, c.HR}} {
+	}{{wire.Entra, c.Entra}, {wire.HR, c.HR}} {
 		for _, name := range sortedNames(kind.tenants) {
-			if _, err := natsauth.TenantAccount(c, name, string(kind.typ)); err != nil {
-				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Kind(), name),
-					Path: kind.typ.Kind() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
+			if _, err := natsauth.TenantAccount(c, name, kind.typ); err != nil {
+				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Key(), name),
+					Path: kind.typ.Key() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
 				continue
 			}
 			t, err := collector.Compile(name, kind.typ, kind.tenants[name])
@@ -53,8 +54,8 @@ func checkStartup(cfgPath string, c *config.Config) []error {
 				continue // the mapper, rules and dynamics steps report these with their lines
 			}
 			if _, err := sources[kind.typ](t); err != nil {
-				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Kind(), name),
-					Path: kind.typ.Kind() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
+				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Key(), name),
+					Path: kind.typ.Key() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -35,12 +36,12 @@ func runRelease(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scim-stream release: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var ct collector.Type
+	var ct wire.Type
 	switch strings.ToLower(*typ) {
 	case "hr":
-		ct = collector.HR
+		ct = wire.HR
 	case "entra":
-		ct = collector.Entra
+		ct = wire.Entra
 	default:
 		fmt.Fprintln(stderr, "scim-stream release: -type hr or -type entra is mandatory")
 		return 2
@@ -54,15 +55,15 @@ func runRelease(args []string, stdout, stderr io.Writer) int {
 		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
 	tenants := cfg.HR
-	if ct == collector.Entra {
+	if ct == wire.Entra {
 		tenants = cfg.Entra
 	}
 	if _, ok := tenants[*tenant]; !ok {
-		return fail(fmt.Errorf("%s has no %s tenant %q", *cfgPath, ct.Kind(), *tenant))
+		return fail(fmt.Errorf("%s has no %s tenant %q", *cfgPath, ct.Key(), *tenant))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	kv, nc, err := broker.OpenStateKV(ctx, cfg, config.CertsDir(*cfgPath), *tenant, string(ct))
+	kv, nc, err := broker.OpenStateKV(ctx, cfg, config.CertsDir(*cfgPath), *tenant, ct)
 	if err != nil {
 		return fail(err)
 	}
@@ -75,13 +76,13 @@ func runRelease(args []string, stdout, stderr io.Writer) int {
 		}
 		switch {
 		case h == nil:
-			fmt.Fprintf(stdout, "%s tenant %q: nothing is held\n", ct.Kind(), *tenant)
+			fmt.Fprintf(stdout, "%s tenant %q: nothing is held\n", ct.Key(), *tenant)
 		case rel != nil:
 			fmt.Fprintf(stdout, "%s tenant %q: %d leavers held since %s, released at %s (published at the next collection)\n",
-				ct.Kind(), *tenant, h.Leavers, h.Since.Format(time.RFC3339), rel.At.Format(time.RFC3339))
+				ct.Key(), *tenant, h.Leavers, h.Since.Format(time.RFC3339), rel.At.Format(time.RFC3339))
 		default:
 			fmt.Fprintf(stdout, "%s tenant %q: %d of %d known users held as leavers since %s (guard: held at %s)\n",
-				ct.Kind(), *tenant, h.Leavers, h.Known, h.Since.Format(time.RFC3339), h.Bounds)
+				ct.Key(), *tenant, h.Leavers, h.Known, h.Since.Format(time.RFC3339), h.Bounds)
 		}
 		return 0
 	}
@@ -91,12 +92,12 @@ func runRelease(args []string, stdout, stderr io.Writer) int {
 	}
 	h, err := st.ReleaseHold(ctx, by, time.Now())
 	if errors.Is(err, collector.ErrNoHold) {
-		return fail(fmt.Errorf("%s tenant %q: nothing is held, nothing to release", ct.Kind(), *tenant))
+		return fail(fmt.Errorf("%s tenant %q: nothing is held, nothing to release", ct.Key(), *tenant))
 	}
 	if err != nil {
 		return fail(err)
 	}
 	fmt.Fprintf(stdout, "%s tenant %q: released %d leavers (held since %s); the next collection publishes them, "+
-		"unless the source then reports more leavers than that\n", ct.Kind(), *tenant, h.Leavers, h.Since.Format(time.RFC3339))
+		"unless the source then reports more leavers than that\n", ct.Key(), *tenant, h.Leavers, h.Since.Format(time.RFC3339))
 	return 0
 }

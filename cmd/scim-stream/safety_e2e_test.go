@@ -14,8 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // smtpBox starts a real SMTP server and returns the email section that sends errors to it.
@@ -64,7 +64,7 @@ func metric(body, sample string) string {
 func tallyLeavers(msgs []received) (deactivated map[string]int, other []received) {
 	deactivated = map[string]int{}
 	for _, m := range msgs {
-		if m.User["active"] == false || m.ActivityOperation == scim.DeleteUser {
+		if m.User["active"] == false || m.ActivityOperation == wire.DeleteUser {
 			deactivated[m.TargetID]++
 		} else {
 			other = append(other, m)

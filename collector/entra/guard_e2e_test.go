@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // The mass-change guard on the Entra side, through the imitation Graph and the real broker, with the
@@ -33,7 +33,7 @@ func TestEntraMassChangeHeldAndReleased(t *testing.T) {
 		deactivated, deleted = map[string]int{}, map[string]int{}
 		for _, m := range got["APP5"] {
 			switch {
-			case m.ActivityOperation == scim.DeleteUser:
+			case m.ActivityOperation == wire.DeleteUser:
 				deleted[m.TargetID]++
 			case m.User["active"] == false:
 				deactivated[m.TargetID]++
