@@ -105,8 +105,11 @@ func (r *collection) finishSafety(ctx context.Context, src Source) error {
 	}
 	var warnings []error
 	if ie := r.incomplete; ie != nil {
-		r.log.Error("collection incomplete: joiners and changes read are published, nobody is treated as a leaver",
-			"reason", ie.Reason, "read", ie.Read, "announced", ie.Announced)
+		attrs := []any{"reason", ie.Reason, "read", ie.Read, "announced", ie.Announced}
+		if ie.Err != nil {
+			attrs = append(attrs, "error", ie.Err)
+		}
+		r.log.Error("collection incomplete: joiners and changes read are published, nobody is treated as a leaver", attrs...)
 		r.p.Metrics.incompleteCollection(r.t)
 		warnings = append(warnings, ie)
 	}

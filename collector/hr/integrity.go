@@ -1,6 +1,7 @@
 package hr
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -113,6 +114,16 @@ func windowOf(q string) (skip, top int) {
 		top = n
 	}
 	return
+}
+
+// pageFailed is the end of a collection whose page failed after its retries. When earlier pages were read, the
+// collection is incomplete: the pipeline publishes what they held and makes no leaver. A first page that fails
+// (nothing read) and a cancelled collection stay errors.
+func (s *Source) pageFailed(ctx context.Context, pages, count int, t integrity, err error) (bool, error) {
+	if pages == 0 || ctx.Err() != nil {
+		return false, err
+	}
+	return true, collector.Incomplete(fmt.Sprintf("page %d failed", pages+1), count, t.announced, err)
 }
 
 // check is the verdict on a finished read of count records in pages pages.

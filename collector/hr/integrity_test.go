@@ -2,10 +2,15 @@ package hr
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/scim-stream/scim-stream/collector"
+	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
 )
 
@@ -85,5 +90,37 @@ func TestRecordIDTypes(t *testing.T) {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, log.String())
 		}
+	}
+}
+
+// A page that fails after its retries, once earlier pages were read, makes the collection incomplete (what was read
+// is published, nobody is a leaver); a first page that fails is an error.
+func TestFailedPageIsIncomplete(t *testing.T) {
+	clk := &clock{t: fixedNow}
+	sf := successfactors.New(successfactors.NewSampleCompany(30, clk.Now))
+	sf.SetPageSize(10)
+	sf.AllowAnonymous()
+	var failFrom atomic.Int64 // skiptoken from which every request fails with 500
+	failFrom.Store(1 << 30)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok, err := strconv.Atoi(r.URL.Query().Get("$skiptoken")); err == nil && int64(tok) >= failFrom.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		sf.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	s := newSource(t, tenant(config.Auth{BaseURLs: []string{srv.URL}}, "/odata/v2/PerPerson", "d.results"), srv.Client(), clk, nil, "")
+	failFrom.Store(20)
+	recs, err := collectErr(s)
+	var ie *collector.IncompleteError
+	if !errors.As(err, &ie) || ie.Read != 20 || ie.Announced != 30 || len(recs) != 20 || !strings.Contains(err.Error(), "page 3 failed") ||
+		!strings.Contains(err.Error(), "HTTP 500") {
+		t.Fatalf("want an incomplete collection after 20 of 30 with the page's error, got %d records: %v", len(recs), err)
+	}
+	failFrom.Store(0) // the first page has no skiptoken: it still answers; make every page fail instead
+	sf.Fail(100, http.StatusInternalServerError, 0)
+	if _, err := collectErr(s); err == nil || errors.As(err, &ie) {
+		t.Fatalf("a failing first page must be an error, not incomplete: %v", err)
 	}
 }

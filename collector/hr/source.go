@@ -150,7 +150,7 @@ func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func
 		seen[ref] = true
 		body, base, err := s.get(ctx, ref)
 		if err != nil {
-			return false, err
+			return s.pageFailed(ctx, pages, count, tally, err)
 		}
 		var doc any
 		if err := json.Unmarshal(body, &doc); err != nil {
