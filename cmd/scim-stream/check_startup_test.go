@@ -75,6 +75,18 @@ func TestCheckCatchesWhatRunRefuses(t *testing.T) {
 		!strings.Contains(out.String(), bad+":") {
 		t.Fatalf("check of a catastrophic rule = %d:\n%s", code, out.String())
 	}
+	// The tenant's HR account removed from the NATS section: run could not start its collector.
+	noAccount := filepath.Join(filepath.Dir(f.cfgPath), "noaccount.yaml")
+	if err := os.WriteFile(noAccount, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := config.Update(noAccount, config.Change{Path: []string{"nats", "server", "auth", "account", demoTenant, "hr"}, Value: config.Null}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := dispatch([]string{"check", "-config", noAccount}, &out, &out); code != 1 || !strings.Contains(out.String(), `tenant "mycompany" has no HR account`) {
+		t.Fatalf("check without the tenant's account = %d:\n%s", code, out.String())
+	}
 	r := f.run(t, "")
 	c, err := config.Check(f.cfgPath)
 	if err != nil {
