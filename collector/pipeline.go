@@ -121,6 +121,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if err == nil {
 		err = r.flush(ctx)
 	}
+	if err == nil {
+		err = r.publishHeldBack(ctx)
+	}
 	// When the state had no user as the collection started, everybody in it now was seen by this collection:
 	// nobody vanished, and the listing of every user (which makes the server read the whole bucket) is skipped.
 	if err == nil && full && r.known {
@@ -350,7 +353,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
+	return r.publish(ctx, key, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
 }
 
 // remove publishes deleteUser to every channel the user was published to, then forgets the user.

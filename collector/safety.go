@@ -26,6 +26,8 @@ type safety struct {
 	dups       map[string][]int
 	knownDups  map[string]bool
 	pendingDup map[string]heldRecord
+	// back keeps HR changes until the source listed everybody (duplicates.go).
+	back heldBack
 }
 
 type heldRecord struct {
@@ -63,6 +65,9 @@ func (r *collection) startSafety(ctx context.Context) error {
 // leavers among them published or held (an Entra delta link must not get ahead of a deletion).
 func (r *collection) drain(ctx context.Context) error {
 	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if err := r.releaseHeldBack(ctx); err != nil {
 		return err
 	}
 	return r.guard.settle(ctx)
@@ -151,13 +156,16 @@ func (r *collection) removeGuarded(ctx context.Context, key string, prev *UserSt
 	return r.remove(ctx, key, prev, rec)
 }
 
-// duplicate handles an HR id seen a second time in one collection: a data error in the source. The record is
-// not published and the id is remembered, so the next collections publish neither record while both remain.
+// duplicate handles an HR id seen a second time in one collection: a data error in the source. Neither record is
+// published (the first one's change is kept back until the source listed everybody: duplicates.go) and the id is
+// remembered, so the next collections publish neither record while both remain.
 func (r *collection) duplicate(key string, first, pos int) error {
+	r.back.dupMu.Lock()
 	if len(r.dups[key]) == 0 {
 		r.dups[key] = []int{first}
 	}
 	r.dups[key] = append(r.dups[key], pos)
+	r.back.dupMu.Unlock()
 	delete(r.pendingDup, key)
 	r.count(func(s *Stats) { s.Failed++ })
 	r.p.Metrics.duplicateRecord(r.t)

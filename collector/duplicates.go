@@ -1,0 +1,89 @@
+package collector
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/scim-stream/scim-stream/wire"
+)
+
+// maxHeldBack bounds the changes an HR collection keeps back until its source has listed everyone (a few tens of
+// MB of message bodies); beyond it changes are published as they come, as before.
+const maxHeldBack = 10000
+
+// heldBack keeps an HR collection's changes back until the source has listed everybody: only then is it known
+// whether an id came twice, and a duplicate id must publish neither record — not even the first one, which came
+// before its twin. An ordinary collection changes a handful of users, so this costs nothing; a large initial load
+// publishes beyond maxHeldBack as it goes.
+type heldBack struct {
+	mu      sync.Mutex
+	changes []heldChange
+	done    atomic.Bool // the source has listed everybody: publish at once
+	dupMu   sync.Mutex  // guards safety.dups against the workers' reads
+}
+
+type heldChange struct {
+	key    string
+	msgs   []*nats.Msg
+	commit func(context.Context) error
+}
+
+// publish hands a change's messages to the ack queue, or keeps them back while an HR source is still listing.
+func (r *collection) publish(ctx context.Context, key string, msgs []*nats.Msg, commit func(context.Context) error) error {
+	if r.t.Type == wire.HR {
+		if r.back.done.Load() {
+			if r.isDuplicate(key) {
+				r.dropDuplicate(msgs)
+				return nil
+			}
+		} else {
+			r.back.mu.Lock()
+			if len(r.back.changes) < maxHeldBack {
+				r.back.changes = append(r.back.changes, heldChange{key: key, msgs: msgs, commit: commit})
+				r.back.mu.Unlock()
+				return nil
+			}
+			r.back.mu.Unlock()
+		}
+	}
+	return r.acks.add(ctx, msgs, commit)
+}
+
+// publishHeldBack publishes what was kept back, except the changes of ids that turned out duplicated. It runs
+// once the source has returned and every record was processed; from then on changes are published at once.
+func (r *collection) publishHeldBack(ctx context.Context) error {
+	r.back.done.Store(true)
+	return r.releaseHeldBack(ctx)
+}
+
+// releaseHeldBack publishes what was kept back so far (a checkpoint write waits for everything emitted before it).
+func (r *collection) releaseHeldBack(ctx context.Context) error {
+	r.back.mu.Lock()
+	changes := r.back.changes
+	r.back.changes = nil
+	r.back.mu.Unlock()
+	for _, c := range changes {
+		if r.isDuplicate(c.key) {
+			r.dropDuplicate(c.msgs)
+			continue
+		}
+		if err := r.acks.add(ctx, c.msgs, c.commit); err != nil {
+			return err
+		}
+	}
+	return r.flush(ctx)
+}
+
+func (r *collection) isDuplicate(key string) bool {
+	r.back.dupMu.Lock()
+	defer r.back.dupMu.Unlock()
+	return len(r.dups[key]) > 0
+}
+
+// dropDuplicate takes back the statistics of a change that is not published.
+func (r *collection) dropDuplicate(msgs []*nats.Msg) {
+	r.count(func(s *Stats) { s.Changed--; s.Published -= len(msgs) })
+}
