@@ -45,7 +45,7 @@ func checkStartup(cfgPath string, c *config.Config) []error {
 	}{{wire.Entra, c.Entra}, {wire.HR, c.HR}} {
 		for _, name := range sortedNames(kind.tenants) {
 			if _, err := natsauth.TenantAccount(c, name, kind.typ); err != nil {
-				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Key(), name),
+				out = append(out, &config.Error{File: cfgPath, Line: config.KeyLine(cfgPath, kind.typ.Key(), name),
 					Path: kind.typ.Key() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
 				continue
 			}
@@ -54,7 +54,7 @@ func checkStartup(cfgPath string, c *config.Config) []error {
 				continue // the mapper, rules and dynamics steps report these with their lines
 			}
 			if _, err := sources[kind.typ](t); err != nil {
-				out = append(out, &config.Error{File: cfgPath, Line: keyLine(cfgPath, kind.typ.Key(), name),
+				out = append(out, &config.Error{File: cfgPath, Line: config.KeyLine(cfgPath, kind.typ.Key(), name),
 					Path: kind.typ.Key() + "." + name, Msg: err.Error() + " (scim-stream run would not start this tenant)"})
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
 )
 
 // TestCheckCatchesWhatRunRefuses: an empty file, a freshly bootstrapped file with its placeholders (secrets
@@ -80,7 +81,7 @@ func TestCheckCatchesWhatRunRefuses(t *testing.T) {
 	if err := os.WriteFile(noAccount, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := config.Update(noAccount, config.Change{Path: []string{"nats", "server", "auth", "account", demoTenant, "hr"}, Value: config.Null}); err != nil {
+	if err := config.Update(noAccount, config.Change{Path: []string{"nats", "server", "auth", "account", demo.Tenant, "hr"}, Value: config.Null}); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

@@ -14,7 +14,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/demo"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -139,12 +140,12 @@ func TestRunHRMassLeaversHeldUntilReleased(t *testing.T) {
 
 	// The status, then the release, as an operator runs them against the running process.
 	var out syncBuffer
-	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demoTenant, "-type", "hr", "-status"}, &out, &out); code != 0 ||
+	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demo.Tenant, "-type", "hr", "-status"}, &out, &out); code != 0 ||
 		!strings.Contains(out.String(), "1800 of 2000 known users held") {
 		t.Fatalf("release -status: %d %s", code, out.String())
 	}
 	out = syncBuffer{}
-	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demoTenant, "-type", "hr"}, &out, &out); code != 0 ||
+	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demo.Tenant, "-type", "hr"}, &out, &out); code != 0 ||
 		!strings.Contains(out.String(), "released 1800 leavers") {
 		t.Fatalf("release: %d %s", code, out.String())
 	}
@@ -168,7 +169,7 @@ func TestRunHRMassLeaversHeldUntilReleased(t *testing.T) {
 		t.Fatalf("scimstream_guard_released_leavers_total = %q, want 1800", v)
 	}
 	out = syncBuffer{}
-	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demoTenant, "-type", "hr"}, &out, &out); code != 1 ||
+	if code := runRelease([]string{"-config", f.cfgPath, "-tenant", demo.Tenant, "-type", "hr"}, &out, &out); code != 1 ||
 		!strings.Contains(out.String(), "nothing is held") {
 		t.Fatalf("a second release: %d %s", code, out.String())
 	}
@@ -183,8 +184,8 @@ func TestRunHRSourceFaultsMakeNoLeavers(t *testing.T) {
 	box, email := smtpBox(t)
 	f := newHRFixture(t, 301, email)
 	for _, c := range []config.Change{
-		{Path: []string{"hr", demoTenant, "general", "guard", "max_leavers_percent"}, Value: 0},
-		{Path: []string{"hr", demoTenant, "general", "guard", "max_leavers"}, Value: 0},
+		{Path: []string{"hr", demo.Tenant, "general", "guard", "max_leavers_percent"}, Value: 0},
+		{Path: []string{"hr", demo.Tenant, "general", "guard", "max_leavers"}, Value: 0},
 	} {
 		if err := config.Update(f.cfgPath, c); err != nil {
 			t.Fatal(err)

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
