@@ -129,6 +129,7 @@ func (q *ackQueue) publish(pr *pendingRecord) {
 		pr.futures = append(pr.futures, f)
 	}
 }
+
 // drain waits until every queued record is committed.
 func (q *ackQueue) drain(ctx context.Context) error {
 	q.mu.Lock()

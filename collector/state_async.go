@@ -12,7 +12,9 @@ import (
 // connection kv was opened with (the bucket's subjects, $KV.<bucket>.<key>, are published to directly). A
 // collection then writes users' state and unique-value reservations as a stream with a window of acks, and
 // answers reservations of an initial load from memory.
-func NewStateAsync(kv jetstream.KeyValue, js jetstream.JetStream) *State { return &State{kv: kv, js: js} }
+func NewStateAsync(kv jetstream.KeyValue, js jetstream.JetStream) *State {
+	return &State{kv: kv, js: js}
+}
 
 // stateJetStream is implemented by brokers that expose the state account's JetStream context (broker.Broker).
 type stateJetStream interface {
