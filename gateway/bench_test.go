@@ -10,8 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkSubscriberIntoStore measures messages applied per second by one subscriber into the store, next to
@@ -22,14 +21,14 @@ func BenchmarkSubscriberIntoStore(b *testing.B) {
 	w := newWorld(b)
 	for i := range b.N {
 		u := person(fmt.Sprintf("bench%07d@acme.com", i), "groups", []any{group(fmt.Sprintf("G%d", i%10))})
-		w.publish("ENTRA.APP1", fmt.Sprintf("bench-%d", i), msg(scim.CreateUser, u))
+		w.publish("ENTRA.APP1", fmt.Sprintf("bench-%d", i), msg(wire.CreateUser, u))
 	}
 
 	// Baseline: fetch + ack, nothing else, with durable consumers of their own. It is measured before the
 	// create phase and again after the modify phase, and the two are averaged: on a shared machine one short
 	// measurement can land in a quiet or a busy moment.
 	rawFetch := func(durable string) time.Duration {
-		jwt, seed := w.env.SubscriberCreds(b, tenant, natsauth.Entra, durable)
+		jwt, seed := w.env.SubscriberCreds(b, tenant, wire.Entra, durable)
 		js, err := jetstream.New(w.env.Connect(b, jwt, seed))
 		if err != nil {
 			b.Fatal(err)
@@ -102,7 +101,7 @@ func BenchmarkSubscriberIntoStore(b *testing.B) {
 	// backlog the gateway starts on, as in the create phase.
 	for i := range b.N {
 		u := person(fmt.Sprintf("bench%07d@acme.com", i), "title", "Senior", "groups", []any{group(fmt.Sprintf("G%d", i%10))})
-		w.publish("ENTRA.APP1", fmt.Sprintf("bench-mod-%d", i), msg(scim.ModifyUser, u))
+		w.publish("ENTRA.APP1", fmt.Sprintf("bench-mod-%d", i), msg(wire.ModifyUser, u))
 	}
 	done = make(chan struct{})
 	r = w.startHook(cfg, count(gateway.ActionReplaced))

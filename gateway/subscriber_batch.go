@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // maxExcluded bounds the re-runs of one batch transaction: each failing message's user is taken out and the
@@ -63,7 +65,7 @@ func (s *subscriber) applyGroup(ctx context.Context, msgs []jetstream.Msg, p *pu
 	for i, m := range msgs {
 		items[i] = s.prepare(m)
 	}
-	bt, ok := s.ap.ep.(Batcher)
+	bt, ok := s.ap.ep.(endpoint.Batcher)
 	if !ok {
 		for _, it := range items {
 			s.applyOne(ctx, it, p, true)
@@ -96,7 +98,7 @@ func (s *subscriber) applyOne(ctx context.Context, it *item, p *pull, all bool) 
 // and the user's messages are then applied alone (and retried alone when they fail again). When the
 // transaction fails for no message (the endpoint is suspended, the commit failed), the messages are applied one
 // by one, a failure holding all that follow, as without batches.
-func (s *subscriber) applyBatch(ctx context.Context, bt Batcher, items []*item, p *pull) {
+func (s *subscriber) applyBatch(ctx context.Context, bt endpoint.Batcher, items []*item, p *pull) {
 	var todo []*item
 	for _, it := range items {
 		switch {

@@ -11,6 +11,7 @@ import (
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestFailingMessageInABatchHoldsOnlyItsUser: the store applies a pull in one transaction. One user whose
@@ -35,12 +36,12 @@ func TestFailingMessageInABatchHoldsOnlyItsUser(t *testing.T) {
 	for i := range 40 {
 		switch i {
 		case 10:
-			w.publish("ENTRA.APP1", "stuck-1", msg(scim.ModifyUser, person("stuck@acme.com", "title", "First")))
+			w.publish("ENTRA.APP1", "stuck-1", msg(wire.ModifyUser, person("stuck@acme.com", "title", "First")))
 		case 25:
-			w.publish("ENTRA.APP1", "stuck-2", msg(scim.ModifyUser, person("stuck@acme.com", "title", "Second")))
+			w.publish("ENTRA.APP1", "stuck-2", msg(wire.ModifyUser, person("stuck@acme.com", "title", "Second")))
 		default:
 			u := person(fmt.Sprintf("u%02d@acme.com", i), "groups", []any{group(fmt.Sprintf("G%d", i%3))})
-			w.publish("ENTRA.APP1", fmt.Sprintf("u-%d", i), msg(scim.CreateUser, u))
+			w.publish("ENTRA.APP1", fmt.Sprintf("u-%d", i), msg(wire.CreateUser, u))
 		}
 	}
 	cfg := w.config("gw", false, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})

@@ -20,6 +20,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkEndToEndHR measures the whole path as a black box: an imitation SuccessFactors company of b.N people
@@ -70,7 +71,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	ca := filepath.Join(config.CertsDir(cfgPath), config.DefaultCAFile)
 
 	// The gateway's configuration: the store, one entity on HR.SF.
-	gwUser, err := natsauth.IssueSubscriber(cfg, demoTenant, natsauth.HR, natsauth.DurableName("gateway", "sf"), 0)
+	gwUser, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, wire.DurableName("gateway", "sf"), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	watch := watchConsumer(b, cfg, url, ca, "HR.SF", "e2e-bench-watch", true)
 	gw := child("gateway -config " + gwPath)
 	defer stop(gw)
-	gwCons := watchConsumer(b, cfg, url, ca, "HR.SF", natsauth.DurableName("gateway", "sf"), false)
+	gwCons := watchConsumer(b, cfg, url, ca, "HR.SF", wire.DurableName("gateway", "sf"), false)
 
 	want := uint64(people - 1) // the sample company's last person is a future hire
 	var first, published, provisioned time.Time
@@ -173,7 +174,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 // watchConsumer is a pull consumer on subject with a subscriber's creds for durable; create makes it (deliver
 // all), otherwise it waits until its owner (the gateway) has made it.
 func watchConsumer(b *testing.B, cfg *config.Config, url, ca, subject, durable string, create bool) jetstream.Consumer {
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, natsauth.HR, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, durable, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

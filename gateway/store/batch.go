@@ -6,7 +6,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // batchKey finds a Store's batch transaction in a context.
@@ -22,15 +22,15 @@ type batch struct {
 	broken error
 }
 
-var _ gateway.Batcher = (*Store)(nil)
+var _ endpoint.Batcher = (*Store)(nil)
 
-// Batch implements gateway.Batcher: fn's store calls (made with the context it gets) share one bbolt write
+// Batch implements endpoint.Batcher: fn's store calls (made with the context it gets) share one bbolt write
 // transaction, committed (one fsync) when fn returns nil. When fn fails, or a write inside it failed, nothing
 // of it is kept. The subscriber applies a pulled batch of messages this way: one durable write instead of two
 // per message.
 func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store %s: %w: %w", s.path, gateway.ErrUnavailable, err)
+		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
 	if _, nested := ctx.Value(batchKey{s}).(*batch); nested {
 		return fn(ctx)
@@ -38,11 +38,11 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
-		return fmt.Errorf("store %s: suspended or closed: %w", s.path, gateway.ErrUnavailable)
+		return fmt.Errorf("store %s: suspended or closed: %w", s.path, endpoint.ErrUnavailable)
 	}
 	tx, err := s.db.Begin(true)
 	if err != nil {
-		return fmt.Errorf("store %s: %w: %w", s.path, gateway.ErrUnavailable, err)
+		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
 	b := &batch{tx: tx}
 	err = fn(context.WithValue(ctx, batchKey{s}, b))
@@ -54,7 +54,7 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store %s: commit: %w: %w", s.path, gateway.ErrUnavailable, err)
+		return fmt.Errorf("store %s: commit: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
 	return nil
 }
