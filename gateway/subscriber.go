@@ -280,17 +280,8 @@ func (s *subscriber) prepare(msg jetstream.Msg) *item {
 	return it
 }
 
-// handle applies one message and acks or terms it. When it returns a back-off (> 0) the message was not
-// applied: the caller naks it with that delay and waits before the next pull.
-func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duration {
-	it := s.prepare(msg)
-	if it.err == nil {
-		it.ev.Result, it.err = s.ap.apply(ctx, it.m)
-	}
-	return s.settle(ctx, it)
-}
-
-// settle acks, terms or reports for retry a message whose apply ended with it.err.
+// settle acks, terms or reports for retry a message whose apply ended with it.err. When it returns a back-off
+// (> 0) the message was not applied: the caller naks it with that delay and waits before the next pull.
 func (s *subscriber) settle(ctx context.Context, it *item) time.Duration {
 	msg, ev, log, err := it.msg, it.ev, it.log, it.err
 	delivered := it.delivered

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestFailingMessageInABatchHoldsOnlyItsUser(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	// The stuck user exists with a record that is not JSON: every lookup of it fails (as unavailable).
-	st, err := store.Open(storePath(w.dir, "gw"))
+	st, err := store.Open(filepath.Join(w.dir, "gw.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func TestFailingMessageInABatchHoldsOnlyItsUser(t *testing.T) {
 // setRecord overwrites a user's stored record in the gateway's store file (closed or suspended).
 func setRecord(t *testing.T, dir, id string, value []byte) {
 	t.Helper()
-	db, err := bolt.Open(storePath(dir, "gw"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	db, err := bolt.Open(filepath.Join(dir, "gw.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,8 +18,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -46,7 +47,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	api.AddBasicUser("demo-api", "demo-api-password")
 	srv := httptest.NewServer(api)
 	defer srv.Close()
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,13 +55,13 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o700); err != nil {
 		b.Fatal(err)
 	}
-	cfgText := strings.NewReplacer("{{SF}}", srv.URL).Replace(demoHRSection) +
+	cfgText := strings.NewReplacer("{{SF}}", srv.URL).Replace(demo.HRSection) +
 		fmt.Sprintf("log:\n  console: true\n  level: info\nnats:\n  server:\n    port: %d\n", port)
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	var out syncBuffer
-	if code := runBootstrap([]string{"-config", cfgPath, "-hr", demoTenant}, &out, &out); code != 0 {
+	if code := runBootstrap([]string{"-config", cfgPath, "-hr", demo.Tenant}, &out, &out); code != 0 {
 		b.Fatalf("bootstrap: %s", out.String())
 	}
 	cfg, err := config.Load(cfgPath)
@@ -71,7 +72,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	ca := filepath.Join(config.CertsDir(cfgPath), config.DefaultCAFile)
 
 	// The gateway's configuration: the store, one entity on HR.SF.
-	gwUser, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, wire.DurableName("gateway", "sf"), 0)
+	gwUser, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, wire.DurableName("gateway", "sf"), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,7 +86,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
       enabled: true
       entity:
         sf:
-          nats: {tenant: `+demoTenant+`, subject: HR.SF, jwt: `+gwUser.JWT+`, secret: `+gwUser.Seed.Reveal()+`}
+          nats: {tenant: `+demo.Tenant+`, subject: HR.SF, jwt: `+gwUser.JWT+`, secret: `+gwUser.Seed.Reveal()+`}
 `), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 // watchConsumer is a pull consumer on subject with a subscriber's creds for durable; create makes it (deliver
 // all), otherwise it waits until its owner (the gateway) has made it.
 func watchConsumer(b *testing.B, cfg *config.Config, url, ca, subject, durable string, create bool) jetstream.Consumer {
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, durable, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -193,10 +194,10 @@ func watchConsumer(b *testing.B, cfg *config.Config, url, ca, subject, durable s
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		var cons jetstream.Consumer
 		if create {
-			cons, err = js.CreateOrUpdateConsumer(ctx, demoTenant, jetstream.ConsumerConfig{Durable: durable,
+			cons, err = js.CreateOrUpdateConsumer(ctx, demo.Tenant, jetstream.ConsumerConfig{Durable: durable,
 				DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject})
 		} else {
-			cons, err = js.Consumer(ctx, demoTenant, durable)
+			cons, err = js.Consumer(ctx, demo.Tenant, durable)
 		}
 		cancel()
 		if err == nil {
