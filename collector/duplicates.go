@@ -28,30 +28,30 @@ type heldBack struct {
 }
 
 type heldChange struct {
-	key    string
-	msgs   []*nats.Msg
-	commit func(context.Context) error
+	key string
+	pr  *pendingRecord
 }
 
-// publish hands a change's messages to the ack queue, or keeps them back while an HR source is still listing.
-func (r *collection) publish(ctx context.Context, key string, msgs []*nats.Msg, commit func(context.Context) error) error {
-	if r.t.Type == wire.HR {
+// publish hands a change's writes to the ack queue, or keeps them back while an HR source is still listing. A
+// record mapped again (redo) goes back to its redo at once.
+func (r *collection) publish(ctx context.Context, key string, pr *pendingRecord) error {
+	if _, redo := ctx.Value(redoKey{}).(**pendingRecord); r.t.Type == wire.HR && !redo {
 		if r.back.done.Load() {
 			if r.isDuplicate(key) {
-				r.dropDuplicate(msgs)
+				r.dropDuplicate(pr.msgs)
 				return nil
 			}
 		} else {
 			r.back.mu.Lock()
 			if len(r.back.changes) < maxHeldBack {
-				r.back.changes = append(r.back.changes, heldChange{key: key, msgs: msgs, commit: commit})
+				r.back.changes = append(r.back.changes, heldChange{key: key, pr: pr})
 				r.back.mu.Unlock()
 				return nil
 			}
 			r.back.mu.Unlock()
 		}
 	}
-	return r.acks.add(ctx, msgs, commit)
+	return r.queue(ctx, pr)
 }
 
 // publishHeldBack publishes what was kept back, except the changes of ids that turned out duplicated. It runs
@@ -69,10 +69,10 @@ func (r *collection) releaseHeldBack(ctx context.Context) error {
 	r.back.mu.Unlock()
 	for _, c := range changes {
 		if r.isDuplicate(c.key) {
-			r.dropDuplicate(c.msgs)
+			r.dropDuplicate(c.pr.msgs)
 			continue
 		}
-		if err := r.acks.add(ctx, c.msgs, c.commit); err != nil {
+		if err := r.acks.add(ctx, c.pr); err != nil {
 			return err
 		}
 	}
