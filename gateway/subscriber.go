@@ -41,6 +41,7 @@ type subscriber struct {
 	// denied is the broker's last permission violation for this connection: denied JetStream requests look like
 	// time-outs, so a failure is reported together with it.
 	denied atomic.Pointer[error]
+	health subHealth
 }
 
 func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
@@ -64,6 +65,7 @@ func (s *subscriber) run(ctx context.Context) error {
 		return fmt.Errorf("entity %s: %w", s.entity, err)
 	}
 	defer nc.Close()
+	s.health.conn.Store(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("entity %s: %w", s.entity, err)
@@ -72,6 +74,7 @@ func (s *subscriber) run(ctx context.Context) error {
 	wait := s.g.RetryMin
 	for ctx.Err() == nil {
 		s.denied.Store(nil)
+		s.health.set(subStarting)
 		cons, err := s.consumer(ctx, js)
 		if d := s.denied.Load(); err != nil && d != nil {
 			err = fmt.Errorf("%w: the broker denied it (%v): nats.tenant, nats.subject and the gateway name %q with entity %q must be those the creds were issued for (scim-stream creds -tenant T -type %s -plugin %s -entity %s)",
@@ -79,11 +82,14 @@ func (s *subscriber) run(ctx context.Context) error {
 		}
 		if err == nil {
 			wait = s.g.RetryMin
+			s.health.set(subConsuming)
 			err = s.consume(ctx, cons)
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.health.setup.Failure(time.Now(), err)
+		s.health.set(subRetrying)
 		s.log.Warn("gateway: subscription interrupted; retrying", "err", err, "retryIn", wait)
 		if !sleep(ctx, wait) {
 			return nil
@@ -255,6 +261,7 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 	delivered := uint64(1)
 	if md, err := msg.Metadata(); err == nil {
 		ev.Seq, delivered = md.Sequence.Stream, md.NumDelivered
+		s.health.pending.Store(md.NumPending)
 	}
 	log := s.log.With("msgId", ev.MsgID, "seq", ev.Seq)
 	if ev.MsgID == "" {
@@ -265,7 +272,11 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 	if err == nil {
 		ev.Operation = m.ActivityOperation
 		ev.Result, err = s.ap.apply(ctx, m)
+		if ctx.Err() == nil {
+			s.g.noteEndpoint(err)
+		}
 	}
+	s.observe(ev.Time, err, ctx.Err() != nil)
 	switch {
 	case err == nil:
 		if err := msg.Ack(); err != nil {
@@ -295,6 +306,25 @@ func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duratio
 		s.g.emit(ev)
 		return delay // the caller naks it with this delay when the pull has ended
 	}
+}
+
+// observe records a handled message for the metrics and /readyz (not when it was interrupted by shutdown).
+func (s *subscriber) observe(began time.Time, err error, stopping bool) {
+	if stopping {
+		return
+	}
+	result := resultApplied
+	switch {
+	case err == nil:
+		s.health.track.Success(time.Now())
+	case isPermanent(err):
+		result = resultTerminated
+		s.health.track.Failure(time.Now(), err)
+	default:
+		result = resultRetry
+		s.health.track.Failure(time.Now(), err)
+	}
+	s.g.Metrics.message(s.entity, s.g.Config.EndpointType(), result, time.Since(began).Seconds())
 }
 
 // maxRetryAfter caps an endpoint's Retry-After: a value of days (or a date far ahead) would park the entity.
