@@ -61,7 +61,7 @@ func (b *Broker) Health() []health.Part {
 		if err := nc.LastError(); err != nil && !p.Ready {
 			p.LastError = err.Error()
 		}
-		if u := nc.ConnectedUrlRedacted(); u != "" {
+		if u := nc.ConnectedUrlRedacted(); u != "" && b.srv == nil { // in-process connections have no real URL
 			p.Detail = map[string]any{"url": u}
 		}
 		parts = append(parts, p)

@@ -125,6 +125,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // error texts hold URLs with '&'; the body is JSON, not HTML
 	_ = enc.Encode(v)
 }
 
