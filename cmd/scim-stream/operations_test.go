@@ -1,17 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/health"
+	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/scim"
 )
 
 // httpGet returns the status and body of a GET.
@@ -147,5 +155,122 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 	r.collect(t)
 	if code, _, body := readyz(t, base); code != 200 {
 		t.Errorf("after a successful collection /readyz %d:\n%s", code, body)
+	}
+}
+
+// TestGatewayHealthMetricsAndPromlint runs `scim-stream gateway` (store endpoint, SCIM server on) with its health
+// listener: /readyz names the subscriber, its connection and the endpoint; /metrics counts the applied message
+// and the SCIM requests and passes promtool's linter; when the broker goes away /readyz answers 503 naming the
+// subscriber's state, and the loss is logged.
+func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
+	t.Setenv("SEED", "cmd-gateway-health-test")
+	env := brokertest.Start(t, "acme")
+	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gateway", "undefined"))
+	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
+	scimPort := testPort(t)
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`scimgateway:
+  port: %d
+  localhostonly: true
+  auth:
+    basic: [{username: gwadmin, password: gwpassword}]
+  stream:
+    baseUrls: [%s]
+    certificate: {ca: %s}
+    subscriber:
+      enabled: true
+      entity:
+        undefined:
+          nats: {tenant: acme, subject: HR.SF, jwt: %s, secret: %s}
+`, scimPort, env.URL(), env.CAFile(), jwt, seed)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := nats.NewMsg("HR.SF")
+	m.Header.Set("Msg-Id", "health-1")
+	m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+		User: scim.User{"userName": "health@acme.com", "active": true}})
+	if _, err := env.JetStream(t, "acme", natsauth.HR).PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	addrCh := make(chan string, 1)
+	go func() {
+		done <- gatewayOpts(ctx, gatewayOptions{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
+			Stdout: &out, Stderr: &errOut, listening: func(a string) { addrCh <- a }})
+	}()
+	var base string
+	select {
+	case a := <-addrCh:
+		base = "http://" + a
+	case code := <-done:
+		t.Fatalf("gateway exited %d:\n%s\n%s", code, out.String(), errOut.String())
+	case <-time.After(20 * time.Second):
+		t.Fatal("no health listener")
+	}
+	waitFor(t, "the message applied", 20*time.Second, func() bool { return strings.Contains(out.String(), "userName=health@acme.com") })
+	waitFor(t, "the SCIM listener", 20*time.Second, func() bool { return strings.Contains(out.String(), "SCIM HTTP listening") })
+
+	code, rep, body := readyz(t, base)
+	sub := part(rep, "subscriber", "undefined")
+	if code != 200 || sub == nil || sub.State != "consuming" || sub.LastSuccess == nil || sub.Detail["connection"] != "connected" {
+		t.Errorf("/readyz %d:\n%s", code, body)
+	}
+	if ep := part(rep, "endpoint", "store"); ep == nil || !ep.Ready || ep.LastSuccess == nil {
+		t.Errorf("endpoint part %+v", ep)
+	}
+	t.Logf("gateway ready:\n%s", body)
+
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/Users?filter=userName%%20eq%%20%%22health@acme.com%%22", scimPort), nil)
+	req.SetBasicAuth("gwadmin", "gwpassword")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("SCIM GET /Users: %d", resp.StatusCode)
+	}
+	_, metrics := httpGet(t, base+"/metrics")
+	for _, want := range []string{
+		`scimstream_gateway_messages_total{endpoint="store",entity="undefined",result="applied"} 1`,
+		`scimstream_gateway_messages_total{endpoint="store",entity="undefined",result="retry"} 0`,
+		`scimstream_gateway_message_apply_duration_seconds_count{endpoint="store",entity="undefined"} 1`,
+		`scimstream_gateway_scim_requests_total{code="200",method="get"} 1`,
+		`scimstream_gateway_scim_request_duration_seconds_count{method="get"} 1`,
+		`scimstream_gateway_scim_request_duration_seconds_count{method="patch"} 0`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "scimstream_"))
+		}
+	}
+	lintMetrics(t, metrics)
+
+	// The broker goes away: not ready, the subscriber names why, the loss is logged.
+	env.Broker.Shutdown()
+	var sub2 *health.Part
+	waitFor(t, "/readyz 503 after the broker stopped", 30*time.Second, func() bool {
+		code, rep, body = readyz(t, base)
+		sub2 = part(rep, "subscriber", "undefined")
+		return code == http.StatusServiceUnavailable
+	})
+	if sub2 == nil || sub2.Ready || sub2.Detail["connection"] == "connected" {
+		t.Errorf("subscriber part with the broker down: %+v", sub2)
+	}
+	t.Logf("gateway, broker down:\n%s", body)
+	waitFor(t, "the loss logged", 10*time.Second, func() bool { return strings.Contains(out.String(), "disconnected from the broker") })
+	if code, _ := httpGet(t, base+"/healthz"); code != 200 {
+		t.Errorf("/healthz %d with the broker down", code)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("gateway exited %d:\n%s", code, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("gateway did not stop")
 	}
 }
