@@ -22,12 +22,19 @@ func (b *Broker) connHealthOptions(name string) []nats.Option {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: closed on purpose (shutdown, tenant removed)
 				b.log.Warn("NATS connection lost; reconnecting", "account", name, "error", err)
+				b.lost.Store(name, connLoss{err: err.Error(), at: time.Now().UTC()})
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			b.log.Info("NATS connection restored", "account", name, "url", nc.ConnectedUrlRedacted())
 		}),
 	}
+}
+
+// connLoss is when and why an account's connection was last lost.
+type connLoss struct {
+	err string
+	at  time.Time
 }
 
 // Health is the /readyz check of the broker: the embedded server (when there is one) and every connection SCIM
@@ -58,8 +65,9 @@ func (b *Broker) Health() []health.Part {
 	for name, nc := range conns {
 		st := strings.ToLower(nc.Status().String())
 		p := health.Part{Kind: "nats", Name: name, State: st, Ready: nc.IsConnected()}
-		if err := nc.LastError(); err != nil && !p.Ready {
-			p.LastError = err.Error()
+		if l, ok := b.lost.Load(name); ok && !p.Ready {
+			loss := l.(connLoss)
+			p.LastError, p.LastErrorAt = loss.err, &loss.at
 		}
 		if u := nc.ConnectedUrlRedacted(); u != "" && b.srv == nil { // in-process connections have no real URL
 			p.Detail = map[string]any{"url": u}

@@ -16,7 +16,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/broker/brokertest"
+	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/health"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
@@ -272,5 +274,66 @@ func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("gateway did not stop")
+	}
+}
+
+// TestExternalBrokerLossLoggedAndReported: with use_external_server, a stock nats-server that stops makes every
+// SCIM Stream connection part of /readyz not ready ("reconnecting") and logs the loss once per connection; when the
+// server is back the connections recover, the recovery is logged and the parts are ready again.
+func TestExternalBrokerLossLoggedAndReported(t *testing.T) {
+	path, cfg := bootstrapped(t, "-hr", "acme")
+	out := filepath.Join(t.TempDir(), "external")
+	mustCLI(t, "export-nats", "-config", path, "-out", out)
+	bin := stockNatsServer(t)
+	start := func() *proc {
+		p := startProc(t, bin, out, "-c", filepath.Join(out, "nats-server.conf"))
+		waitFor(t, "nats-server ready", 20*time.Second, func() bool {
+			if !p.alive() {
+				t.Fatalf("nats-server exited:\n%s", p.err.String())
+			}
+			return strings.Contains(p.err.String()+p.out.String(), "Server is ready")
+		})
+		return p
+	}
+	srv := start()
+	cfg.Nats.Server.UseExternalServer = true
+	cfg.Nats.Publisher["acme"].URLs = []string{"nats://127.0.0.1:" + itoa(cfg.Nats.Server.Port)}
+	var logBuf syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, cfg, broker.Options{StoreDir: filepath.Join(t.TempDir(), "unused"), CertsDir: config.CertsDir(path),
+		Logger: config.NewWriterLogger(&logBuf, "info")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Shutdown)
+	checks := &health.Registry{}
+	checks.Add(b.Health)
+	rep := checks.Report()
+	if rep.Status != "ready" || part(rep, "nats", "acme/HR") == nil || part(rep, "nats", "STATE") == nil || part(rep, "broker", "embedded") != nil {
+		t.Fatalf("external broker report %+v", rep)
+	}
+
+	if err := srv.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	srv.exitCode(t, 20*time.Second)
+	waitFor(t, "not ready after the server stopped", 20*time.Second, func() bool { rep = checks.Report(); return rep.Status == "not ready" })
+	if p := part(rep, "nats", "acme/HR"); p == nil || p.Ready || p.State != "reconnecting" {
+		t.Errorf("acme/HR with the server down: %+v", p)
+	}
+	body, _ := json.MarshalIndent(rep, "", "  ")
+	t.Logf("external server down:\n%s", body)
+	waitFor(t, "the loss logged", 10*time.Second, func() bool {
+		return strings.Count(logBuf.String(), "NATS connection lost") == 2 // acme/HR and STATE
+	})
+
+	start()
+	waitFor(t, "ready after the server is back", 30*time.Second, func() bool { return checks.Report().Status == "ready" })
+	waitFor(t, "the recovery logged", 10*time.Second, func() bool {
+		return strings.Count(logBuf.String(), "NATS connection restored") == 2
+	})
+	if !strings.Contains(logBuf.String(), "level=WARN msg=\"NATS connection lost; reconnecting\" account=acme/HR") {
+		t.Errorf("loss not logged as a WARN naming the account:\n%s", logBuf.String())
 	}
 }
