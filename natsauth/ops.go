@@ -23,11 +23,12 @@ const Ops Role = "ops"
 // _INBOX.>, and a user allowed to subscribe there could read them. natscli takes it with --inbox-prefix.
 const OpsInbox = "_OPS_INBOX"
 
-// opsPermissions allows exactly the JetStream API requests natscli makes for stream ls/info, consumer ls/info and
-// kv ls, and their replies.
+// opsPermissions allows exactly the JetStream API requests natscli makes for stream ls/info, consumer ls/info, kv ls
+// and account info, and their replies.
 func opsPermissions() jwt.Permissions {
 	var p jwt.Permissions
 	p.Pub.Allow.Add(
+		"$SYS.REQ.USER.INFO", // natscli account info: the user's own permissions
 		"$JS.API.INFO",
 		"$JS.API.STREAM.NAMES", "$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO.*",
 		"$JS.API.CONSUMER.NAMES.*", "$JS.API.CONSUMER.LIST.*", "$JS.API.CONSUMER.INFO.*.*",
