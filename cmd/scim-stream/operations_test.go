@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	jwtv2 "github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
@@ -335,5 +337,113 @@ func TestExternalBrokerLossLoggedAndReported(t *testing.T) {
 	})
 	if !strings.Contains(logBuf.String(), "level=WARN msg=\"NATS connection lost; reconnecting\" account=acme/HR") {
 		t.Errorf("loss not logged as a WARN naming the account:\n%s", logBuf.String())
+	}
+}
+
+// TestGatewayEndpointDownAndBehind: the upstream SCIM application answers 503: the endpoint part is failing and
+// /readyz 503, the subscriber still consumes and shows how many messages wait behind the one being retried, and
+// the retries are counted.
+func TestGatewayEndpointDownAndBehind(t *testing.T) {
+	t.Setenv("SEED", "cmd-gateway-endpoint-down-test")
+	env := brokertest.Start(t, "acme")
+	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gateway", "undefined"))
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "maintenance", http.StatusServiceUnavailable)
+	}))
+	defer upstream.Close()
+	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`scimgateway:
+  port: 0
+  stream:
+    baseUrls: [%s]
+    certificate: {ca: %s}
+    subscriber:
+      enabled: true
+      entity:
+        undefined:
+          nats: {tenant: acme, subject: HR.SF, jwt: %s, secret: %s}
+endpoint:
+  type: scim
+  base_urls: [%s]
+`, env.URL(), env.CAFile(), jwt, seed, upstream.URL)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		m := nats.NewMsg("HR.SF")
+		m.Header.Set("Msg-Id", fmt.Sprintf("down-%d", i))
+		m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+			User: scim.User{"userName": fmt.Sprintf("u%d@acme.com", i), "active": true}})
+		if _, err := env.JetStream(t, "acme", natsauth.HR).PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int, 1)
+	addrCh := make(chan string, 1)
+	go func() {
+		done <- gatewayOpts(ctx, gatewayOptions{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
+			Stdout: &out, Stderr: &errOut, listening: func(a string) { addrCh <- a }})
+	}()
+	base := "http://" + <-addrCh
+	var rep health.Report
+	var body string
+	waitFor(t, "the endpoint failing", 30*time.Second, func() bool {
+		_, rep, body = readyz(t, base)
+		ep := part(rep, "endpoint", "scim")
+		return ep != nil && ep.State == "failing"
+	})
+	code, rep, body := readyz(t, base)
+	sub := part(rep, "subscriber", "undefined")
+	if code != http.StatusServiceUnavailable || sub == nil || sub.State != "consuming" || sub.Detail["pending"] != float64(2) ||
+		!strings.Contains(part(rep, "endpoint", "scim").LastError, "503") {
+		t.Errorf("/readyz %d with the endpoint down:\n%s", code, body)
+	}
+	t.Logf("gateway, endpoint down, two messages behind:\n%s", body)
+	_, metrics := httpGet(t, base+"/metrics")
+	if !regexp.MustCompile(`scimstream_gateway_messages_total\{endpoint="scim",entity="undefined",result="retry"\} [1-9]`).MatchString(metrics) {
+		t.Errorf("retries not counted:\n%s", grepLines(metrics, "scimstream_gateway_messages_total"))
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("gateway exited %d", code)
+	}
+}
+
+// TestCredsOps: creds -role ops prints a .creds file whose user is signed by the account itself and names the
+// inbox prefix and the revoke command; GW and the gateway formats are refused with the reason.
+func TestCredsOps(t *testing.T) {
+	path, cfg := bootstrapped(t, "-hr", "acme")
+	out, errOut := mustCLI(t, "creds", "-config", path, "-tenant", "acme", "-type", "hr", "-role", "ops")
+	tok := regexp.MustCompile(`(?s)-----BEGIN NATS USER JWT-----\n(\S+)\n`).FindStringSubmatch(out)
+	if tok == nil || !strings.Contains(out, "USER NKEY SEED") {
+		t.Fatalf("not a .creds file:\n%s", out)
+	}
+	acc, err := natsauth.AccountPublicKey(cfg.Nats.Server.Auth.Account["acme"].HR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := jwtv2.DecodeUserClaims(tok[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uc.Issuer != acc || !uc.Sub.Allow.Contains(natsauth.OpsInbox+".>") || len(uc.Sub.Allow) != 1 || uc.Pub.Allow.Contains("HR.>") {
+		t.Errorf("ops user issuer %s (account %s), permissions %+v", uc.Issuer, acc, uc.Permissions)
+	}
+	if !strings.Contains(errOut, "--inbox-prefix _OPS_INBOX") || !strings.Contains(errOut, "scim-stream revoke -tenant acme -type hr -user "+uc.Subject) {
+		t.Errorf("stderr lacks the inbox prefix or the revoke command:\n%s", errOut)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-type", "gw", "-role", "ops"}, "GW account has no streams"},
+		{[]string{"-type", "hr", "-role", "ops", "-format", "gateway-json"}, "a .creds file for natscli"},
+	} {
+		code, _, e := cli(t, append([]string{"creds", "-config", path, "-tenant", "acme"}, c.args...)...)
+		if code != 1 || !strings.Contains(e, c.want) {
+			t.Errorf("creds %v = %d %q, want 1 naming %q", c.args, code, e, c.want)
+		}
 	}
 }
