@@ -447,3 +447,37 @@ func TestCredsOps(t *testing.T) {
 		}
 	}
 }
+
+// TestRunTenantNotStarted: a tenant whose stream rule does not compile is reported "not started" with the reason,
+// and /readyz answers 503 although the broker runs; the log says so at start-up.
+func TestRunTenantNotStarted(t *testing.T) {
+	f := newHRFixture(t, 2, "")
+	body, err := os.ReadFile(f.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(body), "- filter: (.*)", `- filter: (user.title -match "(unclosed")`, 1)
+	if bad == string(body) {
+		t.Fatal("the fixture's stream rule was not found")
+	}
+	if err := os.WriteFile(f.cfgPath, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := f.run(t, "127.0.0.1:0")
+	m := listenRE.FindStringSubmatch(r.out.String())
+	if m == nil {
+		t.Fatalf("no listener address logged:\n%s", r.out.String())
+	}
+	code, rep, rbody := readyz(t, "http://"+m[1])
+	tp := part(rep, "tenant", "HR/"+demoTenant)
+	if code != http.StatusServiceUnavailable || tp == nil || tp.State != "not started" || tp.Ready || !strings.Contains(tp.LastError, "hr."+demoTenant) {
+		t.Errorf("/readyz %d:\n%s", code, rbody)
+	}
+	if b := part(rep, "broker", "embedded"); b == nil || !b.Ready {
+		t.Errorf("broker part %+v", b)
+	}
+	t.Logf("tenant not started:\n%s", rbody)
+	if !strings.Contains(r.out.String(), "some tenants did not start") {
+		t.Errorf("start-up log does not say a tenant did not start:\n%s", r.out.String())
+	}
+}
