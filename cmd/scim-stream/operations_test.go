@@ -258,7 +258,8 @@ func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
 	waitFor(t, "/readyz 503 after the broker stopped", 30*time.Second, func() bool {
 		code, rep, body = readyz(t, base)
 		sub2 = part(rep, "subscriber", "undefined")
-		return code == http.StatusServiceUnavailable
+		// The pull fails at once; the client notices the lost connection a moment later.
+		return code == http.StatusServiceUnavailable && sub2 != nil && sub2.Detail["connection"] != "connected"
 	})
 	if sub2 == nil || sub2.Ready || sub2.Detail["connection"] == "connected" {
 		t.Errorf("subscriber part with the broker down: %+v", sub2)
