@@ -164,9 +164,11 @@ func runOpts(ctx context.Context, o runOptions) int {
 		return 1
 	}
 	defer closer.Close()
-	// With a log file nobody watches the terminal's silence: a start-up failure is also printed there.
+	// With a log file (or none) nobody watches the terminal's silence: a start-up failure is also printed there.
 	logFile := ""
-	if !cfg.Log.Console && cfg.Log.Level != "disabled" && o.Logger == nil {
+	if o.Logger == nil && cfg.Log.Level == "disabled" {
+		logFile = "-"
+	} else if o.Logger == nil && !cfg.Log.Console {
 		logFile = filepath.Join(wd, "logs", config.LogFileName)
 	}
 	if o.Logger != nil {
