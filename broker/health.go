@@ -78,15 +78,18 @@ func (b *Broker) Health() []health.Part {
 	return parts
 }
 
-// JetStreamCollector reports every stream and durable consumer of the embedded server at scrape time (nothing with
-// an external server, whose own monitoring serves them): how many messages and bytes a stream holds, how far each
-// durable (each subscriber) is behind, how many of its messages were redelivered and when it last acknowledged.
+// JetStreamCollector reports at scrape time whether each of SCIM Stream's own connections is up (with an external
+// server: the link to it), and every stream and durable consumer of the embedded server (not of an external server,
+// whose own monitoring serves them): how many messages and bytes a stream holds, how far each durable (each
+// subscriber) is behind, how many of its messages were redelivered and when it last acknowledged.
 func (b *Broker) JetStreamCollector() prometheus.Collector { return &jsCollector{b: b} }
 
 var (
 	streamLabels   = []string{"account", "stream"}
 	consumerLabels = []string{"account", "stream", "consumer"}
 
+	descConnUp = prometheus.NewDesc("scimstream_nats_connection_up",
+		"1 while SCIM Stream's connection to the account is up, 0 while it reconnects.", []string{"account"}, nil)
 	descStreamMessages = prometheus.NewDesc("scimstream_stream_messages",
 		"Messages held by the stream.", streamLabels, nil)
 	descStreamBytes = prometheus.NewDesc("scimstream_stream_bytes",
@@ -120,7 +123,7 @@ type jsCollector struct {
 }
 
 func (c *jsCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descStreamMessages, descStreamBytes, descStreamConsumers, descStreamLastSeq,
+	for _, d := range []*prometheus.Desc{descConnUp, descStreamMessages, descStreamBytes, descStreamConsumers, descStreamLastSeq,
 		descPending, descAckPending, descRedelivered, descDelivered, descAckFloor, descLastAck, descLastActive} {
 		ch <- d
 	}
@@ -147,6 +150,15 @@ func (c *jsCollector) accountName(pub string) string {
 }
 
 func (c *jsCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.b.Health() {
+		if p.Kind == "nats" && p.State != "none" {
+			up := 0.0
+			if p.Ready {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descConnUp, prometheus.GaugeValue, up, p.Name)
+		}
+	}
 	srv := c.b.srv
 	if srv == nil || !srv.Running() {
 		return

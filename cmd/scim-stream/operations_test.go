@@ -16,6 +16,8 @@ import (
 
 	jwtv2 "github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/scim-stream/scim-stream/broker"
@@ -124,6 +126,8 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 		`scimstream_consumer_ack_floor_sequence{account="mycompany/HR",consumer="behind",stream="mycompany"} 1`,
 		`scimstream_collections_total{tenant="mycompany",type="HR"} 1`,
 		`scimstream_tenant_running{tenant="mycompany",type="HR"} 1`,
+		`scimstream_nats_connection_up{account="mycompany/HR"} 1`,
+		`scimstream_nats_connection_up{account="STATE"} 1`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "scimstream_"))
@@ -324,6 +328,16 @@ func TestExternalBrokerLossLoggedAndReported(t *testing.T) {
 	waitFor(t, "not ready after the server stopped", 20*time.Second, func() bool { rep = checks.Report(); return rep.Status == "not ready" })
 	if p := part(rep, "nats", "acme/HR"); p == nil || p.Ready || p.State != "reconnecting" {
 		t.Errorf("acme/HR with the server down: %+v", p)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.JetStreamCollector())
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP scimstream_nats_connection_up 1 while SCIM Stream's connection to the account is up, 0 while it reconnects.
+# TYPE scimstream_nats_connection_up gauge
+scimstream_nats_connection_up{account="STATE"} 0
+scimstream_nats_connection_up{account="acme/HR"} 0
+`)); err != nil {
+		t.Errorf("connection metric with the server down: %v", err)
 	}
 	body, _ := json.MarshalIndent(rep, "", "  ")
 	t.Logf("external server down:\n%s", body)
