@@ -13,6 +13,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/health"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // gatedSource is a source whose collections end when the test says so, with the error it sends.
@@ -20,7 +21,7 @@ type gatedSource struct {
 	results chan error
 }
 
-func (s *gatedSource) Type() Type { return HR }
+func (s *gatedSource) Type() wire.Type { return wire.HR }
 
 func (s *gatedSource) Collect(ctx context.Context, _ Checkpoints, _ func(Record) error) (bool, error) {
 	select {
@@ -53,7 +54,7 @@ func TestRunnerHealthAndMetrics(t *testing.T) {
 	collected := make(chan error, 10)
 	r := &Runner{
 		Broker:      env.Broker,
-		Sources:     map[Type]SourceFactory{HR: func(*Tenant) (Source, error) { return src, nil }},
+		Sources:     map[wire.Type]SourceFactory{wire.HR: func(*Tenant) (Source, error) { return src, nil }},
 		Metrics:     NewMetrics(reg),
 		OnCollected: func(_ *Tenant, _ Stats, err error) { collected <- err },
 	}
@@ -123,7 +124,7 @@ scimstream_tenant_running{tenant="acme",type="HR"} 1
 	}
 	down := errors.New("GET https://hr.example.com/odata: 503 Service Unavailable")
 	for i := 1; i <= DefaultRetryBudget; i++ {
-		r.Trigger(HR, "acme")
+		r.Trigger(wire.HR, "acme")
 		finish(down)
 		p := partOf(t, r, "HR/acme")
 		if p.State != StateFailing || p.Failures != i || !strings.HasSuffix(p.LastError, down.Error()) || p.LastSuccess == nil {
@@ -139,7 +140,7 @@ scimstream_tenant_running{tenant="acme",type="HR"} 1
 	if got := testutil.ToFloat64(r.Metrics.collections.WithLabelValues("acme", "HR")); got != DefaultRetryBudget+1 {
 		t.Errorf("scimstream_collections_total = %v", got)
 	}
-	r.Trigger(HR, "acme")
+	r.Trigger(wire.HR, "acme")
 	finish(nil)
 	if p := partOf(t, r, "HR/acme"); p.State != StateOK || !p.Ready || p.Failures != 0 {
 		t.Errorf("after a success following failures %+v", p)

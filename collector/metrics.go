@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Metrics are the collector's Prometheus metrics, labelled by tenant and collector type.
@@ -54,7 +56,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 // start creates every series of a tenant with its zero value.
-func (m *Metrics) start(tenant string, typ Type) {
+func (m *Metrics) start(tenant string, typ wire.Type) {
 	if m == nil {
 		return
 	}
@@ -69,7 +71,7 @@ func (m *Metrics) start(tenant string, typ Type) {
 }
 
 // stop removes a removed tenant's series.
-func (m *Metrics) stop(tenant string, typ Type) {
+func (m *Metrics) stop(tenant string, typ wire.Type) {
 	if m == nil {
 		return
 	}

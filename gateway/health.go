@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/health"
 )
 
@@ -47,8 +48,8 @@ type namedConn struct {
 	nc   *nats.Conn
 }
 
-// trackConn adds a responder's or publisher's broker connection to /readyz.
-func (g *Gateway) trackConn(name string, nc *nats.Conn) {
+// TrackConn adds a responder's or publisher's broker connection (package scimserver's) to /readyz.
+func (g *Gateway) TrackConn(name string, nc *nats.Conn) {
 	g.health.mu.Lock()
 	defer g.health.mu.Unlock()
 	g.health.conns = append(g.health.conns, namedConn{name, nc})
@@ -107,7 +108,7 @@ func (g *Gateway) noteEndpoint(err error) {
 	switch {
 	case err == nil:
 		g.health.endpoint.Success(time.Now())
-	case isPermanent(err) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound):
+	case isPermanent(err) || errors.Is(err, endpoint.ErrInvalid) || errors.Is(err, endpoint.ErrConflict) || errors.Is(err, endpoint.ErrNotFound):
 	default:
 		g.health.endpoint.Failure(time.Now(), err)
 	}

@@ -66,9 +66,9 @@ func (m *Metrics) message(entity, endpoint, result string, seconds float64) {
 	m.applyTime.WithLabelValues(entity, endpoint).Observe(seconds)
 }
 
-// instrument counts and times the SCIM HTTP server's requests (methods outside the standard ones are counted
+// Instrument counts and times the SCIM HTTP server's requests (methods outside the standard ones are counted
 // as one label value by promhttp, so a client cannot grow the series without bound).
-func (m *Metrics) instrument(h http.Handler) http.Handler {
+func (m *Metrics) Instrument(h http.Handler) http.Handler {
 	if m == nil {
 		return h
 	}

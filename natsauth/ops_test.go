@@ -14,6 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // violations collects the broker's permission violations reported to a connection.
@@ -55,15 +56,15 @@ func TestOpsCredentialReadsOnlyMetadata(t *testing.T) {
 	env := brokertest.Start(t, "acme")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	pub := env.JetStream(t, "acme", natsauth.HR)
+	pub := env.JetStream(t, "acme", wire.HR)
 	for i := 0; i < 3; i++ {
 		if _, err := pub.Publish(ctx, "HR.SF", []byte(`{"user":{"userName":"secret-content@acme.com"}}`)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A subscriber with a durable that has one message delivered and not acknowledged.
-	durable := natsauth.DurableName("plugin-loki", "undefined")
-	sj, ss := env.SubscriberCreds(t, "acme", natsauth.HR, durable)
+	durable := wire.DurableName("plugin-loki", "undefined")
+	sj, ss := env.SubscriberCreds(t, "acme", wire.HR, durable)
 	sjs, err := jetstream.New(env.Connect(t, sj, ss))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ func TestOpsCredentialReadsOnlyMetadata(t *testing.T) {
 		}
 	}
 
-	acc, err := natsauth.TenantAccount(env.Config, "acme", natsauth.HR)
+	acc, err := natsauth.TenantAccount(env.Config, "acme", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestOpsCredentialSeesOnlyItsAccount(t *testing.T) {
 	env := brokertest.Start(t, "acme", "initech")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	acc, err := natsauth.TenantAccount(env.Config, "acme", natsauth.HR)
+	acc, err := natsauth.TenantAccount(env.Config, "acme", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,16 +7,17 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // opsCreds prints a read-only operator credential of the (tenant, typ) account: natscli stream/consumer ls and
 // info, kv ls; nothing that reads or changes messages.
-func opsCreds(cfgPath, tenant, typ, format string, expires time.Duration, stdout, stderr io.Writer) int {
+func opsCreds(cfgPath, tenant string, typ wire.Type, format string, expires time.Duration, stdout, stderr io.Writer) int {
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "scim-stream creds:", err)
 		return 1
 	}
-	if typ == natsauth.GW {
+	if typ == wire.GW {
 		return fail(fmt.Errorf("-role ops: the GW account has no streams (request-reply only); use -type entra or -type hr"))
 	}
 	if format != "creds" {
@@ -41,6 +42,6 @@ func opsCreds(cfgPath, tenant, typ, format string, expires time.Duration, stdout
 	}
 	fmt.Fprintf(stderr, ")\nuse it with natscli's --inbox-prefix %s, e.g.:\n  nats --creds ops.creds --tlsca ca.pem --inbox-prefix %s -s %s stream info %s\n",
 		natsauth.OpsInbox, natsauth.OpsInbox, clientURLs(cfg, tenant)[0], tenant)
-	fmt.Fprintf(stderr, "revoke with: scim-stream revoke -tenant %s -type %s -user %s\n", tenant, typeKeys[typ], u.PublicKey)
+	fmt.Fprintf(stderr, "revoke with: scim-stream revoke -tenant %s -type %s -user %s\n", tenant, typ.Key(), u.PublicKey)
 	return 0
 }

@@ -16,12 +16,23 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/ldap"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/gateway/upstream"
 	"github.com/scim-stream/scim-stream/health"
-	// Endpoint types register themselves (endpoint.type); the store is the default.
-	_ "github.com/scim-stream/scim-stream/gateway/ldap"
-	_ "github.com/scim-stream/scim-stream/gateway/store"
-	_ "github.com/scim-stream/scim-stream/gateway/upstream"
 )
+
+// gatewayEndpoints are the endpoint types a gateway configuration may select (endpoint.type); the store is the
+// default.
+var gatewayEndpoints = endpoint.Factories{store.Type: store.OpenConfig, ldap.Type: ldap.OpenConfig, upstream.Type: upstream.OpenConfig}
+
+// gatewayOptions are the parts of the bundled gateway: its endpoint types and, next to the stream subscribers,
+// the SCIM side (HTTP server or publisher, GW responders).
+func gatewayOptions(log *slog.Logger) gateway.Options {
+	return gateway.Options{Endpoints: gatewayEndpoints, Runners: map[string]gateway.Runner{"scim-server": scimserver.Run}, Log: log}
+}
 
 // defaultGatewayConfig is where `scim-stream gateway` looks without -config.
 var defaultGatewayConfig = filepath.Join("config", "gateway.yaml")
@@ -45,17 +56,17 @@ func gatewayMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return gatewayOpts(ctx, gatewayOptions{ConfigPath: *cfgPath, Level: *level, Format: *format, HTTPAddr: *httpAddr,
+	return gatewayOpts(ctx, gatewayRun{ConfigPath: *cfgPath, Level: *level, Format: *format, HTTPAddr: *httpAddr,
 		Stdout: stdout, Stderr: stderr, Hangup: hangups()})
 }
 
 // gatewayWith runs the gateway of cfgPath until ctx is cancelled; tests call it with their own context.
 func gatewayWith(ctx context.Context, cfgPath, level string, stdout, stderr io.Writer) int {
-	return gatewayOpts(ctx, gatewayOptions{ConfigPath: cfgPath, Level: level, Stdout: stdout, Stderr: stderr})
+	return gatewayOpts(ctx, gatewayRun{ConfigPath: cfgPath, Level: level, Stdout: stdout, Stderr: stderr})
 }
 
-// gatewayOptions are the gateway command's settings.
-type gatewayOptions struct {
+// gatewayRun are the gateway command's settings.
+type gatewayRun struct {
 	ConfigPath, Level, Format string
 	// HTTPAddr is the health and metrics listener ("" = none).
 	HTTPAddr       string
@@ -66,7 +77,7 @@ type gatewayOptions struct {
 	listening func(addr string)
 }
 
-func gatewayOpts(ctx context.Context, o gatewayOptions) int {
+func gatewayOpts(ctx context.Context, o gatewayRun) int {
 	if o.Format != "" && o.Format != "text" && o.Format != "json" {
 		fmt.Fprintf(o.Stderr, "scim-stream gateway: -log-format %q: use text or json\n", o.Format)
 		return 2
@@ -138,7 +149,7 @@ func gatewayOpts(ctx context.Context, o gatewayOptions) int {
 
 // runGateway opens the gateway of cfg, runs it until ctx ends and closes it.
 func runGateway(ctx context.Context, cfg *gateway.Config, log *slog.Logger, m *gateway.Metrics, current *atomic.Pointer[gateway.Gateway]) error {
-	g, err := gateway.Open(ctx, cfg, log)
+	g, err := gateway.Open(ctx, cfg, gatewayOptions(log))
 	if err != nil {
 		return err
 	}
@@ -151,7 +162,7 @@ func runGateway(ctx context.Context, cfg *gateway.Config, log *slog.Logger, m *g
 // watchHangup reloads the configuration at SIGHUP: a valid one is handed over in reload and the running gateway
 // stopped (its messages drain: unacknowledged ones return to the durable); an invalid one is logged and the
 // gateway keeps running on the previous one.
-func watchHangup(ctx context.Context, o gatewayOptions, log *slog.Logger, reload chan<- *gateway.Config, stop context.CancelFunc) {
+func watchHangup(ctx context.Context, o gatewayRun, log *slog.Logger, reload chan<- *gateway.Config, stop context.CancelFunc) {
 	for {
 		select {
 		case <-ctx.Done():

@@ -26,6 +26,7 @@ import (
 	"github.com/scim-stream/scim-stream/health"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // httpGet returns the status and body of a GET.
@@ -173,7 +174,7 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
 	t.Setenv("SEED", "cmd-gateway-health-test")
 	env := brokertest.Start(t, "acme")
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gateway", "undefined"))
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.HR, wire.DurableName("gateway", "undefined"))
 	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
 	scimPort := testPort(t)
 	if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`scimgateway:
@@ -194,9 +195,9 @@ func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
 	}
 	m := nats.NewMsg("HR.SF")
 	m.Header.Set("Msg-Id", "health-1")
-	m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+	m.Data, _ = json.Marshal(wire.Message{ActivityOperation: wire.CreateUser, Operations: []scim.Operation{},
 		User: scim.User{"userName": "health@acme.com", "active": true}})
-	if _, err := env.JetStream(t, "acme", natsauth.HR).PublishMsg(context.Background(), m); err != nil {
+	if _, err := env.JetStream(t, "acme", wire.HR).PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 
@@ -206,7 +207,7 @@ func TestGatewayHealthMetricsAndPromlint(t *testing.T) {
 	done := make(chan int, 1)
 	addrCh := make(chan string, 1)
 	go func() {
-		done <- gatewayOpts(ctx, gatewayOptions{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
+		done <- gatewayOpts(ctx, gatewayRun{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
 			Stdout: &out, Stderr: &errOut, listening: func(a string) { addrCh <- a }})
 	}()
 	var base string
@@ -361,7 +362,7 @@ scimstream_nats_connection_up{account="acme/HR"} 0
 func TestGatewayEndpointDownAndBehind(t *testing.T) {
 	t.Setenv("SEED", "cmd-gateway-endpoint-down-test")
 	env := brokertest.Start(t, "acme")
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gateway", "undefined"))
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.HR, wire.DurableName("gateway", "undefined"))
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 	}))
@@ -386,9 +387,9 @@ endpoint:
 	for i := 1; i <= 3; i++ {
 		m := nats.NewMsg("HR.SF")
 		m.Header.Set("Msg-Id", fmt.Sprintf("down-%d", i))
-		m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+		m.Data, _ = json.Marshal(wire.Message{ActivityOperation: wire.CreateUser, Operations: []scim.Operation{},
 			User: scim.User{"userName": fmt.Sprintf("u%d@acme.com", i), "active": true}})
-		if _, err := env.JetStream(t, "acme", natsauth.HR).PublishMsg(context.Background(), m); err != nil {
+		if _, err := env.JetStream(t, "acme", wire.HR).PublishMsg(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -398,7 +399,7 @@ endpoint:
 	done := make(chan int, 1)
 	addrCh := make(chan string, 1)
 	go func() {
-		done <- gatewayOpts(ctx, gatewayOptions{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
+		done <- gatewayOpts(ctx, gatewayRun{ConfigPath: cfgPath, Level: "info", HTTPAddr: "127.0.0.1:0",
 			Stdout: &out, Stderr: &errOut, listening: func(a string) { addrCh <- a }})
 	}()
 	base := "http://" + <-addrCh

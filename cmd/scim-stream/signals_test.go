@@ -15,7 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // buildBinary builds this command into dir.
@@ -204,7 +204,7 @@ func TestGatewayProcessSignals(t *testing.T) {
 	bin := buildBinary(t, dir)
 	t.Setenv("SEED", "cmd-gateway-signals-test")
 	env := brokertest.Start(t, "acme")
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, "")
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.HR, "")
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	gw := func(name string) string {
 		return fmt.Sprintf("name: %s\nscimgateway:\n  port: 0\n  stream:\n    baseUrls: [%s]\n    certificate: {ca: %s}\n    subscriber:\n      enabled: true\n      entity:\n        undefined:\n          nats: {tenant: acme, subject: HR.SF, jwt: %s, secret: %s}\n",
@@ -246,7 +246,7 @@ func TestGatewayProcessSignals(t *testing.T) {
 	}
 	waitFor(t, "the second configuration's consumer", 30*time.Second, func() bool {
 		for _, l := range jsonLines(t, p.out.String()) {
-			if l["msg"] == "gateway: consumer created" && l["durable"] == natsauth.DurableName("second", "undefined") {
+			if l["msg"] == "gateway: consumer created" && l["durable"] == wire.DurableName("second", "undefined") {
 				return true
 			}
 		}
