@@ -164,11 +164,10 @@ func runOpts(ctx context.Context, o runOptions) int {
 		return 1
 	}
 	defer closer.Close()
-	// With a log file (or none) nobody watches the terminal's silence: a start-up failure is also printed there.
+	// A start-up failure is always printed on stderr too, naming the log file when there is one: with file logging
+	// the terminal would otherwise stay silent, and stderr is what service managers show for a failed start.
 	logFile := ""
-	if o.Logger == nil && cfg.Log.Level == "disabled" {
-		logFile = "-"
-	} else if o.Logger == nil && !cfg.Log.Console {
+	if o.Logger == nil && !cfg.Log.Console && cfg.Log.Level != "disabled" {
 		logFile = filepath.Join(wd, "logs", config.LogFileName)
 	}
 	if o.Logger != nil {

@@ -38,15 +38,11 @@ func onHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, logFi
 	}
 }
 
-// fatalOnStderr prints a start-up failure on stderr too when the log goes to a file (logFile names it) or nowhere
-// (logFile "-", log.level disabled): an operator starting the process sees why it stopped without knowing where
-// the log is. With console logging ("") the error line is already on the terminal.
+// fatalOnStderr prints a start-up failure on stderr, with the log file that has the details when the log goes to a
+// file (logFile != ""): an operator starting the process sees why it stopped without knowing where the log is.
 func fatalOnStderr(stderr io.Writer, err error, logFile string) {
-	switch logFile {
-	case "":
-	case "-":
-		fmt.Fprintf(stderr, "scim-stream: start-up failed: %s\n", config.MaskSecrets(err.Error()))
-	default:
-		fmt.Fprintf(stderr, "scim-stream: start-up failed: %s\n(the log file %s has the details)\n", config.MaskSecrets(err.Error()), logFile)
+	fmt.Fprintf(stderr, "scim-stream: start-up failed: %s\n", config.MaskSecrets(err.Error()))
+	if logFile != "" {
+		fmt.Fprintf(stderr, "(the log file %s has the details)\n", logFile)
 	}
 }
