@@ -23,6 +23,8 @@ type gatedSource struct {
 
 func (s *gatedSource) Type() wire.Type { return wire.HR }
 
+func (s *gatedSource) Policy() Policy { return testPolicy(wire.HR) }
+
 func (s *gatedSource) Collect(ctx context.Context, _ Checkpoints, _ func(Record) error) (bool, error) {
 	select {
 	case err := <-s.results:

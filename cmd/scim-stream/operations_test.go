@@ -24,6 +24,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/health"
+	"github.com/scim-stream/scim-stream/internal/demo"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
@@ -97,14 +98,14 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 	if code != 200 || rep.Status != "ready" {
 		t.Fatalf("/readyz %d:\n%s", code, body)
 	}
-	tenant := part(rep, "tenant", "HR/"+demoTenant)
+	tenant := part(rep, "tenant", "HR/"+demo.Tenant)
 	if tenant == nil || tenant.State != "ok" || tenant.LastSuccess == nil {
 		t.Errorf("tenant part %+v", tenant)
 	}
 	if b := part(rep, "broker", "embedded"); b == nil || b.State != "running" || !b.Ready {
 		t.Errorf("broker part %+v", b)
 	}
-	for _, acc := range []string{demoTenant + "/HR", "STATE"} {
+	for _, acc := range []string{demo.Tenant + "/HR", "STATE"} {
 		if c := part(rep, "nats", acc); c == nil || c.State != "connected" || !c.Ready {
 			t.Errorf("nats part %s: %+v", acc, c)
 		}
@@ -143,7 +144,7 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 	f.api.Fail(6, http.StatusServiceUnavailable, time.Second)
 	r.collect(t)
 	code, rep, body = readyz(t, base)
-	if tp := part(rep, "tenant", "HR/"+demoTenant); code != 200 || tp == nil || tp.State != "failing" || tp.Failures != 1 ||
+	if tp := part(rep, "tenant", "HR/"+demo.Tenant); code != 200 || tp == nil || tp.State != "failing" || tp.Failures != 1 ||
 		!strings.Contains(tp.LastError, "503") {
 		t.Errorf("after one failed collection /readyz %d:\n%s", code, body)
 	}
@@ -153,7 +154,7 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 		r.collect(t)
 	}
 	code, rep, body = readyz(t, base)
-	if tp := part(rep, "tenant", "HR/"+demoTenant); code != http.StatusServiceUnavailable || rep.Status != "not ready" ||
+	if tp := part(rep, "tenant", "HR/"+demo.Tenant); code != http.StatusServiceUnavailable || rep.Status != "not ready" ||
 		tp == nil || tp.Ready || tp.Failures != 3 {
 		t.Errorf("after three failed collections /readyz %d:\n%s", code, body)
 	}
@@ -485,8 +486,8 @@ func TestRunTenantNotStarted(t *testing.T) {
 		t.Fatalf("no listener address logged:\n%s", r.out.String())
 	}
 	code, rep, rbody := readyz(t, "http://"+m[1])
-	tp := part(rep, "tenant", "HR/"+demoTenant)
-	if code != http.StatusServiceUnavailable || tp == nil || tp.State != "not started" || tp.Ready || !strings.Contains(tp.LastError, "hr."+demoTenant) {
+	tp := part(rep, "tenant", "HR/"+demo.Tenant)
+	if code != http.StatusServiceUnavailable || tp == nil || tp.State != "not started" || tp.Ready || !strings.Contains(tp.LastError, "hr."+demo.Tenant) {
 		t.Errorf("/readyz %d:\n%s", code, rbody)
 	}
 	if b := part(rep, "broker", "embedded"); b == nil || !b.Ready {

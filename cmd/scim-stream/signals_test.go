@@ -15,6 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -175,7 +176,7 @@ func TestRunProcessSignals(t *testing.T) {
 		t.Errorf("/readyz after SIGHUP %d: %s", code, body)
 	}
 	// The reload reads the file: an edit is applied (seen in the log of the new file).
-	if err := config.Update(f.cfgPath, config.Change{Path: []string{"hr", demoTenant, "general", "collect_interval"}, Value: 3600}); err != nil {
+	if err := config.Update(f.cfgPath, config.Change{Path: []string{"hr", demo.Tenant, "general", "collect_interval"}, Value: 3600}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
