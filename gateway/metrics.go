@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Stream messages handled, by entity, endpoint type and result (applied, retry, terminated)."},
 			[]string{"entity", "endpoint", "result"}),
 		applyTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "scimstream_gateway_message_apply_duration_seconds",
-			Help:    "Time to apply one stream message to the endpoint (successful or not).",
+			Help:    "Time from a stream message's receipt to its acknowledgement, termination or hand-back (applied alone or in a batch).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, []string{"entity", "endpoint"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimstream_gateway_scim_requests_total",
 			Help: "SCIM HTTP requests served, by method and status code."}, []string{"code", "method"}),
