@@ -25,8 +25,10 @@ const (
 type subHealth struct {
 	conn  atomic.Pointer[nats.Conn]
 	state atomic.Pointer[string]
-	// pending is the consumer's pending count after the last message handled (how far it is behind).
+	// pending is the consumer's count of messages not delivered yet, as of the last message received; held is how
+	// many messages the last pull handed back to wait for a retry. Together: how far the subscriber is behind.
 	pending atomic.Uint64
+	held    atomic.Int64
 	track   health.Tracker // messages applied or failed
 	setup   health.Tracker // subscription set-up and pulls
 }
@@ -67,7 +69,7 @@ func (g *Gateway) Health() []health.Part {
 	for _, s := range subs {
 		p := health.Part{Kind: "subscriber", Name: s.entity, State: subConnecting, Detail: map[string]any{
 			"tenant": s.cfg.NATS.Tenant, "subject": s.cfg.NATS.Subject, "durable": s.durable,
-			"pending": s.health.pending.Load()}}
+			"pending": s.health.pending.Load(), "held": s.health.held.Load()}}
 		if st := s.health.state.Load(); st != nil {
 			p.State = *st
 		}

@@ -204,6 +204,7 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 			perMsg = (3*perMsg + time.Since(began)/time.Duration(len(group))) / 4
 		}
 		pause, held, failedAt := p.pause, p.held, p.failedAt
+		s.health.held.Store(int64(len(held)))
 		if pause > 0 {
 			// The back-off runs from the failure: the time the pull took to end counts.
 			pause = max(0, pause-time.Since(failedAt))

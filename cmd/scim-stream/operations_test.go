@@ -358,8 +358,8 @@ scimstream_nats_connection_up{account="acme/HR"} 0
 }
 
 // TestGatewayEndpointDownAndBehind: the upstream SCIM application answers 503: the endpoint part is failing and
-// /readyz 503, the subscriber still consumes and shows how many messages wait behind the one being retried, and
-// the retries are counted.
+// /readyz 503, the subscriber still consumes and shows the messages held for a retry (the failed one and the two
+// behind it, all pulled at once), and the retries are counted.
 func TestGatewayEndpointDownAndBehind(t *testing.T) {
 	t.Setenv("SEED", "cmd-gateway-endpoint-down-test")
 	env := brokertest.Start(t, "acme")
@@ -406,18 +406,19 @@ endpoint:
 	base := "http://" + <-addrCh
 	var rep health.Report
 	var body string
-	waitFor(t, "the endpoint failing", 30*time.Second, func() bool {
+	waitFor(t, "the endpoint failing and the messages held", 30*time.Second, func() bool {
 		_, rep, body = readyz(t, base)
-		ep := part(rep, "endpoint", "scim")
-		return ep != nil && ep.State == "failing"
+		ep, sub := part(rep, "endpoint", "scim"), part(rep, "subscriber", "undefined")
+		// The messages are handed back when their pull ends (up to a second after the failure).
+		return ep != nil && ep.State == "failing" && sub != nil && sub.Detail["held"] == float64(3)
 	})
 	code, rep, body := readyz(t, base)
 	sub := part(rep, "subscriber", "undefined")
-	if code != http.StatusServiceUnavailable || sub == nil || sub.State != "consuming" || sub.Detail["pending"] != float64(2) ||
+	if code != http.StatusServiceUnavailable || sub == nil || sub.State != "consuming" || sub.Detail["held"] != float64(3) || sub.Detail["pending"] != float64(0) ||
 		!strings.Contains(part(rep, "endpoint", "scim").LastError, "503") {
 		t.Errorf("/readyz %d with the endpoint down:\n%s", code, body)
 	}
-	t.Logf("gateway, endpoint down, two messages behind:\n%s", body)
+	t.Logf("gateway, endpoint down, three messages held:\n%s", body)
 	_, metrics := httpGet(t, base+"/metrics")
 	if !regexp.MustCompile(`scimstream_gateway_messages_total\{endpoint="scim",entity="undefined",result="retry"\} [1-9]`).MatchString(metrics) {
 		t.Errorf("retries not counted:\n%s", grepLines(metrics, "scimstream_gateway_messages_total"))
