@@ -73,6 +73,9 @@ type Broker struct {
 	mu    sync.Mutex
 	pubs  map[accountKey]*publisher
 	state *publisher
+
+	// lost is the last connection loss of each account name (health.go).
+	lost sync.Map
 }
 
 // Start starts the embedded server (unless nats.server.use_external_server), connects SCIM Stream's publishers and

@@ -28,8 +28,18 @@ func newSafetyMetrics(reg prometheus.Registerer) *safetyMetrics {
 		regexTO: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimstream_routing_timeouts_total",
 			Help: "Users whose routing failed for a collection because a rule or dynamic regex match timed out."}, labels),
 	}
-	reg.MustRegister(m.incomplete, m.held, m.holds, m.released, m.duplicates, m.regexTO)
+	m.each(func(c prometheus.Collector) { reg.MustRegister(c) })
 	return m
+}
+
+// each calls f with every safety metric (none when m is nil).
+func (m *safetyMetrics) each(f func(prometheus.Collector)) {
+	if m == nil {
+		return
+	}
+	for _, c := range []prometheus.Collector{m.incomplete, m.held, m.holds, m.released, m.duplicates, m.regexTO} {
+		f(c)
+	}
 }
 
 func (m *Metrics) incompleteCollection(t *Tenant) {

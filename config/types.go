@@ -166,6 +166,8 @@ type Mapping struct {
 type Log struct {
 	Console bool   `yaml:"console"`
 	Level   string `yaml:"level"`
+	// Format is text (logfmt-style key=value lines, the default) or json (one JSON object per line).
+	Format string `yaml:"format"`
 	// MaxAge is in days (0 keeps old files forever), MaxSize in megabytes.
 	MaxAge     int `yaml:"max_age"`
 	MaxBackups int `yaml:"max_backups"`

@@ -270,8 +270,11 @@ func (l *loader) validateMapper(kind, p string, m *Mapper) {
 }
 
 func (l *loader) validateLog(g Log) {
-	if !slices.Contains([]string{"debug", "info", "error", "disabled"}, g.Level) {
-		l.errAt("log.level", fmt.Sprintf("%q must be debug, info, error or disabled", g.Level))
+	if !slices.Contains([]string{"debug", "info", "warn", "error", "disabled"}, g.Level) {
+		l.errAt("log.level", fmt.Sprintf("%q must be debug, info, warn, error or disabled", g.Level))
+	}
+	if !slices.Contains([]string{"text", "json"}, g.Format) {
+		l.errAt("log.format", fmt.Sprintf("%q must be text or json", g.Format))
 	}
 	for _, f := range []struct {
 		key string
