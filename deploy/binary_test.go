@@ -211,6 +211,10 @@ func (p *process) waitOK(t *testing.T, url string) {
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
+			if resp.StatusCode == http.StatusNotFound {
+				// Not a state that passes: the binary does not serve this path at all.
+				t.Fatalf("%s: 404: the binary does not serve this path", url)
+			}
 			last = fmt.Sprintf("%s %s", resp.Status, strings.TrimSpace(string(body)))
 		} else {
 			last = err.Error()
