@@ -205,3 +205,38 @@ func TestEnvListIndexAsKey(t *testing.T) {
 		})
 	}
 }
+
+// TestREADMEEnvExamples: every `export SCIM_STREAM_…=…` line of the README is valid for a POSIX shell and names a
+// configuration key.
+func TestREADMEEnvExamples(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "export SCIM_STREAM_") || strings.HasPrefix(line, "export SCIM_STREAM_VAULTFILE") {
+			continue
+		}
+		n++
+		if out, err := exec.Command("sh", "-c", line+" && echo ok").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Errorf("README.md:%d: %s: not valid for sh: %v %s", i+1, line, err, out)
+		}
+		name, value, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, envBase)
+			t.Setenv(name, value)
+			if _, err := Load(path); err != nil {
+				for _, bad := range []string{"does not name a configuration key", "is not a list", "bad list index", "names the section"} {
+					if strings.Contains(err.Error(), bad) {
+						t.Errorf("README.md:%d: %s: %v", i+1, name, err)
+					}
+				}
+			}
+		})
+	}
+	if n < 3 {
+		t.Errorf("found %d export lines in the README", n)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -79,6 +80,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	entity := fs.String("entity", "undefined", "gateway entity (baseEntity) key")
 	expires := fs.Duration("expires", 8760*time.Hour, "lifetime of the credentials (0 = never)")
 	format := fs.String("format", "creds", "creds, gateway-json or gateway-yaml")
+	outPath := fs.String("out", "", "write the credentials to this file, mode 0600 (default: stdout)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -144,9 +146,11 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	// The output holds the user's secret seed: written whole to -out (0600) or stdout (see writeSecret).
+	var buf bytes.Buffer
 	switch *format {
 	case "creds":
-		fmt.Fprint(stdout, u.Creds())
+		fmt.Fprint(&buf, u.Creds())
 	default:
 		entries := &gatewayEntries{Enabled: true, Entity: map[string]gatewayEntity{*entity: {Nats: gatewayNats{
 			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed.Reveal()}}}}
@@ -162,13 +166,16 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		}
 		if *format == "gateway-json" {
 			out, _ := json.MarshalIndent(block, "", "  ")
-			fmt.Fprintln(stdout, string(out))
+			fmt.Fprintln(&buf, string(out))
 		} else {
-			enc := yaml.NewEncoder(stdout)
+			enc := yaml.NewEncoder(&buf)
 			enc.SetIndent(2)
 			_ = enc.Encode(map[string]any{"stream": block})
 			_ = enc.Close()
 		}
+	}
+	if err := writeSecret(*outPath, buf.Bytes(), stdout, stderr); err != nil {
+		return fail(err)
 	}
 	bound := "any durable"
 	if name != "" {
