@@ -339,20 +339,23 @@ func TestKubernetesDeploymentServesItsProbes(t *testing.T) {
 		return out
 	}
 
-	for _, ic := range list(w.pod["initContainers"]) {
-		ic := ic.(map[string]any)
-		cmd := append(strs(ic["command"]), strs(ic["args"])...)
-		if len(cmd) < 3 || cmd[0] != "sh" || cmd[1] != "-c" {
-			t.Fatalf("%s: init container %s: only `sh -c SCRIPT` can run here, got %v", w.file, ic["name"], cmd)
-		}
-		m := mountsOf(ic)
-		for i := range cmd {
-			cmd[i] = remapMounts(cmd[i], m)
-		}
-		if out, err := exec.Command("/bin/sh", cmd[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: init container %s: %v\n%s", w.file, ic["name"], err, out)
+	runInit := func() {
+		for _, ic := range list(w.pod["initContainers"]) {
+			ic := ic.(map[string]any)
+			cmd := append(strs(ic["command"]), strs(ic["args"])...)
+			if len(cmd) < 3 || cmd[0] != "sh" || cmd[1] != "-c" {
+				t.Fatalf("%s: init container %s: only `sh -c SCRIPT` can run here, got %v", w.file, ic["name"], cmd)
+			}
+			m := mountsOf(ic)
+			for i := range cmd {
+				cmd[i] = remapMounts(cmd[i], m)
+			}
+			if out, err := exec.Command("/bin/sh", cmd[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%s: init container %s: %v\n%s", w.file, ic["name"], err, out)
+			}
 		}
 	}
+	runInit()
 
 	m := mountsOf(w.container)
 	args := make([]string, len(w.args))
@@ -396,5 +399,32 @@ func TestKubernetesDeploymentServesItsProbes(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(volumes["config"], "jetstream")); err != nil {
 		t.Errorf("the JetStream store is not on the config volume: %v", err)
+	}
+
+	// A restart with the same Secret keeps what the binary wrote back (the initial load turned off): the
+	// Secret's do_initial_load: true must not republish every user at each start.
+	cfgPath, _ := flagValue(args, "config")
+	written, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(written), "do_initial_load: false") {
+		t.Fatalf("the binary did not write back do_initial_load: false after the initial load:\n%s", written)
+	}
+	runInit()
+	if again, _ := os.ReadFile(cfgPath); string(again) != string(written) {
+		t.Errorf("a restart with the same Secret replaced the configuration the binary wrote back")
+	}
+	// A changed Secret applies at the next start.
+	changed := secretData["config.yaml"] + "\n# changed\n"
+	if err := os.Chmod(filepath.Join(volumes["config-source"], "config.yaml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(volumes["config-source"], "config.yaml"), []byte(changed), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	runInit()
+	if again, _ := os.ReadFile(cfgPath); string(again) != changed {
+		t.Errorf("a changed Secret was not copied onto the volume")
 	}
 }
