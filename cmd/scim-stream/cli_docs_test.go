@@ -163,3 +163,62 @@ func TestREADMECredsExamplesRun(t *testing.T) {
 		t.Errorf("found %d creds examples in the README, expected the documented ones", n)
 	}
 }
+
+// demoLine is a demo output line without its elapsed time.
+var demoLine = regexp.MustCompile(`^\s*\d+\.\d+s  (.*)$`)
+
+// checkREADMEDemoSample compares the README's quick-start samples with a demo run's output: the first sample (no
+// -interactive) shows no change after the initial load, and every line of the interactive sample — after the
+// commands TestDemo types — is printed by the demo, elapsed times aside.
+func checkREADMEDemoSample(t *testing.T, output string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quick := string(data)
+	start := strings.Index(quick, "## Quick start")
+	end := strings.Index(quick[start+1:], "\n## ")
+	if start < 0 || end < 0 {
+		t.Fatal("README.md: no Quick start section")
+	}
+	var blocks []string // the section's fenced code blocks: the commands, the sample, the interactive sample
+	in := false
+	for _, l := range strings.Split(quick[start:start+1+end], "\n") {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			if !in {
+				blocks = append(blocks, "")
+			}
+			in = !in
+		case in:
+			blocks[len(blocks)-1] += l + "\n"
+		}
+	}
+	if len(blocks) < 3 {
+		t.Fatalf("README.md Quick start: %d code blocks, want the commands and two output samples", len(blocks))
+	}
+	if strings.Contains(blocks[1], " changed  ") {
+		t.Errorf("README.md: the sample without -interactive shows a change, which only -interactive makes:\n%s", blocks[1])
+	}
+	have := map[string]bool{}
+	for _, l := range strings.Split(output, "\n") {
+		if m := demoLine.FindStringSubmatch(l); m != nil {
+			have[m[1]] = true
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(blocks[2], "\n") {
+		m := demoLine.FindStringSubmatch(l)
+		if m == nil {
+			continue // a typed command
+		}
+		n++
+		if !have[m[1]] {
+			t.Errorf("README.md interactive sample line %q is not what the demo prints", strings.TrimSpace(l))
+		}
+	}
+	if n == 0 {
+		t.Errorf("README.md: the interactive sample has no output lines:\n%s", blocks[2])
+	}
+}

@@ -51,6 +51,7 @@ func TestDemo(t *testing.T) {
 	}
 	waitOutput(t, &out, &errOut, "no change    ENTRA       john.smith already has role Admins of Application1 directly: nothing to collect", 5*time.Second)
 	waitOutput(t, &out, &errOut, "ENTRA.APP1  modifyUser eva.schmidt@mycompany.com (Eva Schmidt) [add roles]", 30*time.Second)
+	checkREADMEDemoSample(t, out.String())
 	if _, err := io.WriteString(typing, "store\nquit\n"); err != nil {
 		t.Fatal(err)
 	}
