@@ -83,7 +83,7 @@ fi
 
 echo "== go vet"
 go vet ./... $testdata_pkgs
-go vet -tags newman ./gateway
+go vet -tags newman ./gateway/scimserver
 go vet -tags npmdiff ./scim
 
 # ---- tests ----
@@ -100,7 +100,7 @@ external=done
 if [ -f "$collection" ]; then
   # pipefail keeps go test's exit status through the filter.
   NEWMAN="$tmp/node_modules/.bin/newman" SCIM_CONFORMANCE_DIR="$(cd "$conformance" && pwd)" \
-    go test -count=1 -timeout 10m -tags newman -run Newman -v ./gateway | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|newman_test.go'
+    go test -count=1 -timeout 10m -tags newman -run Newman -v ./gateway/scimserver | grep -E '^(=== RUN|--- |PASS|FAIL|ok )|newman_test.go'
 elif [ -n "${SCIM_CONFORMANCE_DIR:-}" ]; then
   echo "test: SCIM_CONFORMANCE_DIR=$SCIM_CONFORMANCE_DIR has no microsoft-scim-reference.postman_collection.json" >&2
   exit 1
