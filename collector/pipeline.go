@@ -103,6 +103,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if r.known, err = p.State.hasUsers(ctx); err != nil {
 		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
+	if err := r.streamWrites(ctx); err != nil {
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
+	}
 
 	var full bool
 	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.flush}, func(rec Record) error {
@@ -315,7 +318,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
+	return r.queue(ctx, r.userWrite(key, msgs, next, prev, rec))
 }
 
 // remove publishes deleteUser to every channel the user was published to, then forgets the user.
@@ -337,7 +340,7 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 		msgs = append(msgs, r.message(key, pl.Channel, pl.Op, prev.Revision, e))
 	}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
+	return r.queue(ctx, &pendingRecord{msgs: msgs, commit: func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) }})
 }
 
 // vanished handles the users a full collection did not return. An Entra full resync that no longer lists a user
@@ -458,6 +461,7 @@ func (r *collection) fields(rec Record, op string) rules.Fields {
 }
 
 func (r *collection) fail(rec Record, key string, err error) {
+	r.uniq.forget(key)
 	r.count(func(s *Stats) { s.Failed++ })
 	if r.p.Metrics != nil {
 		r.p.Metrics.failed(r.t)

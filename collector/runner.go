@@ -285,7 +285,15 @@ func NewPipeline(ctx context.Context, b Broker, tenant string, typ wire.Type) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{JS: js, State: NewState(kv)}, nil
+	state := NewState(kv)
+	if sb, ok := b.(stateJetStream); ok {
+		sjs, err := sb.StateJetStream()
+		if err != nil {
+			return nil, err
+		}
+		state = NewStateAsync(kv, sjs)
+	}
+	return &Pipeline{JS: js, State: state}, nil
 }
 
 // next is the wait before the next collection: collect_interval seconds after the previous one ended, or the
