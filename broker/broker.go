@@ -77,6 +77,9 @@ type Broker struct {
 	state *publisher
 	// sys watches refused connections (embedded server only).
 	sys *nats.Conn
+
+	// lost is the last connection loss of each account name (health.go).
+	lost sync.Map
 }
 
 // Start starts the embedded server (unless nats.server.use_external_server), connects SCIM Stream's publishers and

@@ -38,7 +38,7 @@ func newTestBus(t testing.TB) *testBus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBus{js: js, stream: st, state: NewState(kv)}
+	return &testBus{js: js, stream: st, state: NewStateAsync(kv, js)}
 }
 
 // received is a published message as a subscriber sees it.

@@ -30,9 +30,10 @@ func splitList(s string) []string {
 func runBootstrap(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bootstrap", stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file (created when missing)")
-	entra := fs.String("entra", "", "entra collector tenant names, comma-separated (e.g. mycompany)")
-	hr := fs.String("hr", "", "hr collector tenant names, comma-separated")
-	hosts := fs.String("host", "", "extra host names or IPs subscribers use to reach this server (certificate SANs), comma-separated")
+	var entra, hr, hosts listFlag // repeatable: -hr acme -hr initech adds both
+	fs.Var(&entra, "entra", "entra collector tenant names, comma-separated or the flag repeated (e.g. mycompany)")
+	fs.Var(&hr, "hr", "hr collector tenant names, comma-separated or the flag repeated")
+	fs.Var(&hosts, "host", "extra host names or IPs subscribers use to reach this server (certificate SANs), comma-separated or repeated")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -49,7 +50,7 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scim-stream bootstrap: %s must be valid before it can be completed:\n%s\n", *cfgPath, maskedErr(err))
 		return 1
 	}
-	b, err := natsauth.PlanBootstrap(cfg, splitList(*entra), splitList(*hr), splitList(*hosts))
+	b, err := natsauth.PlanBootstrap(cfg, entra, hr, hosts)
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream bootstrap:", err)
 		return 1

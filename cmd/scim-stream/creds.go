@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -43,13 +44,14 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
 	tenant := fs.String("tenant", "", "tenant name (mandatory)")
 	typFlag := fs.String("type", "", "entra, hr or gw (mandatory)")
-	roleFlag := fs.String("role", "", "for -type gw: gw_sub (responder, default) or gw_pub (requester)")
+	roleFlag := fs.String("role", "", "for -type gw: gw_sub (responder, default) or gw_pub (requester); ops: read-only operator (entra, hr)")
 	subject := fs.String("subject", "", "subject, e.g. ENTRA.APP1, HR.SF or GW.APPX (default <TYPE>.>)")
 	durable := fs.String("durable", "", "durable consumer the user is bound to ('*' = any); default from -plugin/-entity")
 	plugin := fs.String("plugin", "", "Node SCIM Gateway plugin name, e.g. plugin-loki (gives the durable name)")
 	entity := fs.String("entity", "undefined", "gateway entity (baseEntity) key")
 	expires := fs.Duration("expires", 8760*time.Hour, "lifetime of the credentials (0 = never)")
 	format := fs.String("format", "creds", "creds, gateway-json or gateway-yaml")
+	outPath := fs.String("out", "", "write the credentials to this file, mode 0600 (default: stdout)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -65,6 +67,9 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	typ, err := wire.ParseType(*typFlag)
 	if err != nil {
 		return fail(err)
+	}
+	if natsauth.Role(strings.ToLower(*roleFlag)) == natsauth.Ops {
+		return opsCreds(*cfgPath, *tenant, typ, *format, *expires, stdout, stderr)
 	}
 	role := natsauth.SubscriberRole(typ)
 	if *roleFlag != "" {
@@ -117,9 +122,11 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	// The output holds the user's secret seed: written whole to -out (0600) or stdout (see writeSecret).
+	var buf bytes.Buffer
 	switch *format {
 	case "creds":
-		fmt.Fprint(stdout, u.Creds())
+		fmt.Fprint(&buf, u.Creds())
 	default:
 		entries := &gateway.Subscribers{Enabled: true, Entity: map[string]gateway.Entity{*entity: {NATS: gateway.NATS{
 			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed}}}}
@@ -133,9 +140,12 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		} else {
 			block.Subscriber = entries
 		}
-		if err := gateway.EncodeStream(stdout, block, strings.TrimPrefix(*format, "gateway-")); err != nil {
+		if err := gateway.EncodeStream(&buf, block, strings.TrimPrefix(*format, "gateway-")); err != nil {
 			return fail(err)
 		}
+	}
+	if err := writeSecret(*outPath, buf.Bytes(), stdout, stderr); err != nil {
+		return fail(err)
 	}
 	bound := "any durable"
 	if name != "" {

@@ -62,6 +62,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
 			}
 			conns = append(conns, nc)
+			g.TrackConn(name+" responder", nc)
 			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log, BaseEntity: name})
 			if err != nil {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
@@ -96,6 +97,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 				return fmt.Errorf("scimgateway.stream.publisher.entity.%s: %w", name, err)
 			}
 			conns = append(conns, nc)
+			g.TrackConn(name+" publisher", nc)
 			popts.Entities[name] = PublisherEntity{Conn: nc, Subject: e.NATS.Subject}
 		}
 		handler = NewPublisher(popts)
@@ -116,7 +118,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 	if err != nil {
 		return fmt.Errorf("gateway config %s: scimgateway.port %d: %w", cfg.Path, port, err)
 	}
-	srv := &http.Server{Handler: handler, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: g.Metrics.Instrument(handler), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() {
@@ -187,6 +189,9 @@ func connectEntity(cfg *gateway.Config, role, entity string, e gateway.Entity, l
 		}),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			gateway.LogIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("gateway: reconnected to the broker", "entity", entity, "role", role, "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if !gateway.LogIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) {

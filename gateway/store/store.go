@@ -127,6 +127,12 @@ func (s *Store) tx(ctx context.Context, write bool, fn func(tx *bolt.Tx) error) 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
+	if err, ok := s.inBatch(ctx, write, fn); ok {
+		if err == nil || isSentinel(err) {
+			return err
+		}
+		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
