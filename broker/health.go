@@ -53,7 +53,11 @@ func (b *Broker) Health() []health.Part {
 	b.mu.Lock()
 	conns := map[string]*nats.Conn{}
 	for k, p := range b.pubs {
-		conns[natsauth.AccountName(k.tenant, k.typ)] = p.nc
+		name := natsauth.AccountName(k.tenant, k.typ)
+		if k.channel != "" {
+			name = natsauth.ChannelAccountName(k.tenant, k.typ, k.channel)
+		}
+		conns[name] = p.nc
 	}
 	if b.state != nil {
 		conns[natsauth.AccountName("", natsauth.State)] = b.state.nc

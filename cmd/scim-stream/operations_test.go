@@ -328,8 +328,10 @@ func TestExternalBrokerLossLoggedAndReported(t *testing.T) {
 	}
 	srv.exitCode(t, 20*time.Second)
 	waitFor(t, "not ready after the server stopped", 20*time.Second, func() bool { rep = checks.Report(); return rep.Status == "not ready" })
-	if p := part(rep, "nats", "acme/HR"); p == nil || p.Ready || p.State != "reconnecting" {
-		t.Errorf("acme/HR with the server down: %+v", p)
+	for _, name := range []string{"acme/HR", "acme/HR/SF"} {
+		if p := part(rep, "nats", name); p == nil || p.Ready || p.State != "reconnecting" {
+			t.Errorf("%s with the server down: %+v", name, p)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(b.JetStreamCollector())
@@ -338,6 +340,7 @@ func TestExternalBrokerLossLoggedAndReported(t *testing.T) {
 # TYPE scimstream_nats_connection_up gauge
 scimstream_nats_connection_up{account="STATE"} 0
 scimstream_nats_connection_up{account="acme/HR"} 0
+scimstream_nats_connection_up{account="acme/HR/SF"} 0
 `)); err != nil {
 		t.Errorf("connection metric with the server down: %v", err)
 	}
@@ -350,7 +353,7 @@ scimstream_nats_connection_up{account="acme/HR"} 0
 	start()
 	waitFor(t, "ready after the server is back", 30*time.Second, func() bool { return checks.Report().Status == "ready" })
 	waitFor(t, "the recovery logged", 10*time.Second, func() bool {
-		return strings.Count(logBuf.String(), "NATS connection restored") == 2
+		return strings.Count(logBuf.String(), "NATS connection restored") == 3 // the same three connections
 	})
 	if !strings.Contains(logBuf.String(), "level=WARN msg=\"NATS connection lost; reconnecting\" account=acme/HR") {
 		t.Errorf("loss not logged as a WARN naming the account:\n%s", logBuf.String())
