@@ -178,7 +178,9 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 		if pc := cfg.Nats.Publisher[a.Tenant]; pc != nil && pc.MaxAge > 0 {
 			maxAge = pc.MaxAge
 		}
-		if err := ensureStream(ctx, p.js, StreamConfig(a.Tenant, a.Type, maxAge)); err != nil {
+		sc := StreamConfig(a.Tenant, a.Type, maxAge)
+		sc.Replicas = cfg.Nats.Server.Replicas()
+		if err := b.ensureStream(ctx, p.js, sc); err != nil {
 			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, natsauth.AccountName(a.Tenant, a.Type), err)
 		}
 	}
@@ -187,7 +189,13 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 
 // ensureStream creates or updates a stream. An account update (rotated pub key) drops the publisher for a moment
 // and a request sent just then is lost, so time-outs are retried a few times.
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+func (b *Broker) ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	if b.Clustered() {
+		return waitForCluster(ctx, b.log, "stream "+sc.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, sc)
+			return err
+		})
+	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -245,6 +253,7 @@ func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.Key
 		Description: fmt.Sprintf("SCIM Stream collector state of %s tenant %s", typ, tenant),
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Load().Nats.Server.Replicas(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: state bucket %s: %w", bucket, err)
