@@ -16,6 +16,7 @@ type Metrics struct {
 	published  *prometheus.CounterVec
 	failedRecs *prometheus.CounterVec
 	errors     *prometheus.CounterVec
+	leader     *prometheus.GaugeVec
 }
 
 // NewMetrics registers the collector metrics with reg.
@@ -39,6 +40,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimstream_collection_errors_total",
 			Help: "Collections that ended with an error."}, labels),
 	}
+	m.leader = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scimstream_collector_leader",
+		Help: "1 on the node that holds the collector lease of (tenant, type) and collects it, 0 on the others."}, labels)
+	reg.MustRegister(m.leader)
 	reg.MustRegister(m.lastRun, m.lastOK, m.duration, m.seen, m.changed, m.published, m.failedRecs, m.errors)
 	return m
 }

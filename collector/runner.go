@@ -207,6 +207,8 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		case <-time.After(5 * time.Second):
 		}
 	}
+	// In a cluster, only the holder of the (tenant, type)'s lease collects (lease.go).
+	lease := r.startLease(ctx, l, p, log)
 	// A tenant that never completed a collection runs at once, whatever its cron says.
 	immediate := true
 	if snap.tenant.Config.General.CollectInterval.IsCron() && !snap.tenant.Config.General.DoInitialLoad {
@@ -225,9 +227,16 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 			case <-timer.C:
 			case <-l.wake:
 				timer.Stop()
+			case <-lease.Gained():
+				// A node taking over collects at once: the previous holder may have stopped mid-way.
+				timer.Stop()
 			}
 		}
 		immediate = false
+		cctx, endTerm, ok := awaitLease(ctx, lease)
+		if !ok {
+			return
+		}
 		select {
 		case s := <-l.snap:
 			snap = s
@@ -238,9 +247,15 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		}
 		tc := snap.tenant.Config
 		initial := tc.General.DoInitialLoad && l.initialDone != tc
-		stats, err := p.Collect(ctx, snap.tenant, snap.source, initial)
+		stats, err := p.Collect(cctx, snap.tenant, snap.source, initial)
+		lost := cctx.Err() != nil
+		endTerm()
 		if ctx.Err() != nil {
 			return
+		}
+		if lost {
+			log.Warn("collection stopped: the collector lease was lost; the node that holds it now continues where this one stopped", "stats", stats.String())
+			continue
 		}
 		r.Metrics.observe(snap.tenant, stats, err, time.Now())
 		if r.OnCollected != nil {
