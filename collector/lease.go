@@ -164,6 +164,18 @@ func (l *Lease) tryTake(ctx context.Context, seenRev *uint64, seenAt *time.Time,
 	}
 	var v leaseValue
 	_ = json.Unmarshal(e.Value(), &v)
+	l.mu.Lock()
+	mine := v.Holder == l.holder && e.Revision() == l.rev
+	l.mu.Unlock()
+	if mine {
+		// This process's own term lapsed (renewals timed out during an election) and nobody wrote since: it may
+		// continue at once, by compare-and-set on its own revision.
+		sent = time.Now()
+		if rev, err = l.kv.Update(rctx, l.key, l.value(), e.Revision()); err == nil {
+			l.gain(rev, sent, "renewed after its renewals had failed", "", 0)
+		}
+		return
+	}
 	if e.Revision() != *seenRev {
 		*seenRev, *seenAt, *prevHolder = e.Revision(), time.Now(), v.Holder
 		return
