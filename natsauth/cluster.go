@@ -1,6 +1,7 @@
 package natsauth
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/nats-io/jwt/v2"
@@ -75,4 +76,38 @@ func LeafUser(acc *config.AccountKeys, name string) (userJWT string, kp nkeys.Ke
 		return "", nil, fmt.Errorf("leaf user %s: %w", name, err)
 	}
 	return t, ukp, nil
+}
+
+// RefreshTemplates returns acc with each role's permission template set to what this version issues (for
+// instance the $JS.<HubDomain>.API. forms a cluster needs), keeping every signing key, so credentials issued
+// before keep working and gain the new permissions; changed is false when nothing differed.
+func RefreshTemplates(op config.Operator, acc *config.AccountKeys, tenant, typ string) (*config.AccountKeys, bool, error) {
+	ac, err := jwt.DecodeAccountClaims(acc.JWT)
+	if err != nil {
+		return nil, false, fmt.Errorf("account %s: %w", AccountName(tenant, typ), err)
+	}
+	changed := false
+	for _, k := range ac.SigningKeys.Keys() {
+		s, ok := ac.SigningKeys.GetScope(k)
+		us, isUser := s.(*jwt.UserScope)
+		if !ok || !isUser {
+			continue
+		}
+		want := template(tenant, typ, Role(us.Role))
+		w, _ := json.Marshal(want)
+		h, _ := json.Marshal(us.Template)
+		if string(w) != string(h) {
+			us.Template = want
+			ac.SigningKeys.AddScopedSigner(us)
+			changed = true
+		}
+	}
+	if !changed {
+		return acc, false, nil
+	}
+	out := *acc
+	if out.JWT, err = encodeAccount(op, ac); err != nil {
+		return nil, false, err
+	}
+	return &out, true, nil
 }

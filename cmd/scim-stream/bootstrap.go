@@ -34,6 +34,8 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 	entra := fs.String("entra", "", "entra collector tenant names, comma-separated (e.g. mycompany)")
 	hr := fs.String("hr", "", "hr collector tenant names, comma-separated")
 	hosts := fs.String("host", "", "extra host names or IPs subscribers use to reach this server (certificate SANs), comma-separated")
+	nodes := fs.String("nodes", "", "cluster mode: every node's host name, comma-separated (routes, certificate names; see README, High availability)")
+	routePort := fs.Int("route-port", config.DefaultClusterPort, "cluster mode: the route port of every node")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -50,7 +52,10 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scim-stream bootstrap: %s must be valid before it can be completed:\n%s\n", *cfgPath, maskedErr(err))
 		return 1
 	}
-	b, err := planBootstrap(cfg, splitList(*entra), splitList(*hr), splitList(*hosts))
+	b, err := planBootstrap(cfg, splitList(*entra), splitList(*hr), append(splitList(*hosts), splitList(*nodes)...))
+	if err == nil {
+		err = b.planCluster(cfg, splitList(*nodes), *routePort)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream bootstrap:", err)
 		return 1
@@ -71,6 +76,7 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	b.report(stdout, *cfgPath, certs)
+	b.reportCluster(stdout, *cfgPath)
 	return 0
 }
 
@@ -83,6 +89,8 @@ type bootstrapPlan struct {
 	entra    []string
 	hr       []string
 	port     int
+	nodes    []string
+	err      error
 }
 
 func (p *bootstrapPlan) set(value any, path ...string) {
@@ -176,6 +184,9 @@ func planBootstrap(cfg *config.Config, entra, hr, hosts []string) (*bootstrapPla
 			{natsauth.GW, "gw", &ta.GW, true},
 		}
 		for _, w := range want {
+			if *w.acc != nil && (*w.acc).JWT != "" {
+				p.refreshTemplates(op, *w.acc, t, w.typ, w.key)
+			}
 			if !w.on || (*w.acc != nil && (*w.acc).JWT != "") {
 				continue
 			}
