@@ -2,10 +2,7 @@ package broker
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,14 +40,6 @@ func HubName(node string) string { return ServerName + "-" + node }
 // clusterName is the name of the hubs' cluster; the fronts each get a unique one of their own (see startFront).
 const clusterName = "scim-stream"
 
-// routePassword is the password of the route connections between hubs: derived from the operator seed, which
-// every node of the cluster has (same configuration file), so only nodes of this installation can join.
-func routePassword(op config.Operator) string {
-	m := hmac.New(sha256.New, []byte(op.Secret.Reveal()))
-	m.Write([]byte("scim-stream cluster routes"))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
 // routeURLs parses nats.server.cluster.routes into route URLs carrying the route credentials.
 func routeURLs(c *config.Cluster, pass string) ([]*url.URL, error) {
 	var out []*url.URL
@@ -70,7 +59,7 @@ func routeURLs(c *config.Cluster, pass string) ([]*url.URL, error) {
 func (b *Broker) startCluster(cfg *config.Config, base *server.Options) error {
 	s := cfg.Nats.Server
 	c := s.Cluster
-	pass := routePassword(s.Auth.Operator)
+	pass := natsauth.RoutePassword(s.Auth.Operator)
 	routes, err := routeURLs(c, pass)
 	if err != nil {
 		return err

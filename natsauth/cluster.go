@@ -1,6 +1,9 @@
 package natsauth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -110,4 +113,12 @@ func RefreshTemplates(op config.Operator, acc *config.AccountKeys, tenant, typ s
 		return nil, false, err
 	}
 	return &out, true, nil
+}
+
+// RoutePassword is the password of the route connections between cluster hubs: derived from the operator seed,
+// which every node of the cluster has (the same configuration file), so only nodes of this installation can join.
+func RoutePassword(op config.Operator) string {
+	m := hmac.New(sha256.New, []byte(op.Secret.Reveal()))
+	m.Write([]byte("scim-stream cluster routes"))
+	return hex.EncodeToString(m.Sum(nil))
 }
