@@ -42,6 +42,8 @@ type Runner struct {
 	OnError func(tenant string, typ Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
+	// ImportState is a `scim-stream state-export` file imported into empty state buckets (state_transfer.go).
+	ImportState string
 
 	mu    sync.Mutex
 	ctx   context.Context
@@ -209,6 +211,7 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 	}
 	// In a cluster, only the holder of the (tenant, type)'s lease collects (lease.go).
 	lease := r.startLease(ctx, l, p, log)
+	imported := false
 	// A tenant that never completed a collection runs at once, whatever its cron says.
 	immediate := true
 	if snap.tenant.Config.General.CollectInterval.IsCron() && !snap.tenant.Config.General.DoInitialLoad {
@@ -236,6 +239,14 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		cctx, endTerm, ok := awaitLease(ctx, lease)
 		if !ok {
 			return
+		}
+		if !imported {
+			if err := r.importState(cctx, p, log); err != nil {
+				log.Error("collector state import failed; collecting stops until it succeeds (fix or remove nats.server.cluster.import_state)", "error", err)
+				endTerm()
+				continue
+			}
+			imported = true
 		}
 		select {
 		case s := <-l.snap:

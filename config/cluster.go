@@ -22,6 +22,9 @@ type Cluster struct {
 	// Replicas is how many copies of every stream and state bucket the cluster keeps (default 3 with routes,
 	// else 1).
 	Replicas int `yaml:"replicas"`
+	// ImportState is a file written by `scim-stream state-export` on a single node that this cluster replaces
+	// (relative to the configuration's directory): imported into empty state buckets.
+	ImportState string `yaml:"import_state"`
 }
 
 // DefaultClusterPort is the default route port of nats.server.cluster.
