@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
@@ -366,6 +368,7 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 	ca := filepath.Join(filepath.Dir(base), "certs", config.DefaultCAFile)
 	urls := []string{nodes[0].url(), nodes[1].url(), nodes[2].url()}
 	sub := startClusterSubscriber(t, base, ca, urls)
+	gw := startClusterGateway(t, bin, work, base, ca, urls)
 	waitFor(t, "every node's collector", 3*time.Minute, func() bool {
 		for _, n := range nodes {
 			if _, ok := n.leaderGauge(); !ok {
@@ -495,6 +498,30 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 	if lost != 0 || dupCreates != 0 || modifies != 1 || len(u) != users+1 {
 		t.Fatalf("want %d creates once each and 1 modification, got %d distinct Msg-Ids: %d users, %d duplicated, %d modifications",
 			users, len(u), len(creates), dupCreates, modifies)
+	}
+
+	// The bundled gateway, given the same three URLs, provisioned its store through both kills.
+	gw.stop(t)
+	st, err := store.Open(gw.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inStore, err := st.ListUsers(context.Background(), "")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := 0
+	for _, u := range inStore {
+		if u["title"] == "Chief Failover Officer" {
+			moved++
+		}
+	}
+	t.Logf("bundled gateway: %d users in its store, %d with the change made after the kill; it reconnected %d times",
+		len(inStore), moved, strings.Count(gw.logText(), "reconnected to the broker"))
+	if len(inStore) != users || moved != 1 {
+		t.Fatalf("the bundled gateway's store holds %d users (%d changed); want exactly %d and the change\n%s",
+			len(inStore), moved, users, tail(gw.logText(), 40))
 	}
 
 	// 3. Publish rate: every person changes; the cluster's collection is timed, then a single node's on the same
@@ -644,4 +671,96 @@ func grepInfo(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// clusterGateway is the bundled gateway (`scim-stream gateway`) as a process subscribed to HR.SF with every
+// node's URL, provisioning its embedded store.
+type clusterGateway struct {
+	clusterNode
+	db      string
+	cons    func() (*jetstream.ConsumerInfo, error)
+	durable string
+}
+
+func startClusterGateway(t *testing.T, bin, work, cfgPath, ca string, urls []string) *clusterGateway {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable := natsauth.DurableName("hagw", "undefined")
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, natsauth.HR, durable, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &clusterGateway{db: filepath.Join(work, "hagw.db"), durable: durable}
+	g.name, g.bin, g.dir, g.logPath = "gateway", bin, work, filepath.Join(work, "gateway.log")
+	yml := fmt.Sprintf(`name: hagw
+scimgateway:
+  port: 0
+  stream:
+    baseUrls: [%s]
+    certificate: {ca: %q}
+    subscriber:
+      enabled: true
+      entity:
+        undefined:
+          nats: {tenant: %s, subject: HR.SF, jwt: %q, secret: %q}
+endpoint:
+  type: store
+  file: %q
+`, strings.Join(urls, ", "), ca, demoTenant, u.JWT, u.Seed.Reveal(), g.db)
+	gwPath := filepath.Join(work, "hagw.yaml")
+	if err := os.WriteFile(gwPath, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(g.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "gateway", "-config", gwPath)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = work, logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	g.cmd = cmd
+	t.Cleanup(func() { g.kill() })
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()), nats.RootCAs(ca),
+		nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	g.cons = func() (*jetstream.ConsumerInfo, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, demoTenant, durable)
+		if err != nil {
+			return nil, err
+		}
+		return c.CachedInfo(), nil
+	}
+	return g
+}
+
+// stop waits until the gateway acknowledged everything, then stops it with SIGTERM (it hands back what it holds
+// and closes its store).
+func (g *clusterGateway) stop(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the bundled gateway to acknowledge every message", 5*time.Minute, func() bool {
+		ci, err := g.cons()
+		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	})
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = g.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-done
+	}
+	g.cmd = nil
 }
