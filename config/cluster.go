@@ -90,7 +90,7 @@ func (l *loader) validateCluster(s *NatsServer) {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		l.errAt(p+".replicas", fmt.Sprintf("%d copies: JetStream keeps 1 to 5 (default 3 with routes)", c.Replicas))
 	} else if c.Replicas > len(c.Routes)+1 && len(c.Routes) > 0 {
-		l.errAt(p+".replicas", fmt.Sprintf("%d copies need at least %d nodes, but routes lists %d other node(s)", c.Replicas, c.Replicas, len(c.Routes)))
+		l.errAt(p+".replicas", fmt.Sprintf("%d copies need %d nodes, but the cluster has at most %d (%d routes and this node)", c.Replicas, c.Replicas, len(c.Routes)+1, len(c.Routes)))
 	}
 	if s.UseExternalServer && len(c.Routes) > 0 {
 		l.errAt(p+".routes", "an external server's cluster is configured in its own nats-server.conf (scim-stream export-nats -nodes): "+
