@@ -226,17 +226,26 @@ func (b *Broker) updateFront(cfg *config.Config) error {
 		}
 	}
 	if added {
-		// New tenants' accounts need leaf remotes of their own.
+		// New tenants' accounts need leaf remotes of their own. nats-server cannot reload remotes that sign with a
+		// callback, so the front restarts with them: its clients reconnect within a second (here or elsewhere).
 		opts := b.frontOpts.Clone()
+		opts.TrustedKeys = nil // derived from TrustedOperators at start; both set do not validate
 		opts.LeafNode.Remotes = nil
 		for _, a := range frontAccounts(cfg) {
 			pub, _ := natsauth.AccountPublicKey(a.Keys)
 			opts.LeafNode.Remotes = append(opts.LeafNode.Remotes, b.leafRemote(a, pub, b.hubLeaf))
 		}
-		if err := b.front.ReloadOptions(opts); err != nil {
-			return fmt.Errorf("broker: new accounts on the cluster front need a restart of this node: %w", err)
+		b.front.Shutdown()
+		b.front.WaitForShutdown()
+		front, err := b.startOne(opts, "front", fmt.Sprintf("port %d (nats.server.port)", opts.Port))
+		if err != nil {
+			return fmt.Errorf("broker: restarting the cluster front for new accounts: %w", err)
 		}
-		b.frontOpts = opts
+		for deadline := time.Now().Add(10 * time.Second); front.NumLeafNodes() < len(opts.LeafNode.Remotes) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.front, b.frontOpts = front, opts
+		b.log.Info("cluster front restarted with new accounts' leaf connections", "leaf_connections", front.NumLeafNodes())
 	}
 	return nil
 }
@@ -350,3 +359,6 @@ func (b *Broker) LeaseKV(ctx context.Context) (jetstream.KeyValue, error) {
 
 // LeaseBucket is the KV bucket of the collector leases.
 const LeaseBucket = "collector_leases"
+
+// Config is the configuration snapshot the broker runs on.
+func (b *Broker) Config() *config.Config { return b.cfg.Load() }

@@ -176,3 +176,75 @@ func fetch(t *testing.T, cons jetstream.Consumer, n int) []jetstream.Msg {
 	}
 	return out
 }
+
+// TestClusterReloadAddsTenantAndRevokes: a tenant added by hot reload is served through every front (new leaf
+// connections), and a revoked user is refused by the fronts.
+func TestClusterReloadAddsTenantAndRevokes(t *testing.T) {
+	bs, urls, ca, cfg := startCluster(t, "acme")
+	ctx := context.Background()
+	op := cfg.Nats.Server.Auth.Operator
+	ta := &config.TenantAccounts{}
+	var err error
+	if ta.Entra, err = natsauth.NewAccount(op, "beta", natsauth.Entra); err != nil {
+		t.Fatal(err)
+	}
+	if ta.HR, err = natsauth.NewAccount(op, "beta", natsauth.HR); err != nil {
+		t.Fatal(err)
+	}
+	if ta.GW, err = natsauth.NewAccount(op, "beta", natsauth.GW); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		c := *b.Config()
+		c.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": cfg.Nats.Server.Auth.Account["acme"], "beta": ta}
+		c.HR = map[string]*config.Tenant{"acme": {}, "beta": {}}
+		c.Entra = map[string]*config.Tenant{"acme": {}, "beta": {}}
+		c.Nats.Publisher = map[string]*config.Publisher{"acme": cfg.Nats.Publisher["acme"], "beta": {MaxAge: 14}}
+		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		if err := b.Reload(rctx, &c); err != nil {
+			cancel()
+			t.Fatalf("reload: %v", err)
+		}
+		cancel()
+	}
+	u, err := natsauth.Issue(ta.HR, natsauth.SubHR, natsauth.IssueOptions{Name: "d", Expires: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	nc, err := nats.Connect(urls[1], nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()), nats.RootCAs(ca), nats.MaxReconnects(0),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateOrUpdateConsumer(cctx, "beta", jetstream.ConsumerConfig{Durable: "d", FilterSubject: "HR.SF",
+		AckPolicy: jetstream.AckExplicitPolicy, DeliverPolicy: jetstream.DeliverAllPolicy}); err != nil {
+		t.Fatalf("the new tenant's subscriber through a front: %v", err)
+	}
+	// Revoke it: every node reloads the revoked account JWT, and its front drops the connection.
+	revoked, err := natsauth.Revoke(op, ta.HR, u.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bs {
+		c := *b.Config()
+		acc := *c.Nats.Server.Auth.Account["beta"]
+		acc.HR = revoked
+		c.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": c.Nats.Server.Auth.Account["acme"], "beta": &acc}
+		if err := b.Reload(ctx, &c); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked user's connection to a front stayed open")
+	}
+	if _, err := nats.Connect(urls[2], nats.UserJWTAndSeed(u.JWT, u.Seed.Reveal()), nats.RootCAs(ca), nats.MaxReconnects(0)); err == nil {
+		t.Fatal("a front accepted the revoked user")
+	}
+}
