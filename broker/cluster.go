@@ -289,7 +289,7 @@ func (b *Broker) Clustered() bool {
 	return s.Cluster != nil || s.UseExternalServer
 }
 
-// isHubJS reports whether a JetStream error means the cluster is not ready yet (no meta leader, not enough
+// isClusterNotReady reports whether a JetStream error means the cluster is not ready yet (no meta leader, not enough
 // nodes for the replicas): worth waiting for in cluster mode.
 func isClusterNotReady(err error) bool {
 	m := err.Error()

@@ -190,7 +190,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 // ensureStream creates or updates a stream. An account update (rotated pub key) drops the publisher for a moment
 // and a request sent just then is lost, so time-outs are retried a few times.
 func (b *Broker) ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
-	if b.Clustered() {
+	if b.cfg.Load().Nats.Server.Cluster != nil {
 		return waitForCluster(ctx, b.log, "stream "+sc.Name, func(ctx context.Context) error {
 			_, err := js.CreateOrUpdateStream(ctx, sc)
 			return err
