@@ -109,7 +109,7 @@ func (l *Lease) Term(ctx context.Context) (c context.Context, cancel context.Can
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.held || l.termCtx == nil {
+	if !l.held || l.termCtx == nil || !time.Now().Before(l.validUntil) {
 		return ctx, func() {}, false
 	}
 	c, cancelC := context.WithCancel(ctx)

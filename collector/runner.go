@@ -259,7 +259,7 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		tc := snap.tenant.Config
 		initial := tc.General.DoInitialLoad && l.initialDone != tc
 		stats, err := p.Collect(cctx, snap.tenant, snap.source, initial)
-		lost := cctx.Err() != nil
+		lost := cctx.Err() != nil || errors.Is(err, ErrLeaseLost)
 		endTerm()
 		if ctx.Err() != nil {
 			return
