@@ -15,6 +15,8 @@ import (
 // by) and its files.
 type ClusterNode struct {
 	Host string
+	// Name is the node's name (default: the host name's first label).
+	Name string
 	// Dir is the node's directory of certificates, leaf credentials, store and account resolver.
 	Dir string
 	// Ports overrides the common ports for this node (zero values keep them): several nodes on one machine.
@@ -105,6 +107,9 @@ func ClusterServerConfigs(cfg *config.Config, o ClusterExportOptions) (hubs, fro
 	pass := RoutePassword(auth.Operator)
 	for _, n := range o.Nodes {
 		node, _, _ := strings.Cut(n.Host, ".")
+		if n.Name != "" {
+			node = n.Name
+		}
 		np := o.ports(n)
 		path := func(f string) string { return q(n.Dir + "/" + f) }
 		var h strings.Builder
