@@ -14,12 +14,13 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Account is one configured account with its place.
 type Account struct {
-	Tenant string // "" for the state account
-	Type   string // ENTRA, HR, GW or natsauth.State
+	Tenant string    // "" for the state account
+	Type   wire.Type // ENTRA, HR, GW or natsauth.State
 	Keys   *config.AccountKeys
 }
 
@@ -38,7 +39,7 @@ func Accounts(cfg *config.Config) []Account {
 		if ta == nil {
 			continue
 		}
-		for _, a := range []Account{{n, natsauth.Entra, ta.Entra}, {n, natsauth.HR, ta.HR}, {n, natsauth.GW, ta.GW}} {
+		for _, a := range []Account{{n, wire.Entra, ta.Entra}, {n, wire.HR, ta.HR}, {n, wire.GW, ta.GW}} {
 			if a.Keys != nil && a.Keys.JWT != "" {
 				out = append(out, a)
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // closedOn returns a connection option that signals when the server drops the connection.
@@ -34,8 +35,8 @@ func waitClosed(t *testing.T, ch chan struct{}, what string) time.Duration {
 
 func TestRevokeDropsConnectionAndRefusesReconnect(t *testing.T) {
 	env := brokertest.Start(t, "acme")
-	u := env.Issue(t, "acme", natsauth.Entra, natsauth.SubEntra, "durable_a")
-	other := env.Issue(t, "acme", natsauth.Entra, natsauth.SubEntra, "durable_b")
+	u := env.Issue(t, "acme", wire.Entra, natsauth.SubEntra, "durable_a")
+	other := env.Issue(t, "acme", wire.Entra, natsauth.SubEntra, "durable_b")
 	closed := make(chan struct{})
 	env.Connect(t, u.JWT, u.Seed.Reveal(), closedOn(closed))
 	keep := env.Connect(t, other.JWT, other.Seed.Reveal())
@@ -60,20 +61,20 @@ func TestRevokeDropsConnectionAndRefusesReconnect(t *testing.T) {
 		t.Fatal("revoking one user dropped another")
 	}
 	// The publisher still works after the account changed.
-	publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "after-revoke", "{}")
+	publish(t, env.JetStream(t, "acme", wire.Entra), "ENTRA.APP1", "after-revoke", "{}")
 }
 
 func TestRotateRevokesEveryUserOfTheRole(t *testing.T) {
 	env := brokertest.Start(t, "acme")
 	var closed []chan struct{}
 	for _, d := range []string{"d1", "d2"} {
-		u := env.Issue(t, "acme", natsauth.HR, natsauth.SubHR, d)
+		u := env.Issue(t, "acme", wire.HR, natsauth.SubHR, d)
 		ch := make(chan struct{})
 		env.Connect(t, u.JWT, u.Seed.Reveal(), closedOn(ch))
 		closed = append(closed, ch)
 	}
-	old := env.Issue(t, "acme", natsauth.HR, natsauth.SubHR, "d3")
-	entraUser := env.Issue(t, "acme", natsauth.Entra, natsauth.SubEntra, "d1")
+	old := env.Issue(t, "acme", wire.HR, natsauth.SubHR, "d3")
+	entraUser := env.Issue(t, "acme", wire.Entra, natsauth.SubEntra, "d1")
 	entraConn := env.Connect(t, entraUser.JWT, entraUser.Seed.Reveal())
 
 	op := env.Config.Nats.Server.Auth.Operator
@@ -98,12 +99,12 @@ func TestRotateRevokesEveryUserOfTheRole(t *testing.T) {
 	if _, err := env.Dial(old.JWT, old.Seed.Reveal()); err == nil {
 		t.Fatal("a user of the old key connected after rotation")
 	}
-	fresh := env.Issue(t, "acme", natsauth.HR, natsauth.SubHR, "d1")
+	fresh := env.Issue(t, "acme", wire.HR, natsauth.SubHR, "d1")
 	env.Connect(t, fresh.JWT, fresh.Seed.Reveal())
 	if !entraConn.IsConnected() {
 		t.Fatal("rotating sub_hr dropped an ENTRA user")
 	}
-	publish(t, env.JetStream(t, "acme", natsauth.HR), "HR.SF", "after-rotate", "{}")
+	publish(t, env.JetStream(t, "acme", wire.HR), "HR.SF", "after-rotate", "{}")
 
 	// Rotating pub drops SCIM Stream's own publisher, which reconnects with a JWT of the new key.
 	rotated, err = natsauth.Rotate(op, acc.Entra, natsauth.Pub)
@@ -114,7 +115,7 @@ func TestRotateRevokesEveryUserOfTheRole(t *testing.T) {
 	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "after-pub-rotate", "{}")
+	publish(t, env.JetStream(t, "acme", wire.Entra), "ENTRA.APP1", "after-pub-rotate", "{}")
 }
 
 func TestExpiredUserRefused(t *testing.T) {
@@ -139,7 +140,7 @@ func TestExpiredUserRefused(t *testing.T) {
 
 func TestTLS(t *testing.T) {
 	env := brokertest.Start(t, "acme")
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.Entra, "d")
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.Entra, "d")
 	if !strings.HasPrefix(env.URL(), "tls://localhost:") {
 		t.Fatalf("client URL %q", env.URL())
 	}
@@ -183,7 +184,7 @@ func TestTLS(t *testing.T) {
 func TestGatewayRequestReply(t *testing.T) {
 	env := brokertest.Start(t, "acme")
 	pj, ps := env.GatewayPublisherCreds(t, "acme", "GW.APPX")
-	sj, ss := env.SubscriberCreds(t, "acme", natsauth.GW, "GW.APPX")
+	sj, ss := env.SubscriberCreds(t, "acme", wire.GW, "GW.APPX")
 	pubc := connect(t, env, pj, ps)
 	subc := connect(t, env, sj, ss)
 	if _, err := subc.QueueSubscribe("GW.APPX", "scim-gateway", func(m *nats.Msg) {
@@ -216,7 +217,7 @@ func TestGatewayRequestReply(t *testing.T) {
 	if _, err := js.AccountInfo(ctxT(t)); err == nil {
 		t.Fatal("JetStream is enabled in the GW account")
 	}
-	if _, err := env.Broker.JetStream("acme", natsauth.GW); err == nil {
+	if _, err := env.Broker.JetStream("acme", wire.GW); err == nil {
 		t.Fatal("JetStream(GW) returned a publisher")
 	}
 }

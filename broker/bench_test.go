@@ -14,6 +14,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // publishN publishes n 1 KB messages with Msg-Id/Nats-Msg-Id (as the pipeline does), each waiting for its
@@ -62,7 +63,7 @@ func rawJetStream(b *testing.B) jetstream.JetStream {
 	}
 	b.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	if _, err := js.CreateStream(context.Background(), broker.StreamConfig("acme", natsauth.Entra, 14)); err != nil {
+	if _, err := js.CreateStream(context.Background(), broker.StreamConfig("acme", wire.Entra, 14)); err != nil {
 		b.Fatal(err)
 	}
 	return js
@@ -80,9 +81,9 @@ func BenchmarkPublishAck(b *testing.B) {
 		b.Run(path, func(b *testing.B) {
 			raw := rawJetStream(b)
 			env := brokertest.Start(b, "acme")
-			js := env.JetStream(b, "acme", natsauth.Entra)
+			js := env.JetStream(b, "acme", wire.Entra)
 			if path == "tls" {
-				u := env.Issue(b, "acme", natsauth.Entra, natsauth.Pub, "")
+				u := env.Issue(b, "acme", wire.Entra, natsauth.Pub, "")
 				nc := env.Connect(b, u.JWT, u.Seed.Reveal(), nats.CustomInboxPrefix(natsauth.PublisherInbox))
 				js, _ = jetstream.New(nc)
 			}

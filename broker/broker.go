@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ServerName is what the server announces in INFO; the Node SCIM Gateway closes the connection on any other value.
@@ -47,7 +48,10 @@ type Options struct {
 	Host string
 }
 
-type accountKey struct{ tenant, typ string }
+type accountKey struct {
+	tenant string
+	typ    wire.Type
+}
 
 // publisher is SCIM Stream's connection to one (tenant, type) account.
 type publisher struct {

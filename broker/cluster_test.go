@@ -16,6 +16,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func freePorts(t *testing.T, n int) []int {
@@ -84,7 +85,7 @@ func startCluster(t *testing.T, tenants ...string) ([]*broker.Broker, []string, 
 // sees SCIM-Stream, pulls what a node published, and goes on pulling through another front after its node stops.
 func TestClusterSubscriberFailsOver(t *testing.T) {
 	bs, urls, ca, cfg := startCluster(t, "acme", "other")
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.HR, "d1", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "d1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +110,7 @@ func TestClusterSubscriberFailsOver(t *testing.T) {
 		t.Logf("consumer replicas %d", info.Config.Replicas)
 	}
 	pub := func(b *broker.Broker, i int) {
-		pjs, err := b.JetStream("acme", natsauth.HR)
+		pjs, err := b.JetStream("acme", wire.HR)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +121,7 @@ func TestClusterSubscriberFailsOver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sinfo, err := bs[1].JetStream("acme", natsauth.HR)
+	sinfo, err := bs[1].JetStream("acme", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestClusterSubscriberFailsOver(t *testing.T) {
 		t.Fatalf("got %d messages", len(got))
 	}
 	// A user of another tenant reaches nothing of acme through any front.
-	o, _ := natsauth.IssueSubscriber(cfg, "other", natsauth.HR, "d1", time.Hour)
+	o, _ := natsauth.IssueSubscriber(cfg, "other", wire.HR, "d1", time.Hour)
 	onc, err := nats.Connect(urls[2], nats.UserJWTAndSeed(o.JWT, o.Seed.Reveal()), nats.RootCAs(ca))
 	if err != nil {
 		t.Fatal(err)
@@ -185,13 +186,13 @@ func TestClusterReloadAddsTenantAndRevokes(t *testing.T) {
 	op := cfg.Nats.Server.Auth.Operator
 	ta := &config.TenantAccounts{}
 	var err error
-	if ta.Entra, err = natsauth.NewAccount(op, "beta", natsauth.Entra); err != nil {
+	if ta.Entra, err = natsauth.NewAccount(op, "beta", wire.Entra); err != nil {
 		t.Fatal(err)
 	}
-	if ta.HR, err = natsauth.NewAccount(op, "beta", natsauth.HR); err != nil {
+	if ta.HR, err = natsauth.NewAccount(op, "beta", wire.HR); err != nil {
 		t.Fatal(err)
 	}
-	if ta.GW, err = natsauth.NewAccount(op, "beta", natsauth.GW); err != nil {
+	if ta.GW, err = natsauth.NewAccount(op, "beta", wire.GW); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range bs {

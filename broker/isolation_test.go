@@ -15,10 +15,10 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
-// nodeClient does on the wire what the Node SCIM Gateway's subscriber does (WIRE.md): $JS.API.INFO, consumer info,
+// nodeClient does on the wire what the Node SCIM Gateway's subscriber does (package wire): $JS.API.INFO, consumer info,
 // consumer create with the filter in the subject, pulls of 100 into _INBOX.<random>, +ACK.
 type nodeClient struct {
 	*client
@@ -121,23 +121,23 @@ func userPub(t *testing.T, tok string) string {
 	return uc.Subject
 }
 
-func newNode(t *testing.T, env *brokertest.Env, tenant, typ, filter string) *nodeClient {
+func newNode(t *testing.T, env *brokertest.Env, tenant string, typ wire.Type, filter string) *nodeClient {
 	t.Helper()
-	d := natsauth.DurableName("plugin-loki", strings.ToLower(filter))
+	d := wire.DurableName("plugin-loki", strings.ToLower(filter))
 	jwt, seed := env.SubscriberCreds(t, tenant, typ, d)
 	return &nodeClient{client: connect(t, env, jwt, seed), stream: tenant, durable: d, filter: filter}
 }
 
 func TestIsolation(t *testing.T) {
 	env, logs := startLogged(t, "acme", "beta")
-	entra := env.JetStream(t, "acme", natsauth.Entra)
-	hr := env.JetStream(t, "acme", natsauth.HR)
+	entra := env.JetStream(t, "acme", wire.Entra)
+	hr := env.JetStream(t, "acme", wire.HR)
 	publish(t, entra, "ENTRA.APP1", "e1", `{"secret":"entra-one"}`)
 	publish(t, hr, "HR.SF", "h1", `{"secret":"hr-one"}`)
 
 	// The Node-like ENTRA subscriber gets its message.
-	durable := natsauth.DurableName("plugin-loki", "undefined")
-	ejwt, eseed := env.SubscriberCreds(t, "acme", natsauth.Entra, durable)
+	durable := wire.DurableName("plugin-loki", "undefined")
+	ejwt, eseed := env.SubscriberCreds(t, "acme", wire.Entra, durable)
 	e := &nodeClient{client: connect(t, env, ejwt, eseed), stream: "acme", durable: durable, filter: "ENTRA.APP1"}
 	e.ensureDurable(t)
 	if got := e.pull(t); len(got) != 1 || !strings.Contains(got[0], "entra-one") {
@@ -170,14 +170,14 @@ func TestIsolation(t *testing.T) {
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	h := newNode(t, env, "acme", natsauth.HR, "HR.SF")
+	h := newNode(t, env, "acme", wire.HR, "HR.SF")
 	h.ensureDurable(t)
 	if got := h.pull(t); len(got) != 1 || !strings.Contains(got[0], "hr-one") {
 		t.Fatalf("HR subscriber got %q", got)
 	}
-	// Control: another subscriber of the same ENTRA account pulling IS visible (WIRE.md: one account per type).
+	// Control: another subscriber of the same ENTRA account pulling IS visible (package wire: one account per type).
 	publish(t, entra, "ENTRA.APP2", "e2", `{"secret":"entra-two"}`)
-	e2 := newNode(t, env, "acme", natsauth.Entra, "ENTRA.APP2")
+	e2 := newNode(t, env, "acme", wire.Entra, "ENTRA.APP2")
 	e2.ensureDurable(t)
 	if got := e2.pull(t); len(got) != 1 {
 		t.Fatalf("second ENTRA subscriber got %q", got)
@@ -242,7 +242,7 @@ func TestIsolation(t *testing.T) {
 		t.Fatalf("tenant beta's own stream: %v", err)
 	}
 	// Even acme's own ENTRA account, without permission limits, has no state bucket in it.
-	env.StateKV(t, "acme", natsauth.Entra)
+	env.StateKV(t, "acme", wire.Entra)
 	ajwt, aseed := fullUser(t, env.Config.Nats.Server.Auth.Account["acme"].Entra)
 	ajs, err := jetstream.New(connect(t, env, ajwt, aseed).Conn)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestNoSecretInBrokerLog runs the broker with trace and debug logging (the most it ever logs), with encryption at
@@ -20,8 +21,8 @@ func TestNoSecretInBrokerLog(t *testing.T) {
 	lb := &logBuf{}
 	env := brokertest.StartWith(t, cfg, t.TempDir(), slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
-	publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "m1", `{"userName":"a"}`)
-	u := env.Issue(t, "acme", natsauth.Entra, natsauth.SubEntra, "durable_a")
+	publish(t, env.JetStream(t, "acme", wire.Entra), "ENTRA.APP1", "m1", `{"userName":"a"}`)
+	u := env.Issue(t, "acme", wire.Entra, natsauth.SubEntra, "durable_a")
 	nc := env.Connect(t, u.JWT, u.Seed.Reveal())
 	c := consumerOn(t, nc, "acme", "durable_a", "ENTRA.APP1")
 	if got := drain(t, c, 1); len(got) != 1 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // DuplicateWindow is how long JetStream remembers a Nats-Msg-Id: a publish retried within it is stored once.
@@ -39,14 +40,14 @@ func joinURLs(urls []string) string { return strings.Join(urls, ",") }
 
 // StreamConfig is the stream of (tenant, typ): named exactly like the tenant (the Node SCIM Gateway looks it up by
 // that name), holding typ's subjects, kept for maxAgeDays.
-func StreamConfig(tenant, typ string, maxAgeDays int) jetstream.StreamConfig {
+func StreamConfig(tenant string, typ wire.Type, maxAgeDays int) jetstream.StreamConfig {
 	if maxAgeDays < 1 {
 		maxAgeDays = config.DefaultMaxAgeDays
 	}
 	return jetstream.StreamConfig{
 		Name:        tenant,
 		Description: fmt.Sprintf("SCIM Stream %s messages of tenant %s", typ, tenant),
-		Subjects:    []string{typ + ".>"},
+		Subjects:    []string{wire.Subject(typ, ">")},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      time.Duration(maxAgeDays) * 24 * time.Hour,
@@ -152,7 +153,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	for _, a := range Accounts(cfg) {
-		if a.Type == natsauth.GW {
+		if a.Type == wire.GW {
 			continue // request-reply only: SCIM Stream has no connection there
 		}
 		if a.Type == natsauth.State {
@@ -222,22 +223,22 @@ func (b *Broker) Reload(ctx context.Context, cfg *config.Config) error {
 
 // JetStream is SCIM Stream's publisher context in the account of (tenant, typ); typ is ENTRA or HR. Its stream
 // <tenant> holds typ's subjects and de-duplicates Nats-Msg-Id within DuplicateWindow.
-func (b *Broker) JetStream(tenant, typ string) (jetstream.JetStream, error) {
+func (b *Broker) JetStream(tenant string, typ wire.Type) (jetstream.JetStream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if typ == natsauth.GW {
+	if typ == wire.GW {
 		return nil, fmt.Errorf("broker: tenant %q: GW is request-reply without a stream; connect a gateway user instead", tenant)
 	}
 	p := b.pubs[accountKey{tenant, typ}]
 	if p == nil {
 		return nil, fmt.Errorf("broker: no %s account for tenant %q in nats.server.auth.account: run scim-stream bootstrap -%s %s",
-			typ, tenant, strings.ToLower(typ), tenant)
+			typ, tenant, typ.Key(), tenant)
 	}
 	return p.js, nil
 }
 
 // StateKV returns (creating it when missing) the KV bucket of (tenant, typ) in the internal state account.
-func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.KeyValue, error) {
+func (b *Broker) StateKV(ctx context.Context, tenant string, typ wire.Type) (jetstream.KeyValue, error) {
 	if err := natsauth.CheckTenant(tenant); err != nil {
 		return nil, fmt.Errorf("broker: state: %w", err)
 	}
@@ -262,7 +263,7 @@ func (b *Broker) StateKV(ctx context.Context, tenant, typ string) (jetstream.Key
 }
 
 // accountOf returns the configured keys of (tenant, typ); tenant is ignored for the state account.
-func accountOf(cfg *config.Config, tenant, typ string) *config.AccountKeys {
+func accountOf(cfg *config.Config, tenant string, typ wire.Type) *config.AccountKeys {
 	for _, a := range Accounts(cfg) {
 		if a.Type == typ && (typ == natsauth.State || a.Tenant == tenant) {
 			return a.Keys
@@ -272,4 +273,4 @@ func accountOf(cfg *config.Config, tenant, typ string) *config.AccountKeys {
 }
 
 // StateBucket is the KV bucket name of (tenant, typ).
-func StateBucket(tenant, typ string) string { return "state_" + tenant + "_" + typ }
+func StateBucket(tenant string, typ wire.Type) string { return "state_" + tenant + "_" + string(typ) }

@@ -17,11 +17,12 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // subscriberJS connects a subscriber bound to durable and returns its consumer on filter, created or looked up as
 // the Node SCIM Gateway does at every start, and the connection.
-func subscriberJS(t *testing.T, env *brokertest.Env, tenant, typ, durable, filter string) (jetstream.Consumer, *nats.Conn) {
+func subscriberJS(t *testing.T, env *brokertest.Env, tenant string, typ wire.Type, durable, filter string) (jetstream.Consumer, *nats.Conn) {
 	t.Helper()
 	jwt, seed := env.SubscriberCreds(t, tenant, typ, durable)
 	nc := env.Connect(t, jwt, seed)
@@ -74,9 +75,9 @@ func TestOfflineSubscriberAndRestart(t *testing.T) {
 	env := brokertest.StartWith(t, cfg, dir, nil)
 	// The subscriber creates its durable, then goes offline; the broker keeps running and 1,000 messages are
 	// published meanwhile.
-	_, nc := subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	_, nc := subscriberJS(t, env, "acme", wire.Entra, "durable_app1", "ENTRA.APP1")
 	nc.Close()
-	js := env.JetStream(t, "acme", natsauth.Entra)
+	js := env.JetStream(t, "acme", wire.Entra)
 	var want []string
 	for i := range 1000 {
 		id := fmt.Sprintf("m%04d", i)
@@ -84,7 +85,7 @@ func TestOfflineSubscriberAndRestart(t *testing.T) {
 		publish(t, js, "ENTRA.APP1", id, `{"n":"`+id+`"}`)
 	}
 	// Back online: the first 600 arrive and are acknowledged.
-	c, _ := subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	c, _ := subscriberJS(t, env, "acme", wire.Entra, "durable_app1", "ENTRA.APP1")
 	got := drain(t, c, 600)
 	if len(got) != 600 {
 		t.Fatalf("received %d of the first 600", len(got))
@@ -92,7 +93,7 @@ func TestOfflineSubscriberAndRestart(t *testing.T) {
 	// Restart: the stream, the durable and its acknowledged position survive; the other 400 follow.
 	env.Broker.Shutdown()
 	env = brokertest.StartWith(t, cfg, dir, nil)
-	c, _ = subscriberJS(t, env, "acme", natsauth.Entra, "durable_app1", "ENTRA.APP1")
+	c, _ = subscriberJS(t, env, "acme", wire.Entra, "durable_app1", "ENTRA.APP1")
 	rest := drain(t, c, 1000)
 	if len(rest) != 400 {
 		t.Fatalf("after restart received %d, want the remaining 400", len(rest))
@@ -108,7 +109,7 @@ func TestOfflineSubscriberAndRestart(t *testing.T) {
 		t.Fatalf("consumer after all acks: pending %d, ack pending %d, delivered up to %d", info.NumPending, info.NumAckPending, info.Delivered.Stream)
 	}
 	// The publisher's retries are de-duplicated by Nats-Msg-Id.
-	if ack := publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "m0999", "{}"); !ack.Duplicate {
+	if ack := publish(t, env.JetStream(t, "acme", wire.Entra), "ENTRA.APP1", "m0999", "{}"); !ack.Duplicate {
 		t.Fatal("a retried Nats-Msg-Id was stored twice")
 	}
 }
@@ -144,8 +145,8 @@ func TestEncryptionAtRest(t *testing.T) {
 				cfg.Nats.Server.EncryptionAtRestKey = config.Secret("a-long-at-rest-key-for-the-test")
 			}
 			env := brokertest.StartWith(t, cfg, dir, nil)
-			publish(t, env.JetStream(t, "acme", natsauth.HR), "HR.SF", "c1", `{"userName":"`+string(secret)+`"}`)
-			kv := env.StateKV(t, "acme", natsauth.HR)
+			publish(t, env.JetStream(t, "acme", wire.HR), "HR.SF", "c1", `{"userName":"`+string(secret)+`"}`)
+			kv := env.StateKV(t, "acme", wire.HR)
 			if _, err := kv.Put(ctxT(t), "user.x", secret); err != nil {
 				t.Fatal(err)
 			}
@@ -160,14 +161,14 @@ func TestEncryptionAtRest(t *testing.T) {
 			if encrypted {
 				// The store reopens with the key and the message is still there.
 				env = brokertest.StartWith(t, cfg, dir, nil)
-				s, err := env.JetStream(t, "acme", natsauth.HR).Stream(ctxT(t), "acme")
+				s, err := env.JetStream(t, "acme", wire.HR).Stream(ctxT(t), "acme")
 				if err != nil {
 					t.Fatal(err)
 				}
 				if n := s.CachedInfo().State.Msgs; n != 1 {
 					t.Fatalf("stream after reopening the encrypted store holds %d messages", n)
 				}
-				e, err := env.StateKV(t, "acme", natsauth.HR).Get(ctxT(t), "user.x")
+				e, err := env.StateKV(t, "acme", wire.HR).Get(ctxT(t), "user.x")
 				if err != nil || !bytes.Equal(e.Value(), secret) {
 					t.Fatalf("state after reopening the encrypted store: %v", err)
 				}
@@ -178,7 +179,7 @@ func TestEncryptionAtRest(t *testing.T) {
 
 func TestStreamSettingsAndReload(t *testing.T) {
 	env := brokertest.Start(t, "acme")
-	s, err := env.JetStream(t, "acme", natsauth.HR).Stream(ctxT(t), "acme")
+	s, err := env.JetStream(t, "acme", wire.HR).Stream(ctxT(t), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestStreamSettingsAndReload(t *testing.T) {
 	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{natsauth.Entra, natsauth.HR} {
+	for _, typ := range []wire.Type{wire.Entra, wire.HR} {
 		s, err := env.JetStream(t, "acme", typ).Stream(ctxT(t), "acme")
 		if err != nil {
 			t.Fatal(err)
@@ -209,17 +210,17 @@ func TestStreamSettingsAndReload(t *testing.T) {
 	// Accounts must be signed by this broker's operator: re-issue them with it.
 	op := env.Config.Nats.Server.Auth.Operator
 	ta := &config.TenantAccounts{}
-	for _, typ := range natsauth.Types {
+	for _, typ := range wire.Types {
 		a, err := natsauth.NewAccount(op, "newco", typ)
 		if err != nil {
 			t.Fatal(err)
 		}
 		switch typ {
-		case natsauth.Entra:
+		case wire.Entra:
 			ta.Entra = a
-		case natsauth.HR:
+		case wire.HR:
 			ta.HR = a
-		case natsauth.GW:
+		case wire.GW:
 			ta.GW = a
 		}
 	}
@@ -228,8 +229,8 @@ func TestStreamSettingsAndReload(t *testing.T) {
 	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
 		t.Fatal(err)
 	}
-	publish(t, env.JetStream(t, "newco", natsauth.Entra), "ENTRA.APP1", "n1", "{}")
-	c2, _ := subscriberJS(t, env, "newco", natsauth.Entra, "d", "ENTRA.APP1")
+	publish(t, env.JetStream(t, "newco", wire.Entra), "ENTRA.APP1", "n1", "{}")
+	c2, _ := subscriberJS(t, env, "newco", wire.Entra, "d", "ENTRA.APP1")
 	if got := drain(t, c2, 1); len(got) != 1 || got[0] != "n1" {
 		t.Fatalf("new tenant's subscriber got %v", got)
 	}
@@ -238,15 +239,15 @@ func TestStreamSettingsAndReload(t *testing.T) {
 	if err := env.Broker.Reload(context.Background(), env.Config); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := env.Broker.JetStream("newco", natsauth.Entra); err == nil {
+	if _, err := env.Broker.JetStream("newco", wire.Entra); err == nil {
 		t.Fatal("a removed tenant still has a publisher")
 	}
 }
 
 func TestStateKV(t *testing.T) {
 	env := brokertest.Start(t, "acme", "beta")
-	a := env.StateKV(t, "acme", natsauth.Entra)
-	b := env.StateKV(t, "beta", natsauth.Entra)
+	a := env.StateKV(t, "acme", wire.Entra)
+	b := env.StateKV(t, "beta", wire.Entra)
 	if a.Bucket() == b.Bucket() {
 		t.Fatal("two tenants share a state bucket")
 	}
@@ -256,12 +257,12 @@ func TestStateKV(t *testing.T) {
 	if _, err := b.Get(ctxT(t), "k"); err == nil {
 		t.Fatal("beta's bucket holds acme's key")
 	}
-	again := env.StateKV(t, "acme", natsauth.Entra)
+	again := env.StateKV(t, "acme", wire.Entra)
 	e, err := again.Get(ctxT(t), "k")
 	if err != nil || string(e.Value()) != "acme" {
 		t.Fatalf("reopened bucket: %v", err)
 	}
-	if _, err := env.Broker.StateKV(ctxT(t), "bad.name", natsauth.Entra); err == nil {
+	if _, err := env.Broker.StateKV(ctxT(t), "bad.name", wire.Entra); err == nil {
 		t.Fatal("a tenant name with a dot was accepted")
 	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -34,13 +34,13 @@ func publish(t *testing.T, js jetstream.JetStream, subject, id, body string) *je
 
 func TestSubscriberPullsWithNodePermissions(t *testing.T) {
 	env := brokertest.Start(t, "acme")
-	durable := natsauth.DurableName("plugin-loki", "undefined")
+	durable := wire.DurableName("plugin-loki", "undefined")
 	if durable != "durable_plugin-loki_undefined" {
 		t.Fatalf("durable name %q", durable)
 	}
-	publish(t, env.JetStream(t, "acme", natsauth.Entra), "ENTRA.APP1", "m1", `{"activityOperation":"createUser"}`)
+	publish(t, env.JetStream(t, "acme", wire.Entra), "ENTRA.APP1", "m1", `{"activityOperation":"createUser"}`)
 
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.Entra, durable)
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.Entra, durable)
 	nc := env.Connect(t, jwt, seed)
 	if got := nc.ConnectedServerName(); got != "SCIM-Stream" {
 		t.Fatalf("server_name %q, want SCIM-Stream", got)

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ackQueue pipelines publishing: messages go out asynchronously, and each record's state is advanced (commit)
@@ -196,20 +198,20 @@ func (q *ackQueue) republish(ctx context.Context, m *nats.Msg) error {
 			return nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("publish %s (Msg-Id %s): %w", m.Subject, m.Header.Get("Msg-Id"), context.Cause(ctx))
+			return fmt.Errorf("publish %s (Msg-Id %s): %w", m.Subject, m.Header.Get(wire.MsgIDHeader), context.Cause(ctx))
 		}
 		if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) || attempt < 50 {
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
-				return fmt.Errorf("publish %s (Msg-Id %s): %w", m.Subject, m.Header.Get("Msg-Id"), context.Cause(ctx))
+				return fmt.Errorf("publish %s (Msg-Id %s): %w", m.Subject, m.Header.Get(wire.MsgIDHeader), context.Cause(ctx))
 			}
 			if delay < 5*time.Second {
 				delay *= 2
 			}
 			continue
 		}
-		return fmt.Errorf("publish %s (Msg-Id %s) failed %d times: %w", m.Subject, m.Header.Get("Msg-Id"), attempt, err)
+		return fmt.Errorf("publish %s (Msg-Id %s) failed %d times: %w", m.Subject, m.Header.Get(wire.MsgIDHeader), attempt, err)
 	}
 }
 

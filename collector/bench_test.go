@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // sfSource emits n SuccessFactors PerPerson records made from the mapper's sample (three employments each, so
@@ -43,7 +44,7 @@ func newSFSource(tb testing.TB, n int) *sfSource {
 	return s
 }
 
-func (s *sfSource) Type() Type { return HR }
+func (s *sfSource) Type() wire.Type { return wire.HR }
 
 func (s *sfSource) Collect(ctx context.Context, _ Checkpoints, emit func(Record) error) (bool, error) {
 	for i := range s.n {
@@ -116,7 +117,7 @@ func benchTenant(tb testing.TB) *Tenant {
 		Rules: []config.Filter{{Filter: `(user.title -match ".*Manager")`}},
 		Assignments: []config.Assignment{{Path: "user.groups", Value: []any{
 			map[string]any{"display": "Sales_Managers", "value": "Sales_Managers"}}}}}}
-	t, err := Compile("mycompany", HR, tc)
+	t, err := Compile("mycompany", wire.HR, tc)
 	if err != nil {
 		tb.Fatal(err)
 	}

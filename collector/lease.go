@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // One active collector per (tenant, type) across a cluster: before collecting, a runner takes the (tenant, type)'s
@@ -72,7 +74,7 @@ type Lease struct {
 }
 
 // newLease prepares the lease of (tenant, typ) in kv for this node.
-func newLease(kv jetstream.KeyValue, tenant string, typ Type, node string, log *slog.Logger) *Lease {
+func newLease(kv jetstream.KeyValue, tenant string, typ wire.Type, node string, log *slog.Logger) *Lease {
 	if node == "" {
 		node, _ = os.Hostname()
 	}
@@ -394,7 +396,7 @@ func awaitLease(ctx context.Context, lease *Lease) (c context.Context, cancel co
 }
 
 // setLeader sets scimstream_collector_leader of (tenant, typ): 1 on the node that collects it.
-func (m *Metrics) setLeader(tenant string, typ Type, held bool) {
+func (m *Metrics) setLeader(tenant string, typ wire.Type, held bool) {
 	if m == nil || m.leader == nil {
 		return
 	}

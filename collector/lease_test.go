@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // shortLease makes the lease timings short for a test and restores them after.
@@ -24,8 +26,8 @@ func TestLeaseTakeoverFencesTheStaleHolder(t *testing.T) {
 	ctx := context.Background()
 	kv := newTestKV(t)
 	log := slog.New(slog.DiscardHandler)
-	a := newLease(kv, "acme", HR, "a", log)
-	b := newLease(kv, "acme", HR, "b", log)
+	a := newLease(kv, "acme", wire.HR, "a", log)
+	b := newLease(kv, "acme", wire.HR, "b", log)
 	var aRev, bRev uint64
 	var aAt, bAt time.Time
 	var aPrev, bPrev string
@@ -89,8 +91,8 @@ func TestLeaseReleasedAtShutdown(t *testing.T) {
 	shortLease(t)
 	kv := newTestKV(t)
 	log := slog.New(slog.DiscardHandler)
-	a := newLease(kv, "acme", Entra, "a", log)
-	b := newLease(kv, "acme", Entra, "b", log)
+	a := newLease(kv, "acme", wire.Entra, "a", log)
+	b := newLease(kv, "acme", wire.Entra, "b", log)
 	actx, stopA := context.WithCancel(context.Background())
 	doneA := make(chan struct{})
 	go func() { a.run(actx); close(doneA) }()

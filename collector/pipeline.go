@@ -17,6 +17,7 @@ import (
 	"github.com/scim-stream/scim-stream/mapper"
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Pipeline turns the records of one source into published messages: map → dynamics → diff against state →
@@ -101,7 +102,7 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	r.uniq = newReservations(p.State)
 	var err error
 	if r.known, err = p.State.hasUsers(ctx); err != nil {
-		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
 
 	var full bool
@@ -127,7 +128,7 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	r.stats.Full = full
 	r.stats.Duration = p.now().Sub(start)
 	if err != nil {
-		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Kind(), t.Name, err)
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
 	if initialLoad {
 		if err := cp.Put(ctx, cpInitialLoad, nil); err != nil {
@@ -263,7 +264,7 @@ func (r *collection) process(ctx context.Context, key string, prev *UserState, r
 			user["onCreate"] = oc
 		}
 	}
-	if r.t.Type == HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
+	if r.t.Type == wire.HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
 		// A future joiner: not published yet, and not remembered, so the day their activation comes the user is
 		// published as a new one.
 		r.count(func(s *Stats) { s.Skipped++ })
@@ -291,7 +292,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	if prev != nil {
 		prevUser, revision = prev.User, prev.Revision
 	}
-	reload := r.epoch != "" && (r.t.InitialLoad == nil || r.t.InitialLoad.Match(user, r.fields(rec, scim.ModifyUser)))
+	reload := r.epoch != "" && (r.t.InitialLoad == nil || r.t.InitialLoad.Match(user, r.fields(rec, wire.ModifyUser)))
 	unchanged := prev != nil && !prev.Gone && scim.Equal(map[string]any(prevUser), map[string]any(user)) &&
 		string(prev.Dynamics) == string(appliedJSON)
 	if unchanged && !reload {
@@ -302,13 +303,13 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, scim.ModifyUser)) {
+	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, wire.ModifyUser)) {
 		if !d.Matched && !d.PreviouslyMatched {
 			continue
 		}
-		op := scim.ModifyUser
+		op := wire.ModifyUser
 		if d.Previous == nil || !d.PreviouslyMatched {
-			op = scim.CreateUser
+			op = wire.CreateUser
 		}
 		e, err := b.get(op, d.Previous, d.Current)
 		if err != nil {
@@ -332,15 +333,15 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, scim.DeleteUser)) {
+	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, wire.DeleteUser)) {
 		if !d.PreviouslyMatched {
 			continue
 		}
-		e, err := b.get(scim.DeleteUser, d.Previous, nil)
+		e, err := b.get(wire.DeleteUser, d.Previous, nil)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, r.message(key, d.Channel, scim.DeleteUser, prev.Revision, e))
+		msgs = append(msgs, r.message(key, d.Channel, wire.DeleteUser, prev.Revision, e))
 	}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
 	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
@@ -368,7 +369,7 @@ func (r *collection) vanished(ctx context.Context) error {
 			if err != nil || us == nil {
 				return err
 			}
-			if r.t.Type != HR {
+			if r.t.Type != wire.HR {
 				return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
 			}
 			if us.Gone {
@@ -412,7 +413,7 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 		}
 	}
 	ops := []scim.Operation{}
-	if op != scim.DeleteUser {
+	if op != wire.DeleteUser {
 		ops = scim.Diff(prev, cur)
 		if ops == nil {
 			ops = []scim.Operation{}
@@ -426,11 +427,11 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 		b.when = when.UTC().Format(time.RFC3339Nano)
 	}
 	user := cur
-	if op == scim.DeleteUser {
+	if op == wire.DeleteUser {
 		user = prev
 	}
 	userName, _ := user["userName"].(string)
-	m := scim.Message{
+	m := wire.Message{
 		ActivityOperation: op,
 		ActivityDateTime:  b.when,
 		InitiatedByID:     b.rec.InitiatedByID,
@@ -443,14 +444,14 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 	e := &encoded{op: op, prev: pid, cur: cid, noOps: len(ops) == 0}
 	// Each view is encoded once, for the message id and for the body: the body's user is the view the id
 	// hashes, sliced out of it.
-	body, at, err := appendMessage(make([]byte, 0, 3072), &m, nil)
+	body, at, err := wire.AppendMessage(make([]byte, 0, 3072), &m, nil)
 	if err != nil {
 		return nil, fmt.Errorf("user %q: encode message: %w", b.key, err)
 	}
 	e.body = body
 	// The other view is nil (a create's previous user, a delete's current one) or a change's previous user.
 	other, otherView := &e.prevJSON, prev
-	if op == scim.DeleteUser {
+	if op == wire.DeleteUser {
 		e.prevJSON = body[at : len(body)-1]
 		other, otherView = &e.curJSON, cur
 	} else {
@@ -458,7 +459,7 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 	}
 	if otherView == nil {
 		*other = jsonNull
-	} else if *other, err = appendJSON(nil, otherView); err != nil {
+	} else if *other, err = wire.AppendJSON(nil, otherView); err != nil {
 		return nil, fmt.Errorf("user %q: encode the previous user: %w", b.key, err)
 	}
 	b.done = append(b.done, e)
@@ -469,12 +470,12 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 // after they are built.
 func (r *collection) message(key, channel, op string, revision uint64, e *encoded) *nats.Msg {
 	id := messageID(r.t, channel, key, op, revision, r.epoch, e.prevJSON, e.curJSON)
-	msg := nats.NewMsg(string(r.t.Type) + "." + channel)
+	msg := nats.NewMsg(wire.Subject(r.t.Type, channel))
 	msg.Data = e.body
 	// Msg-Id is what the SCIM Gateway reads (a message without it is dropped); Nats-Msg-Id makes JetStream
 	// de-duplicate a republished change.
-	msg.Header.Set("Msg-Id", id)
-	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(wire.MsgIDHeader, id)
+	msg.Header.Set(wire.NatsMsgIDHeader, id)
 	return msg
 }
 

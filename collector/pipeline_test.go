@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // testBus is a bare JetStream server with the tenant's stream (as the broker creates it) and a state bucket.
@@ -61,7 +63,7 @@ func newTestBus(t testing.TB) *testBus {
 type received struct {
 	Subject string
 	MsgID   string
-	scim.Message
+	wire.Message
 }
 
 // messages reads everything in the stream (from sequence after) in order.
@@ -83,7 +85,7 @@ func (b *testBus) messages(t *testing.T, after uint64) []received {
 			t.Fatalf("message %d is not JSON: %v", seq, err)
 		}
 		r.Subject = m.Subject
-		r.MsgID = m.Header.Get("Msg-Id")
+		r.MsgID = m.Header.Get(wire.MsgIDHeader)
 		if r.MsgID == "" || m.Header.Get("Nats-Msg-Id") != r.MsgID {
 			t.Fatalf("message %d: Msg-Id %q, Nats-Msg-Id %q: both must be set and equal", seq, r.MsgID, m.Header.Get("Nats-Msg-Id"))
 		}
@@ -103,7 +105,7 @@ func (b *testBus) lastSeq(t *testing.T) uint64 {
 // listSource is a source over a fixed list of records (the HR and Entra sources are tested against their
 // imitation servers in their own packages and end to end in cmd/scim-stream).
 type listSource struct {
-	typ     Type
+	typ     wire.Type
 	full    bool
 	mu      sync.Mutex
 	records []Record
@@ -111,7 +113,7 @@ type listSource struct {
 	onCheckpoint func(context.Context) error
 }
 
-func (s *listSource) Type() Type { return s.typ }
+func (s *listSource) Type() wire.Type { return s.typ }
 
 func (s *listSource) set(recs ...Record) {
 	s.mu.Lock()
@@ -164,7 +166,7 @@ func hrTenant(t *testing.T, streams ...config.Stream) *Tenant {
 			{Source: "endDate", MapTo: "endDate"},
 		}},
 	}
-	ct, err := Compile("acme", HR, tc)
+	ct, err := Compile("acme", wire.HR, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,7 @@ func TestJoinersMoversLeavers(t *testing.T) {
 	now := clockAt("2026-06-01T08:00:00Z")
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: func() time.Time { return now() }}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(
 		person("1001", "Ada", "Lovelace", "Engineer", "startDate", "/Date(1704067200000)/"),
 		person("1002", "Alan", "Turing", "Analyst", "startDate", "2025-03-01"),
@@ -200,7 +202,7 @@ func TestJoinersMoversLeavers(t *testing.T) {
 		t.Fatalf("want 2 createUser messages and the future hire skipped; got %d messages, stats %s", len(msgs), stats)
 	}
 	for _, m := range msgs {
-		if m.Subject != "HR.SF" || m.ActivityOperation != scim.CreateUser || m.User["active"] != true || m.TargetUPN != m.User["userName"] {
+		if m.Subject != "HR.SF" || m.ActivityOperation != wire.CreateUser || m.User["active"] != true || m.TargetUPN != m.User["userName"] {
 			t.Errorf("unexpected joiner message: %+v", m)
 		}
 	}
@@ -223,7 +225,7 @@ func TestJoinersMoversLeavers(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs = bus.messages(t, 2)
-	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.ModifyUser {
+	if len(msgs) != 1 || msgs[0].ActivityOperation != wire.ModifyUser {
 		t.Fatalf("want one modifyUser, got %+v", msgs)
 	}
 	if got := msgs[0].Operations; len(got) != 1 || got[0].Op != "replace" || got[0].Path != "title" || got[0].Value != "Principal Engineer" {
@@ -236,7 +238,7 @@ func TestJoinersMoversLeavers(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs = bus.messages(t, 3)
-	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.CreateUser || msgs[0].User["userName"] != "1003" {
+	if len(msgs) != 1 || msgs[0].ActivityOperation != wire.CreateUser || msgs[0].User["userName"] != "1003" {
 		t.Fatalf("the pre-activated joiner must be created on 2026-06-08; got %+v", msgs)
 	}
 
@@ -258,7 +260,7 @@ func TestJoinersMoversLeavers(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs = bus.messages(t, 5)
-	if len(msgs) != 1 || msgs[0].ActivityOperation != scim.ModifyUser || msgs[0].User["active"] != false {
+	if len(msgs) != 1 || msgs[0].ActivityOperation != wire.ModifyUser || msgs[0].User["active"] != false {
 		t.Fatalf("after endDate the leaver must get active:false; got %+v", msgs)
 	}
 }
@@ -268,7 +270,7 @@ func TestVanishedHRPersonIsDeactivatedNotDeleted(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(person("1", "A", "B", "x"), person("2", "C", "D", "y"))
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -286,7 +288,7 @@ func TestVanishedHRPersonIsDeactivatedNotDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := bus.messages(t, 2)
-	if len(msgs) != 1 || msgs[0].User["userName"] != "2" || msgs[0].User["active"] != false || msgs[0].ActivityOperation != scim.ModifyUser {
+	if len(msgs) != 1 || msgs[0].User["userName"] != "2" || msgs[0].User["active"] != false || msgs[0].ActivityOperation != wire.ModifyUser {
 		t.Fatalf("the vanished person must be deactivated once; got %+v", msgs)
 	}
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
@@ -301,7 +303,7 @@ func TestMappingFailureSkipsOnlyThatRecord(t *testing.T) {
 	bus := newTestBus(t)
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR}
+	src := &listSource{typ: wire.HR}
 	// No id at all: cannot be keyed.
 	src.set(person("1", "A", "B", "x"), Record{Data: map[string]any{"firstName": "Nobody"}}, person("3", "E", "F", "z"))
 	stats, err := p.Collect(context.Background(), ten, src, false)
@@ -325,7 +327,7 @@ func TestInterruptedCollectionRepeatsWithoutDuplicates(t *testing.T) {
 	crash := errors.New("killed")
 	ctx, cancel := context.WithCancelCause(context.Background())
 	count := 0
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(recs...)
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z"), InFlight: 64}
 	crashing := sourceFunc(func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
@@ -369,7 +371,7 @@ func TestInterruptedCollectionRepeatsWithoutDuplicates(t *testing.T) {
 
 type sourceFunc func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error)
 
-func (f sourceFunc) Type() Type { return HR }
+func (f sourceFunc) Type() wire.Type { return wire.HR }
 func (f sourceFunc) Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
 	return f(ctx, cp, emit)
 }
@@ -378,7 +380,7 @@ func (f sourceFunc) Collect(ctx context.Context, cp Checkpoints, emit func(Recor
 func TestCheckpointWaitsForAcks(t *testing.T) {
 	bus := newTestBus(t)
 	ten := hrTenant(t)
-	src := &listSource{typ: HR}
+	src := &listSource{typ: wire.HR}
 	var recs []Record
 	for i := 0; i < 500; i++ {
 		recs = append(recs, person(fmt.Sprintf("c%03d", i), "G", "F", "T"))
@@ -405,13 +407,13 @@ func TestInitialLoadRepublishesMatchingUsersOnce(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(person("1", "A", "B", "Consultant"), person("2", "C", "D", "Manager"))
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
 	}
 	ten.Config.General.DoInitialLoadFilter = `(user.title -match "Consultant")`
-	ten2, err := Compile("acme", HR, ten.Config)
+	ten2, err := Compile("acme", wire.HR, ten.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,7 +458,7 @@ func entraTenant(t *testing.T) *Tenant {
 			{Source: "groups", MapTo: "groups"},
 		}},
 	}
-	ct, err := Compile("acme", Entra, tc)
+	ct, err := Compile("acme", wire.Entra, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +489,7 @@ func TestRoutingPruningScopeExitAndDelete(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := entraTenant(t)
-	src := &listSource{typ: Entra}
+	src := &listSource{typ: wire.Entra}
 
 	src.set(entraUser("u1", "ada@example.com", "Engineer", "App1_Users", "Sales"))
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
@@ -528,7 +530,7 @@ func TestRoutingPruningScopeExitAndDelete(t *testing.T) {
 	}
 	got = bySubject(bus.messages(t, 4))
 	exit, ok := got["ENTRA.APP1"]
-	if !ok || exit.ActivityOperation != scim.ModifyUser || len(groupNames(exit.User)) != 0 {
+	if !ok || exit.ActivityOperation != wire.ModifyUser || len(groupNames(exit.User)) != 0 {
 		t.Fatalf("APP1 must receive a modifyUser without groups when the user leaves its scope, got %+v", got)
 	}
 	removed := false
@@ -557,7 +559,7 @@ func TestRoutingPruningScopeExitAndDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = bySubject(bus.messages(t, 7))
-	if len(got) != 1 || got["ENTRA.ALL"].ActivityOperation != scim.DeleteUser || got["ENTRA.ALL"].User["userName"] != "ada@example.com" {
+	if len(got) != 1 || got["ENTRA.ALL"].ActivityOperation != wire.DeleteUser || got["ENTRA.ALL"].User["userName"] != "ada@example.com" {
 		t.Fatalf("want one deleteUser on ALL, got %+v", got)
 	}
 	if us, _ := bus.state.User(ctx, "u1"); us != nil {
@@ -571,7 +573,7 @@ func TestFlipBackIsPublished(t *testing.T) {
 	bus := newTestBus(t)
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR}
+	src := &listSource{typ: wire.HR}
 	for i, title := range []string{"A", "B", "A", "B"} {
 		src.set(person("1", "G", "F", title))
 		if _, err := p.Collect(context.Background(), ten, src, false); err != nil {
@@ -590,7 +592,7 @@ func TestEntraFullResyncDeletesVanishedUsers(t *testing.T) {
 	ctx := context.Background()
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := entraTenant(t)
-	src := &listSource{typ: Entra, full: true}
+	src := &listSource{typ: wire.Entra, full: true}
 	src.set(entraUser("u1", "ada@example.com", "Engineer", "App1_Users"), entraUser("u2", "alan@example.com", "Engineer"))
 	if _, err := p.Collect(ctx, ten, src, false); err != nil {
 		t.Fatal(err)
@@ -601,7 +603,7 @@ func TestEntraFullResyncDeletesVanishedUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := bus.messages(t, before)
-	if len(got) != 1 || got[0].Subject != "ENTRA.ALL" || got[0].ActivityOperation != scim.DeleteUser || got[0].TargetID != "u2" {
+	if len(got) != 1 || got[0].Subject != "ENTRA.ALL" || got[0].ActivityOperation != wire.DeleteUser || got[0].TargetID != "u2" {
 		t.Fatalf("want one deleteUser of u2 on ENTRA.ALL, got %+v", got)
 	}
 	if us, err := bus.state.User(ctx, "u2"); err != nil || us != nil {
@@ -609,5 +611,46 @@ func TestEntraFullResyncDeletesVanishedUsers(t *testing.T) {
 	}
 	if us, err := bus.state.User(ctx, "u1"); err != nil || us == nil {
 		t.Fatalf("u1 must be kept: %v", err)
+	}
+}
+
+// Message ids are those of json.Marshal'd views, whatever encoder made them: a collection repeated after an
+// upgrade still finds its earlier messages de-duplicated.
+func TestMessageIDsHashJSONMarshal(t *testing.T) {
+	bus := newTestBus(t)
+	ctx := context.Background()
+	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
+	ten := entraTenant(t)
+	src := &listSource{typ: wire.Entra}
+	src.set(entraUser("u1", "ada@example.com", "Senior Consultant <R&D>", "App1_Users", "Sales"))
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	us, err := bus.state.User(ctx, "u1")
+	if err != nil || us == nil {
+		t.Fatalf("state: %v %v", us, err)
+	}
+	src.set(Record{ID: "u1", Removed: true})
+	if _, err := p.Collect(ctx, ten, src, false); err != nil {
+		t.Fatal(err)
+	}
+	msgs := bus.messages(t, 0)
+	if len(msgs) != 4 {
+		t.Fatalf("want 2 creates and 2 deletes, got %d messages", len(msgs))
+	}
+	null, _ := json.Marshal(nil)
+	for _, m := range msgs {
+		user, err := json.Marshal(m.User)
+		if err != nil {
+			t.Fatal(err)
+		}
+		channel := strings.TrimPrefix(m.Subject, "ENTRA.")
+		want := messageID(ten, channel, "u1", m.ActivityOperation, 0, "", null, user)
+		if m.ActivityOperation == wire.DeleteUser {
+			want = messageID(ten, channel, "u1", m.ActivityOperation, us.Revision, "", user, null)
+		}
+		if m.MsgID != want {
+			t.Errorf("%s %s: Msg-Id %s, want %s", m.Subject, m.ActivityOperation, m.MsgID, want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // johnSmiths are n SuccessFactors people called John Smith (ids prefix0 … prefixN-1): every one collides with the
@@ -22,7 +23,7 @@ func johnSmiths(tb testing.TB, prefix string, n int) *listSource {
 		pi["firstName"], pi["lastName"] = "John", "Smith"
 		recs = append(recs, r)
 	}
-	src := &listSource{typ: HR, full: true}
+	src := &listSource{typ: wire.HR, full: true}
 	src.set(recs...)
 	return src
 }
@@ -165,7 +166,7 @@ func TestSameRecordTwiceInOneCollection(t *testing.T) {
 	bus := newTestBus(t)
 	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
 	ten := hrTenant(t)
-	src := &listSource{typ: HR}
+	src := &listSource{typ: wire.HR}
 	src.set(person("1", "Ada", "Lovelace", "Engineer"), person("2", "Alan", "Turing", "Analyst"),
 		person("1", "Ada", "Lovelace", "Principal Engineer"))
 	stats, err := p.Collect(context.Background(), ten, src, false)
@@ -178,7 +179,7 @@ func TestSameRecordTwiceInOneCollection(t *testing.T) {
 			ada = append(ada, m)
 		}
 	}
-	if len(ada) != 2 || ada[0].ActivityOperation != scim.CreateUser || ada[1].ActivityOperation != scim.ModifyUser {
+	if len(ada) != 2 || ada[0].ActivityOperation != wire.CreateUser || ada[1].ActivityOperation != wire.ModifyUser {
 		t.Fatalf("want a createUser then a modifyUser for the repeated record, got %+v (stats %s)", ada, stats)
 	}
 	if ops := ada[1].Operations; len(ops) != 1 || ops[0].Path != "title" || ops[0].Value != "Principal Engineer" {

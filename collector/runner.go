@@ -14,13 +14,14 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Broker is what the collectors need from the message broker: a publishing JetStream context in the (tenant,
 // type) account, and the state bucket of that (tenant, type) in the internal account.
 type Broker interface {
-	JetStream(tenant, typ string) (jetstream.JetStream, error)
-	StateKV(ctx context.Context, tenant, typ string) (jetstream.KeyValue, error)
+	JetStream(tenant string, typ wire.Type) (jetstream.JetStream, error)
+	StateKV(ctx context.Context, tenant string, typ wire.Type) (jetstream.KeyValue, error)
 }
 
 // SourceFactory builds the source of a compiled tenant (the Entra source reads t.Mapper.SourcePaths() for its
@@ -32,14 +33,14 @@ type SourceFactory func(t *Tenant) (Source, error)
 // at the next collection (a collection in flight finishes with the snapshot it started with).
 type Runner struct {
 	Broker  Broker
-	Sources map[Type]SourceFactory
+	Sources map[wire.Type]SourceFactory
 	// ConfigPath is written back (do_initial_load: false) after an initial load completed.
 	ConfigPath string
 	Log        *slog.Logger
 	Metrics    *Metrics
 	Now        func() time.Time
 	// OnError is told about every failed collection (e-mail notification).
-	OnError func(tenant string, typ Type, err error)
+	OnError func(tenant string, typ wire.Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
 	// ImportState is a `scim-stream state-export` file imported into empty state buckets (state_transfer.go).
@@ -58,7 +59,7 @@ type snapshot struct {
 
 type loop struct {
 	name   string
-	typ    Type
+	typ    wire.Type
 	snap   chan *snapshot // capacity 1: the newest snapshot waiting to be picked up
 	cur    *snapshot
 	wake   chan struct{}
@@ -97,9 +98,9 @@ func (r *Runner) Apply(cfg *config.Config) error {
 	want := map[string]bool{}
 	var errs []error
 	for _, kind := range []struct {
-		typ     Type
+		typ     wire.Type
 		tenants map[string]*config.Tenant
-	}{{Entra, cfg.Entra}, {HR, cfg.HR}} {
+	}{{wire.Entra, cfg.Entra}, {wire.HR, cfg.HR}} {
 		names := make([]string, 0, len(kind.tenants))
 		for n := range kind.tenants {
 			names = append(names, n)
@@ -157,7 +158,7 @@ func (r *Runner) Apply(cfg *config.Config) error {
 }
 
 // Trigger runs a tenant's next collection now (the demo and tests use it).
-func (r *Runner) Trigger(typ Type, name string) {
+func (r *Runner) Trigger(typ wire.Type, name string) {
 	r.mu.Lock()
 	l := r.loops[string(typ)+"/"+name]
 	r.mu.Unlock()
@@ -170,14 +171,14 @@ func (r *Runner) Trigger(typ Type, name string) {
 	}
 }
 
-func (r *Runner) compile(name string, typ Type, tc *config.Tenant, prev *loop) (*snapshot, error) {
+func (r *Runner) compile(name string, typ wire.Type, tc *config.Tenant, prev *loop) (*snapshot, error) {
 	t, err := Compile(name, typ, tc)
 	if err != nil {
 		return nil, err
 	}
 	f := r.Sources[typ]
 	if f == nil {
-		return nil, fmt.Errorf("%s tenant %q: this build has no %s collector", typ.Kind(), name, typ.Kind())
+		return nil, fmt.Errorf("%s tenant %q: this build has no %s collector", typ.Key(), name, typ.Key())
 	}
 	// Sources are rebuilt only when what they use changed: an Entra source keeps its HTTP client and tokens
 	// across a rules-only edit.
@@ -187,7 +188,7 @@ func (r *Runner) compile(name string, typ Type, tc *config.Tenant, prev *loop) (
 	}
 	src, err := f(t)
 	if err != nil {
-		return nil, fmt.Errorf("%s tenant %q: %w", typ.Kind(), name, err)
+		return nil, fmt.Errorf("%s tenant %q: %w", typ.Key(), name, err)
 	}
 	return &snapshot{tenant: t, source: src}, nil
 }
@@ -288,7 +289,7 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		if initial {
 			l.initialDone = tc
 			if r.ConfigPath != "" {
-				if err := config.ClearInitialLoad(r.ConfigPath, l.typ.Kind(), l.name); err != nil {
+				if err := config.ClearInitialLoad(r.ConfigPath, l.typ.Key(), l.name); err != nil {
 					log.Error("initial load done, but do_initial_load could not be set back to false; set it by hand", "error", err)
 				} else {
 					log.Info("initial load done; do_initial_load set to false in the configuration file")
@@ -309,12 +310,12 @@ func (r *Runner) pipeline(ctx context.Context, l *loop) (*Pipeline, error) {
 
 // NewPipeline is the pipeline of (tenant, typ) on b: publishing in the tenant's account of that type, state in its
 // bucket of the internal account.
-func NewPipeline(ctx context.Context, b Broker, tenant string, typ Type) (*Pipeline, error) {
-	js, err := b.JetStream(tenant, string(typ))
+func NewPipeline(ctx context.Context, b Broker, tenant string, typ wire.Type) (*Pipeline, error) {
+	js, err := b.JetStream(tenant, typ)
 	if err != nil {
 		return nil, err
 	}
-	kv, err := b.StateKV(ctx, tenant, string(typ))
+	kv, err := b.StateKV(ctx, tenant, typ)
 	if err != nil {
 		return nil, err
 	}

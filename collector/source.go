@@ -4,14 +4,8 @@ package collector
 import (
 	"context"
 	"time"
-)
 
-// Type is a collector type; it is also the subject prefix and selects the NATS account.
-type Type string
-
-const (
-	Entra Type = "ENTRA"
-	HR    Type = "HR"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Record is one raw object from a source, before mapping.
@@ -59,7 +53,7 @@ type Checkpoints interface {
 // pipeline decides what changed.
 type Source interface {
 	// Type is the collector type of this source.
-	Type() Type
+	Type() wire.Type
 	// Collect emits the records that may have changed since the last successful collection (a full source
 	// emits all of them and sets full=true in its return). emit's error aborts the collection and is returned.
 	// Checkpoints given to Collect are committed by the source only after emit returned for every record, so a

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // UserState is what the collector remembers about one source object between collections: the user exactly as it
@@ -37,9 +38,9 @@ type UserState struct {
 // appendJSON appends json.Marshal(us) (the fast encoder: a collection stores every user it publishes).
 func (us *UserState) appendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"key":`...)
-	dst = appendJSONString(dst, us.Key)
+	dst = wire.AppendJSONString(dst, us.Key)
 	dst = append(dst, `,"user":`...)
-	dst, err := appendJSON(dst, us.User)
+	dst, err := wire.AppendJSON(dst, us.User)
 	if err != nil {
 		return dst, err
 	}

@@ -1,7 +1,9 @@
 package collector
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -125,6 +127,22 @@ func TestDigestIsHashKey(t *testing.T) {
 		}
 		if d, ok := parseDigest(hashKey(s)); !ok || d != digestOf(s) {
 			t.Errorf("parseDigest(hashKey(%q)) = %v, %v", s, d, ok)
+		}
+	}
+}
+
+func TestUserStateJSONIsEncodingJSON(t *testing.T) {
+	for _, us := range []UserState{
+		{Key: "emp 1/ø", User: scim.User{"userName": "a@b", "active": true}},
+		{Key: "k", User: scim.User{"groups": []any{}}, Dynamics: json.RawMessage(`{"ids":["dyn-managers"]}`), Gone: true, Revision: 9},
+		{},
+	} {
+		want, err := json.Marshal(&us)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := us.appendJSON(nil); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
 		}
 	}
 }

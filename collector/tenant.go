@@ -8,13 +8,14 @@ import (
 	"github.com/scim-stream/scim-stream/dynamics"
 	"github.com/scim-stream/scim-stream/mapper"
 	"github.com/scim-stream/scim-stream/rules"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Tenant is one (tenant, collector type) compiled from a configuration snapshot. A collection runs with the
 // Tenant it started with; a hot reload compiles a new one for the next collection.
 type Tenant struct {
 	Name   string
-	Type   Type
+	Type   wire.Type
 	Config *config.Tenant
 
 	Mapper   *mapper.Mapper
@@ -24,22 +25,14 @@ type Tenant struct {
 	InitialLoad *rules.Filter
 }
 
-// Kind is the configuration section of the type ("entra" or "hr").
-func (t Type) Kind() string {
-	if t == HR {
-		return "hr"
-	}
-	return "entra"
-}
-
 // Compile compiles a tenant's mapper, rules and dynamics. All errors are returned together, each naming the
 // tenant and the key.
-func Compile(name string, typ Type, t *config.Tenant) (*Tenant, error) {
+func Compile(name string, typ wire.Type, t *config.Tenant) (*Tenant, error) {
 	ct := &Tenant{Name: name, Type: typ, Config: t}
-	prefix := fmt.Sprintf("%s.%s", typ.Kind(), name)
+	prefix := fmt.Sprintf("%s.%s", typ.Key(), name)
 	var errs []error
 	var err error
-	if ct.Mapper, err = mapper.Compile(typ.Kind(), t.Mapper); err != nil {
+	if ct.Mapper, err = mapper.Compile(typ, t.Mapper); err != nil {
 		errs = append(errs, fmt.Errorf("%s.mapper: %w", prefix, err))
 	}
 	if ct.Router, err = rules.Compile(t.Streams); err != nil {

@@ -22,9 +22,10 @@ const EncPrefix = "enc:v1:"
 // machineIDFiles are read in order for this machine's identity; the host name is the last resort.
 var machineIDFiles = []string{"/etc/machine-id", "/var/lib/dbus/machine-id"}
 
-// machineKey derives the AES-256 key for secrets at rest from SEED when set, else from the machine identity.
-// A config encrypted on one machine therefore only opens on another with the same SEED.
-func machineKey() ([]byte, error) {
+// MachineKey derives the AES-256 key for secrets at rest from SEED when set, else from the machine identity.
+// A config encrypted on one machine therefore only opens on another with the same SEED. Every file SCIM Stream
+// encrypts secrets in (config.yaml, a gateway's file) uses it, so a value encrypted by one opens with the other.
+func MachineKey() ([]byte, error) {
 	seed := os.Getenv("SEED")
 	salt := "scim-stream machine"
 	if seed == "" {
@@ -47,7 +48,8 @@ func machineKey() ([]byte, error) {
 	return hkdf.Key(sha256.New, []byte(seed), []byte(salt), "config.yaml secrets v1", 32)
 }
 
-func encryptSecret(key []byte, clear string) (string, error) {
+// EncryptSecret encrypts clear with key (AES-256-GCM, random nonce) as EncPrefix + base64url.
+func EncryptSecret(key []byte, clear string) (string, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return "", err
@@ -65,7 +67,8 @@ func encryptSecret(key []byte, clear string) (string, error) {
 
 var errWrongKey = errors.New("cannot be decrypted on this machine: it was encrypted on another machine or with another SEED; set SEED to the seed used when it was encrypted, or replace the value with the clear text")
 
-func decryptSecret(key []byte, enc string) (string, error) {
+// DecryptSecret is the clear text of an EncryptSecret value; its errors say what the operator can do.
+func DecryptSecret(key []byte, enc string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(enc, EncPrefix))
 	if err != nil {
 		return "", errors.New("is not a valid encrypted value (" + EncPrefix + "...): replace it with the clear text")
@@ -96,20 +99,25 @@ type secretNode struct {
 
 // secretNodes lists the scalar values under secret keys, in document order.
 func secretNodes(n *yaml.Node, path string, out []secretNode) []secretNode {
+	return secretNodesOf(n, path, IsSecretKey, out)
+}
+
+// secretNodesOf lists the non-empty scalar values under the keys isSecret accepts, in document order.
+func secretNodesOf(n *yaml.Node, path string, isSecret func(key string) bool, out []secretNode) []secretNode {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
-			if IsSecretKey(k.Value) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
+			if isSecret(k.Value) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
 				out = append(out, secretNode{p, v})
 				continue
 			}
-			out = secretNodes(v, p, out)
+			out = secretNodesOf(v, p, isSecret, out)
 		}
 	case yaml.SequenceNode:
 		for i, e := range n.Content {
-			out = secretNodes(e, fmt.Sprintf("%s[%d]", path, i), out)
+			out = secretNodesOf(e, fmt.Sprintf("%s[%d]", path, i), isSecret, out)
 		}
 	}
 	return out
@@ -119,14 +127,23 @@ func hasSecretNodes(root *yaml.Node) bool { return len(secretNodes(root, "", nil
 
 // encryptFile encrypts every clear-text secret of the file in place, changing only those values' bytes.
 func encryptFile(path string, data []byte, root *yaml.Node, key []byte) error {
+	return encryptNodes(path, data, secretNodes(root, "", nil), key, false)
+}
+
+// encryptNodes encrypts the clear-text values of secrets in the file in place; quote writes them double-quoted
+// (what a JSON file needs).
+func encryptNodes(path string, data []byte, secrets []secretNode, key []byte, quote bool) error {
 	var edits []scalarEdit
-	for _, s := range secretNodes(root, "", nil) {
+	for _, s := range secrets {
 		if strings.HasPrefix(s.node.Value, EncPrefix) {
 			continue
 		}
-		enc, err := encryptSecret(key, s.node.Value)
+		enc, err := EncryptSecret(key, s.node.Value)
 		if err != nil {
 			return fmt.Errorf("config %s: encrypting %s: %w", path, s.path, err)
+		}
+		if quote {
+			enc = `"` + enc + `"`
 		}
 		edits = append(edits, scalarEdit{node: s.node, path: s.path, text: enc})
 	}
@@ -153,7 +170,7 @@ func (l *loader) decryptSecrets(root *yaml.Node, path string, key []byte) {
 		if !strings.HasPrefix(s.node.Value, EncPrefix) {
 			continue
 		}
-		clear, err := decryptSecret(key, s.node.Value)
+		clear, err := DecryptSecret(key, s.node.Value)
 		if err != nil {
 			l.errNode(s.node, s.path, err.Error())
 			setNull(s.node)

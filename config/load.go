@@ -122,7 +122,7 @@ func load(path string, encrypt bool) (*Config, error) {
 	var key []byte
 	needKey := hasSecretNodes(root)
 	if needKey {
-		if key, err = machineKey(); err != nil {
+		if key, err = MachineKey(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
@@ -141,7 +141,7 @@ func load(path string, encrypt bool) (*Config, error) {
 	// copied from another machine loads once its secrets come from the environment (no wrong-SEED error for them).
 	l.applyOverrides(root)
 	if !needKey && hasSecretNodes(root) {
-		if key, err = machineKey(); err != nil {
+		if key, err = MachineKey(); err != nil {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}

@@ -243,7 +243,7 @@ type Operator struct {
 	SysAccountSecret Secret `yaml:"sys_account_secret"`
 }
 
-// TenantAccounts are a tenant's accounts, one per collector type (see WIRE.md, Isolation).
+// TenantAccounts are a tenant's accounts, one per collector type (see package wire, Isolation).
 type TenantAccounts struct {
 	Entra *AccountKeys `yaml:"entra"`
 	HR    *AccountKeys `yaml:"hr"`

@@ -51,7 +51,7 @@ func Update(path string, changes ...Change) error {
 	var key []byte
 	keyFor := func() ([]byte, error) {
 		if key == nil {
-			k, err := machineKey()
+			k, err := MachineKey()
 			if err != nil {
 				return nil, err
 			}
@@ -167,7 +167,7 @@ func valueNode(v any, secretKey bool, keyFor func() ([]byte, error)) (*yaml.Node
 		if err != nil {
 			return err
 		}
-		enc, err := encryptSecret(k, s.Value)
+		enc, err := EncryptSecret(k, s.Value)
 		if err != nil {
 			return err
 		}

@@ -78,7 +78,7 @@ func decryptedSecrets(t *testing.T, data string) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := machineKey()
+	k, err := MachineKey()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Action is what applying a message did.
@@ -53,7 +55,7 @@ func permanent(format string, args ...any) error {
 // isPermanent reports whether err means "never retry".
 func isPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p) || errors.Is(err, ErrInvalid)
+	return errors.As(err, &p) || errors.Is(err, endpoint.ErrInvalid)
 }
 
 // entityOptions are the processing options of one subscriber entity.
@@ -64,7 +66,7 @@ type entityOptions struct {
 
 // applier applies stream messages to an endpoint with the SCIM Gateway subscriber's semantics.
 type applier struct {
-	ep   Endpoint
+	ep   endpoint.Endpoint
 	opts entityOptions
 
 	// groupIDs caches group value -> endpoint id; an id that turns out stale is dropped and looked up again.
@@ -72,24 +74,17 @@ type applier struct {
 	groupIDs map[string]string
 }
 
-func newApplier(ep Endpoint, opts entityOptions) *applier {
+func newApplier(ep endpoint.Endpoint, opts entityOptions) *applier {
 	return &applier{ep: ep, opts: opts, groupIDs: map[string]string{}}
 }
 
 // decodeMessage parses a message body; a body that is not a message with a user and a userName is permanent.
-func decodeMessage(data []byte) (*scim.Message, string, error) {
-	var m scim.Message
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, "", permanent("body is not a SCIM Stream message (JSON): %v", err)
+func decodeMessage(data []byte) (*wire.Message, string, error) {
+	m, name, err := wire.Decode(data)
+	if err != nil {
+		return nil, "", permanent("%v", err)
 	}
-	if m.User == nil {
-		return nil, "", permanent("message has no user object")
-	}
-	name, ok := m.User["userName"].(string)
-	if !ok || strings.TrimSpace(name) == "" {
-		return nil, "", permanent("message user has no userName (the lookup key)")
-	}
-	return &m, name, nil
+	return m, name, nil
 }
 
 // prepared is a message turned into what the endpoint gets.
@@ -106,7 +101,7 @@ type prepared struct {
 	unnamed []string
 }
 
-func (a *applier) prepare(m *scim.Message) prepared {
+func (a *applier) prepare(m *wire.Message) prepared {
 	u := scim.User(scim.CloneValue(map[string]any(m.User)).(map[string]any))
 	p := prepared{}
 	if oc, ok := u[scim.CreateOnly].(map[string]any); ok {
@@ -214,7 +209,7 @@ func hasRef(refs []groupRef, value string) bool {
 }
 
 // apply applies one message. Applying the same message again leaves the endpoint as it is (idempotent).
-func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
+func (a *applier) apply(ctx context.Context, m *wire.Message) (Result, error) {
 	p := a.prepare(m)
 	name, _ := p.user["userName"].(string)
 	res := Result{UserName: name}
@@ -225,9 +220,9 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	deleting := m.ActivityOperation == scim.DeleteUser || (p.lastRemoved && a.opts.DeleteUserOnLastGroupRoleRemoval)
+	deleting := m.ActivityOperation == wire.DeleteUser || (p.lastRemoved && a.opts.DeleteUserOnLastGroupRoleRemoval)
 	switch {
-	case deleting && a.opts.ModifyOnly && m.ActivityOperation == scim.DeleteUser:
+	case deleting && a.opts.ModifyOnly && m.ActivityOperation == wire.DeleteUser:
 		res.Action, res.Reason = ActionSkipped, "modifyOnly: deleteUser is ignored"
 		return res, nil
 	case deleting && !a.opts.ModifyOnly:
@@ -236,11 +231,11 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 			return res, nil
 		}
 		res.UserID = idOf(existing)
-		if err := a.ep.DeleteUser(ctx, res.UserID); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := a.ep.DeleteUser(ctx, res.UserID); err != nil && !errors.Is(err, endpoint.ErrNotFound) {
 			return res, err
 		}
 		res.Action = ActionDeleted
-		if m.ActivityOperation != scim.DeleteUser {
+		if m.ActivityOperation != wire.DeleteUser {
 			res.Reason = "last group/role removed (deleteUserOnLastGroupRoleRemoval)"
 		}
 		return res, nil
@@ -252,12 +247,12 @@ func (a *applier) apply(ctx context.Context, m *scim.Message) (Result, error) {
 		return res, nil
 	case existing == nil:
 		created, err := a.create(ctx, p)
-		if errors.Is(err, ErrConflict) { // created meanwhile (another entity, a retry): update it instead
+		if errors.Is(err, endpoint.ErrConflict) { // created meanwhile (another entity, a retry): update it instead
 			if existing, err = a.find(ctx, name); err != nil {
 				return res, err
 			}
 			if existing == nil {
-				return res, fmt.Errorf("user %q: create conflicted but the user cannot be found: %w", name, ErrUnavailable)
+				return res, fmt.Errorf("user %q: create conflicted but the user cannot be found: %w", name, endpoint.ErrUnavailable)
 			}
 			break
 		}
@@ -299,7 +294,7 @@ func idOf(u map[string]any) string { s, _ := u["id"].(string); return s }
 
 func (a *applier) find(ctx context.Context, name string) (scim.User, error) {
 	u, err := a.ep.FindUser(ctx, name)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, endpoint.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -405,7 +400,7 @@ func (a *applier) memberships(ctx context.Context, userID string, existing scim.
 			continue
 		}
 		err = a.ep.AddMembers(ctx, gid, userID)
-		if errors.Is(err, ErrNotFound) { // the cached group was deleted: look it up once more
+		if errors.Is(err, endpoint.ErrNotFound) { // the cached group was deleted: look it up once more
 			a.forget(r.Value)
 			if gid, err = a.groupID(ctx, r, true); err == nil {
 				err = a.ep.AddMembers(ctx, gid, userID)
@@ -424,7 +419,7 @@ func (a *applier) memberships(ctx context.Context, userID string, existing scim.
 		if gid == "" {
 			continue
 		}
-		if err := a.ep.RemoveMembers(ctx, gid, userID); err != nil && !errors.Is(err, ErrNotFound) {
+		if err := a.ep.RemoveMembers(ctx, gid, userID); err != nil && !errors.Is(err, endpoint.ErrNotFound) {
 			return fmt.Errorf("group %q: remove member: %w", r.Value, err)
 		}
 		res.GroupsRemoved = append(res.GroupsRemoved, r.Display)
@@ -458,12 +453,12 @@ func (a *applier) groupID(ctx context.Context, r groupRef, create bool) (string,
 		switch {
 		case err == nil:
 			id = idOf(g)
-		case errors.Is(err, ErrConflict): // created meanwhile
+		case errors.Is(err, endpoint.ErrConflict): // created meanwhile
 			if id, err = a.lookupGroup(ctx, r); err != nil {
 				return "", err
 			}
 			if id == "" {
-				return "", fmt.Errorf("group %q: create conflicted but the group cannot be found: %w", r.Value, ErrUnavailable)
+				return "", fmt.Errorf("group %q: create conflicted but the group cannot be found: %w", r.Value, endpoint.ErrUnavailable)
 			}
 		default:
 			return "", fmt.Errorf("group %q: create: %w", r.Value, err)
@@ -482,7 +477,7 @@ func (a *applier) lookupGroup(ctx context.Context, r groupRef) (string, error) {
 	if err == nil {
 		return idOf(g), nil
 	}
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, endpoint.ErrNotFound) {
 		return "", fmt.Errorf("group %q: %w", r.Value, err)
 	}
 	for _, name := range []string{r.Value, r.Display} {

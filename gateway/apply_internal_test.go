@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func refValues(rs []groupRef) []string {
@@ -17,8 +18,8 @@ func refValues(rs []groupRef) []string {
 
 func TestPrepareReadsEveryGroupAndRoleForm(t *testing.T) {
 	a := newApplier(nil, entityOptions{softSync: true})
-	m := &scim.Message{
-		ActivityOperation: scim.ModifyUser,
+	m := &wire.Message{
+		ActivityOperation: wire.ModifyUser,
 		User: scim.User{
 			"userName": "x@acme.com",
 			// The product documentation's example uses {displayName, id}; the stream publishes {display, value}.
@@ -53,7 +54,7 @@ func TestPrepareReadsEveryGroupAndRoleForm(t *testing.T) {
 }
 
 func TestPrepareTurnsAttributeRemovalsIntoNullsForSoftSyncOnly(t *testing.T) {
-	m := &scim.Message{
+	m := &wire.Message{
 		User: scim.User{
 			"userName":                "x@acme.com",
 			"name":                    map[string]any{"givenName": "X"},
@@ -108,7 +109,7 @@ func TestPrepareLastRemoved(t *testing.T) {
 		{"roles kept as roles, none left", true, scim.User{"userName": "u"}, []scim.Operation{rm}, true},
 	} {
 		e := Entity{SkipConvertRolesToGroups: c.skip}
-		p := newApplier(nil, entityOptions{Entity: e}).prepare(&scim.Message{User: c.user, Operations: c.ops})
+		p := newApplier(nil, entityOptions{Entity: e}).prepare(&wire.Message{User: c.user, Operations: c.ops})
 		if p.lastRemoved != c.want {
 			t.Errorf("%s: lastRemoved = %v, want %v", c.name, p.lastRemoved, c.want)
 		}
@@ -117,7 +118,7 @@ func TestPrepareLastRemoved(t *testing.T) {
 
 func TestPrepareRemovalsWithoutValues(t *testing.T) {
 	// The whole attribute removed, no value array: which memberships ended cannot be told.
-	m := &scim.Message{User: scim.User{"userName": "u"}, Operations: []scim.Operation{{Op: "remove", Path: "roles"}}}
+	m := &wire.Message{User: scim.User{"userName": "u"}, Operations: []scim.Operation{{Op: "remove", Path: "roles"}}}
 	p := newApplier(nil, entityOptions{softSync: true}).prepare(m)
 	if !slices.Equal(p.unnamed, []string{"roles"}) || !p.lastRemoved || len(p.removed) != 0 {
 		t.Errorf("remove roles without a value: unnamed %v lastRemoved %v removed %v", p.unnamed, p.lastRemoved, p.removed)

@@ -10,8 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkSubscriberIntoStore measures messages applied per second by one subscriber into the store, next to
@@ -22,11 +21,11 @@ func BenchmarkSubscriberIntoStore(b *testing.B) {
 	w := newWorld(b)
 	for i := range b.N {
 		u := person(fmt.Sprintf("bench%07d@acme.com", i), "groups", []any{group(fmt.Sprintf("G%d", i%10))})
-		w.publish("ENTRA.APP1", fmt.Sprintf("bench-%d", i), msg(scim.CreateUser, u))
+		w.publish("ENTRA.APP1", fmt.Sprintf("bench-%d", i), msg(wire.CreateUser, u))
 	}
 
 	// Baseline: fetch + ack, nothing else.
-	jwt, seed := w.env.SubscriberCreds(b, tenant, natsauth.Entra, "durable_raw_bench")
+	jwt, seed := w.env.SubscriberCreds(b, tenant, wire.Entra, "durable_raw_bench")
 	js, err := jetstream.New(w.env.Connect(b, jwt, seed))
 	if err != nil {
 		b.Fatal(err)
@@ -82,7 +81,7 @@ func BenchmarkSubscriberIntoStore(b *testing.B) {
 	// Steady state: every user changes title (lookup, one replace; the membership is already there).
 	for i := range b.N {
 		u := person(fmt.Sprintf("bench%07d@acme.com", i), "title", "Senior", "groups", []any{group(fmt.Sprintf("G%d", i%10))})
-		w.publish("ENTRA.APP1", fmt.Sprintf("bench-mod-%d", i), msg(scim.ModifyUser, u))
+		w.publish("ENTRA.APP1", fmt.Sprintf("bench-mod-%d", i), msg(wire.ModifyUser, u))
 	}
 	start = time.Now()
 	select {

@@ -103,8 +103,8 @@ type ReplaceDomain struct {
 	To   string `yaml:"to"`
 }
 
-// EndpointConfig is the `endpoint` block: `type` picks a registered endpoint (default "store"), the rest is that
-// endpoint's. A Node plugin's endpoint block (no type) therefore opens the store.
+// EndpointConfig is the `endpoint` block: `type` picks one of the endpoint types in Options.Endpoints (default
+// "store"), the rest is that endpoint's. A Node plugin's endpoint block (no type) therefore opens the store.
 type EndpointConfig struct {
 	Type string
 	Node *yaml.Node
@@ -171,30 +171,8 @@ func LoadConfig(path string) (*Config, error) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("gateway config %s: must be an object with scimgateway and endpoint", path)
 	}
-	secrets := secretNodes(doc.Content[0], "", nil)
-	if len(secrets) > 0 {
-		key, err := machineKey()
-		if err != nil {
-			return nil, fmt.Errorf("gateway config %s: %w", path, err)
-		}
-		if err := encryptInPlace(path, data, secrets, key); err != nil {
-			return nil, err
-		}
-		var errs []error
-		for _, s := range secrets {
-			if strings.HasPrefix(s.node.Value, config.EncPrefix) {
-				clear, err := decryptSecret(key, s.node.Value)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("gateway config %s:%d: %s: %w", path, s.node.Line, s.path, err))
-					continue
-				}
-				s.node.Value, s.node.Tag, s.node.Style = clear, "!!str", 0
-			}
-			config.RegisterSecret(s.node.Value)
-		}
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
-		}
+	if err := openSecrets(path, data, doc.Content[0]); err != nil {
+		return nil, err
 	}
 	c := &Config{}
 	if err := doc.Content[0].Decode(c); err != nil {

@@ -12,8 +12,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // nodeConfig is a plugin-loki.json as the Node SCIM Gateway has it, with the subscriber block that
@@ -72,7 +71,7 @@ const nodeConfig = `{
 func TestNodeJSONConfigRunsUnchanged(t *testing.T) {
 	t.Setenv("SEED", "gateway-test-seed")
 	w := newWorld(t)
-	jwt, seed := w.env.SubscriberCreds(t, tenant, natsauth.Entra, natsauth.DurableName("plugin-loki", "undefined"))
+	jwt, seed := w.env.SubscriberCreds(t, tenant, wire.Entra, wire.DurableName("plugin-loki", "undefined"))
 	if err := os.MkdirAll(filepath.Join(w.dir, "certs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +126,7 @@ func TestNodeJSONConfigRunsUnchanged(t *testing.T) {
 	}
 
 	r := w.start(cfg)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("node@acme.onmicrosoft.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("node@acme.onmicrosoft.com")))
 	if evs := r.waitEvents(t, 1); evs[0].Action != gateway.ActionCreated {
 		t.Fatalf("action %s (%v)\n%s", evs[0].Action, evs[0].Err, r.log)
 	}
@@ -146,7 +145,7 @@ func TestNodeJSONConfigRunsUnchanged(t *testing.T) {
 func TestYAMLConfig(t *testing.T) {
 	t.Setenv("SEED", "gateway-test-seed")
 	w := newWorld(t)
-	jwt, seed := w.env.SubscriberCreds(t, tenant, natsauth.HR, natsauth.DurableName("hr-gateway", "undefined"))
+	jwt, seed := w.env.SubscriberCreds(t, tenant, wire.HR, wire.DurableName("hr-gateway", "undefined"))
 	path := filepath.Join(w.dir, "gateway.yaml")
 	text := `# our gateway
 name: hr-gateway
@@ -182,7 +181,7 @@ endpoint:
 		t.Fatalf("want the seed encrypted and comments kept:\n%s", after)
 	}
 	r := w.start(cfg)
-	w.publish("HR.SF", nextID(), msg(scim.CreateUser, person("yaml@acme.com")))
+	w.publish("HR.SF", nextID(), msg(wire.CreateUser, person("yaml@acme.com")))
 	r.waitEvents(t, 1)
 	r.user(t, "yaml@acme.com")
 	if r.st.Path() != filepath.Join(w.dir, "people.db") {
@@ -192,7 +191,7 @@ endpoint:
 
 func TestConfigErrorsNameTheKey(t *testing.T) {
 	w := newWorld(t)
-	userJWT, _ := w.env.SubscriberCreds(t, tenant, natsauth.HR, "")
+	userJWT, _ := w.env.SubscriberCreds(t, tenant, wire.HR, "")
 	kp, _ := nkeys.CreateUser()
 	seed, _ := kp.Seed()
 	dir := t.TempDir()
@@ -245,7 +244,7 @@ func TestUnknownEndpointType(t *testing.T) {
 	cfg.Endpoint.Type = "nosuch"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := gateway.Open(ctx, cfg, nil); err == nil || !strings.Contains(err.Error(), `unknown endpoint type "nosuch"`) {
+	if _, err := gateway.Open(ctx, cfg, options(nil)); err == nil || !strings.Contains(err.Error(), `unknown endpoint type "nosuch"`) {
 		t.Fatalf("err = %v", err)
 	}
 }

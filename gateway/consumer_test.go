@@ -12,7 +12,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // consumerInfo reads the durable with the subscriber's own (least-permission) creds.
@@ -36,9 +36,9 @@ func TestConsumerHasTheNodeClientsNameAndSettings(t *testing.T) {
 	w := newWorld(t)
 	e := w.entity("plugin-loki", "undefined", "ENTRA.AD.*")
 	r := w.start(w.config("plugin-loki", true, map[string]gateway.Entity{"undefined": e}))
-	w.publish("ENTRA.AD.USER", nextID(), msg(scim.CreateUser, person("ad@acme.com")))
-	w.publish("ENTRA.AD.USER.APP1", nextID(), msg(scim.CreateUser, person("deeper@acme.com")))
-	w.publish("ENTRA.AD.OPERATOR", nextID(), msg(scim.CreateUser, person("op@acme.com")))
+	w.publish("ENTRA.AD.USER", nextID(), msg(wire.CreateUser, person("ad@acme.com")))
+	w.publish("ENTRA.AD.USER.APP1", nextID(), msg(wire.CreateUser, person("deeper@acme.com")))
+	w.publish("ENTRA.AD.OPERATOR", nextID(), msg(wire.CreateUser, person("op@acme.com")))
 	evs := r.waitEvents(t, 2)
 	time.Sleep(200 * time.Millisecond)
 	if len(r.eventList()) != 2 || evs[0].UserName != "ad@acme.com" || evs[1].UserName != "op@acme.com" {
@@ -70,7 +70,7 @@ func TestPreCreatedConsumerIsKeptAndReFiltered(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := w.start(w.config("gw", true, map[string]gateway.Entity{"app1": e}))
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("moved@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("moved@acme.com")))
 	r.waitEvents(t, 1)
 	c := consumerInfo(t, w, e, "durable_gw_app1").Config
 	if c.FilterSubject != "ENTRA.APP1" || c.AckWait != 5*time.Minute {
@@ -117,7 +117,7 @@ func TestWrongTenantIsReportedAndRetried(t *testing.T) {
 func TestSurvivesBrokerRestart(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("before@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("before@acme.com")))
 	r.waitEvents(t, 1)
 
 	port := w.env.Broker.Server().Addr().(*net.TCPAddr).Port
@@ -134,7 +134,7 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 	}
 	t.Cleanup(b.Shutdown)
 	w.env.Broker = b
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("after@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("after@acme.com")))
 	if evs := r.waitEvents(t, 2); evs[1].UserName != "after@acme.com" {
 		t.Fatalf("after restart: %+v", evs[1])
 	}
@@ -149,7 +149,7 @@ func TestMissingCAFileStopsTheGateway(t *testing.T) {
 	cfg.Scimgateway.Stream.Certificate.CA = "missing-ca.pem"
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := gateway.Run(ctx, cfg, nil)
+	err := gateway.Run(ctx, cfg, options(nil))
 	if err == nil || !strings.Contains(err.Error(), "missing-ca.pem") {
 		t.Fatalf("Run = %v, want an error naming the CA file", err)
 	}

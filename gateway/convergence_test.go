@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // changes generates n messages over users people, like a source that keeps changing: each user is created, then
 // changes title and moves between groups (with the remove Operation for the old one); in the last round a
 // tenth are deleted and a tenth leave (active false). want is the state the endpoint must end in.
-func changes(n, people int) (msgs []scim.Message, want map[string]scim.User) {
+func changes(n, people int) (msgs []wire.Message, want map[string]scim.User) {
 	want = map[string]scim.User{}
 	groupOf := func(k, round int) string { return fmt.Sprintf("G%d", (k+round)%5) }
 	rounds := n / people
@@ -25,9 +27,9 @@ func changes(n, people int) (msgs []scim.Message, want map[string]scim.User) {
 		name := fmt.Sprintf("user%03d@acme.com", k)
 		u := person(name, "title", fmt.Sprintf("Title %d", round), "groups", []any{group(groupOf(k, round))})
 		var ops []scim.Operation
-		op := scim.CreateUser
+		op := wire.CreateUser
 		if round > 0 {
-			op = scim.ModifyUser
+			op = wire.ModifyUser
 			ops = append(ops, scim.Operation{Op: "remove", Path: "groups", Value: []any{group(groupOf(k, round-1))}},
 				scim.Operation{Op: "add", Path: "groups", Value: []any{group(groupOf(k, round))}})
 		}
@@ -35,7 +37,7 @@ func changes(n, people int) (msgs []scim.Message, want map[string]scim.User) {
 			u["active"] = false
 		}
 		if round == rounds-1 && k%10 == 0 {
-			op = scim.DeleteUser
+			op = wire.DeleteUser
 			delete(want, name)
 		} else {
 			want[name] = scim.User(u)
@@ -46,7 +48,7 @@ func changes(n, people int) (msgs []scim.Message, want map[string]scim.User) {
 }
 
 // mismatch describes how the store differs from want ("" when it converged).
-func mismatch(ctx context.Context, ep gateway.Endpoint, want map[string]scim.User, people int) string {
+func mismatch(ctx context.Context, ep endpoint.Endpoint, want map[string]scim.User, people int) string {
 	for k := range people {
 		name := fmt.Sprintf("user%03d@acme.com", k)
 		w, exists := want[name]
@@ -90,7 +92,7 @@ func TestOfflineGatewayConvergesAfter1000Changes(t *testing.T) {
 	cfg := w.config("gw", false, map[string]gateway.Entity{"app1": w.entity("gw", "app1", "ENTRA.APP1")})
 	// The gateway has run before (its durable exists), then goes offline.
 	r := w.start(cfg)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("early@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("early@acme.com")))
 	r.waitEvents(t, 1)
 	r.stop()
 
@@ -172,7 +174,7 @@ func TestRetriesCountOneDeliveryEach(t *testing.T) {
 	if err := r.st.Suspend(); err != nil {
 		t.Fatal(err)
 	}
-	w.publish("ENTRA.APP1", "bounce-1", msg(scim.CreateUser, person("bounce@acme.com")))
+	w.publish("ENTRA.APP1", "bounce-1", msg(wire.CreateUser, person("bounce@acme.com")))
 	for i := range 4 {
 		select {
 		case <-retries:

@@ -1,3 +1,7 @@
+// Package gateway is the bundled SCIM gateway: it reads a gateway configuration (the Node SCIM Gateway's plugin
+// file, or the same keys in YAML), opens the configured endpoint and runs a stream subscriber per ENTRA/HR entity
+// that applies the channel's messages to it. The SCIM side (HTTP server, publisher, GW responders) is package
+// scimserver, started as a Runner; the endpoints implement package endpoint.
 package gateway
 
 import (
@@ -6,22 +10,26 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Gateway is a running bundled gateway: its configuration, its open endpoint, and the parts that use them (the
-// stream subscribers here; the SCIM HTTP server and GW responders attach as runners).
+// stream subscribers here; the SCIM HTTP server and GW responders, package scimserver, attach as a runner).
 type Gateway struct {
 	Config   *Config
-	Endpoint Endpoint
+	Endpoint endpoint.Endpoint
 	Log      *slog.Logger
 	// OnEvent, when set before Run, is called after each stream message was handled (from the entity's
 	// goroutine; entities run concurrently). The demo prints "user provisioned" lines from it.
 	OnEvent func(Event)
 	// RetryMin and RetryMax bound the nak back-off after an endpoint failure (doubling per delivery).
 	RetryMin, RetryMax time.Duration
+
+	runners map[string]Runner
 }
 
 // Event is one handled stream message.
@@ -41,38 +49,35 @@ type Event struct {
 // returns nil at once when scimgateway.port is 0). It runs until ctx is cancelled.
 type Runner func(ctx context.Context, g *Gateway) error
 
-var (
-	runnersMu sync.Mutex
-	runners   = map[string]Runner{}
-)
-
-// RegisterRunner adds a part that every Gateway.Run starts; packages call it from init.
-func RegisterRunner(name string, r Runner) {
-	runnersMu.Lock()
-	defer runnersMu.Unlock()
-	if _, dup := runners[name]; dup {
-		panic("gateway: runner " + name + " registered twice")
-	}
-	runners[name] = r
+// Options are what a gateway is built from besides its configuration. The command fills them: the endpoint types
+// the configuration may select and the parts to run, each listed explicitly.
+type Options struct {
+	// Endpoints are the endpoint types `endpoint.type` may name.
+	Endpoints endpoint.Factories
+	// Runners are started by Run next to the subscribers, by name (the name is in their errors).
+	Runners map[string]Runner
+	// Log is the gateway's logger; nil discards.
+	Log *slog.Logger
 }
 
 // Open opens the configured endpoint and returns a gateway ready to Run.
-func Open(ctx context.Context, cfg *Config, log *slog.Logger) (*Gateway, error) {
+func Open(ctx context.Context, cfg *Config, opts Options) (*Gateway, error) {
+	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	ep, err := OpenEndpoint(ctx, cfg.EndpointType(), cfg.Endpoint.Node, EndpointEnv{Dir: cfg.Dir, Name: cfg.Name, Log: log})
+	ep, err := opts.Endpoints.Open(ctx, cfg.EndpointType(), cfg.Endpoint.Node, endpoint.Env{Dir: cfg.Dir, Name: cfg.Name, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: endpoint %s: %w", cfg.Name, cfg.EndpointType(), err)
 	}
-	return &Gateway{Config: cfg, Endpoint: ep, Log: log, RetryMin: time.Second, RetryMax: time.Minute}, nil
+	return &Gateway{Config: cfg, Endpoint: ep, Log: log, RetryMin: time.Second, RetryMax: time.Minute, runners: opts.Runners}, nil
 }
 
-// Run runs the subscribers and the registered runners until ctx is cancelled (nil then) or a runner fails.
-// The endpoint stays open: Close it after Run returns.
+// Run runs the subscribers and the runners until ctx is cancelled (nil then) or a runner fails. The endpoint
+// stays open: Close it after Run returns.
 func (g *Gateway) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -85,21 +90,16 @@ func (g *Gateway) Run(ctx context.Context) error {
 			}
 		})
 	}
-	runnersMu.Lock()
-	names := make([]string, 0, len(runners))
-	for n := range runners {
+	names := make([]string, 0, len(g.runners))
+	for n := range g.runners {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	rs := make([]Runner, len(names))
-	for i, n := range names {
-		rs[i] = runners[n]
-	}
-	runnersMu.Unlock()
-	for i, r := range rs {
+	for _, n := range names {
+		r := g.runners[n]
 		wg.Go(func() {
 			if err := r(ctx, g); err != nil && ctx.Err() == nil {
-				cancel(fmt.Errorf("gateway %s: %s: %w", g.Config.Name, names[i], err))
+				cancel(fmt.Errorf("gateway %s: %s: %w", g.Config.Name, n, err))
 			}
 		})
 	}
@@ -118,8 +118,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 func (g *Gateway) Close() error { return g.Endpoint.Close() }
 
 // Run opens the gateway of cfg, runs it until ctx is cancelled and closes it.
-func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
-	g, err := Open(ctx, cfg, log)
+func Run(ctx context.Context, cfg *Config, opts Options) error {
+	g, err := Open(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func (g *Gateway) subscribers() []*subscriber {
 	var out []*subscriber
 	for _, n := range names {
 		e := sub.Entity[n]
-		if strings.HasPrefix(e.NATS.Subject, "GW.") {
+		if isType(e.NATS.Subject, wire.GW) {
 			continue
 		}
 		out = append(out, newSubscriber(g, n, e))

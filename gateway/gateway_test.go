@@ -8,28 +8,21 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/gateway"
-	_ "github.com/scim-stream/scim-stream/gateway/store"
 )
-
-// The runner only acts for gateways named "runner-test", so that other tests' gateways are unaffected.
-func init() {
-	gateway.RegisterRunner("runner-test", func(ctx context.Context, g *gateway.Gateway) error {
-		if g.Config.Name != "runner-test" {
-			return nil
-		}
-		if g.Endpoint == nil {
-			return errors.New("runner got no endpoint")
-		}
-		return errors.New("runner-test failed on purpose")
-	})
-}
 
 func TestRunnerFailureStopsRun(t *testing.T) {
 	cfg := gateway.SubscriberConfig("runner-test", t.TempDir(), nil, "", nil)
 	cfg.Scimgateway.Stream.Subscriber.Enabled = false
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := gateway.Run(ctx, cfg, nil)
+	opts := options(nil)
+	opts.Runners = map[string]gateway.Runner{"runner-test": func(ctx context.Context, g *gateway.Gateway) error {
+		if g.Endpoint == nil {
+			return errors.New("runner got no endpoint")
+		}
+		return errors.New("runner-test failed on purpose")
+	}}
+	err := gateway.Run(ctx, cfg, opts)
 	if err == nil || !strings.Contains(err.Error(), "runner-test failed on purpose") {
 		t.Fatalf("Run = %v, want the runner's error", err)
 	}
@@ -43,7 +36,7 @@ func TestRunEndsCleanlyOnCancel(t *testing.T) {
 	cfg.Scimgateway.Stream.Subscriber.Enabled = false
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, cfg, nil) }()
+	go func() { done <- gateway.Run(ctx, cfg, options(nil)) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {

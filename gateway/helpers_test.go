@@ -18,9 +18,10 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const tenant = "acme"
@@ -36,11 +37,9 @@ func newWorld(t testing.TB) *world {
 	return &world{t: t, env: brokertest.Start(t, tenant), dir: t.TempDir()}
 }
 
-func typeOf(subject string) string {
-	if len(subject) > 3 && subject[:3] == "HR." {
-		return natsauth.HR
-	}
-	return natsauth.Entra
+func typeOf(subject string) wire.Type {
+	typ, _ := wire.TypeOf(subject)
+	return typ
 }
 
 // publish publishes a message body the way the pipeline does (Msg-Id and Nats-Msg-Id).
@@ -68,7 +67,7 @@ func (w *world) publish(subject, id string, body any) {
 
 // entity returns a subscriber entity for subject with creds bound to the durable the gateway will use.
 func (w *world) entity(gwName, entityKey, subject string) gateway.Entity {
-	jwt, seed := w.env.SubscriberCreds(w.t, tenant, typeOf(subject), natsauth.DurableName(gwName, entityKey))
+	jwt, seed := w.env.SubscriberCreds(w.t, tenant, typeOf(subject), wire.DurableName(gwName, entityKey))
 	return gateway.Entity{NATS: gateway.NATS{Tenant: tenant, Subject: subject, JWT: jwt, Secret: config.Secret(seed)}}
 }
 
@@ -105,7 +104,7 @@ func (w *world) startRetry(cfg *gateway.Config, hook func(gateway.Event), retryM
 	w.t.Helper()
 	r := &running{log: &logBuf{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	g, err := gateway.Open(context.Background(), cfg, log)
+	g, err := gateway.Open(context.Background(), cfg, options(log))
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -204,11 +203,11 @@ func (l *logBuf) String() string {
 }
 
 // msg builds a stream message.
-func msg(op string, user map[string]any, ops ...scim.Operation) scim.Message {
+func msg(op string, user map[string]any, ops ...scim.Operation) wire.Message {
 	if ops == nil {
 		ops = []scim.Operation{}
 	}
-	return scim.Message{ActivityOperation: op, Operations: ops, User: scim.User(user)}
+	return wire.Message{ActivityOperation: op, Operations: ops, User: scim.User(user)}
 }
 
 func person(userName string, extra ...any) map[string]any {
@@ -238,3 +237,8 @@ func nextID() string {
 }
 
 func storePath(dir, name string) string { return filepath.Join(dir, name+".db") }
+
+// options are these tests' gateway options: the store endpoint, logging to log (nil: nowhere).
+func options(log *slog.Logger) gateway.Options {
+	return gateway.Options{Endpoints: endpoint.Factories{store.Type: store.OpenConfig}, Log: log}
+}

@@ -16,8 +16,8 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // hrDynamics gives consultants an App1 role, in the documentation's YAML form.
@@ -47,7 +47,7 @@ func TestHRToStore(t *testing.T) {
 	if err := yaml.Unmarshal([]byte(hrDynamics), &tc.Dynamics); err != nil {
 		t.Fatal(err)
 	}
-	tenant, err := collector.Compile("mycompany", collector.HR, tc)
+	tenant, err := collector.Compile("mycompany", wire.HR, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func TestHRToStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", collector.HR)
+	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	jwt, seed := env.SubscriberCreds(t, "mycompany", natsauth.HR, natsauth.DurableName("hr-gw", "undefined"))
+	jwt, seed := env.SubscriberCreds(t, "mycompany", wire.HR, wire.DurableName("hr-gw", "undefined"))
 	cfg := gateway.SubscriberConfig("hr-gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
 		"undefined": {NATS: gateway.NATS{Tenant: "mycompany", Subject: "HR.SF", JWT: jwt, Secret: config.Secret(seed)},
 			DeleteUserOnLastGroupRoleRemoval: true},
@@ -69,7 +69,7 @@ func TestHRToStore(t *testing.T) {
 	var evs, evs2 []gateway.Event
 	st := runStoreGateway(t, cfg, func(e gateway.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() })
 	// A second gateway on the same channel keeps users who lose their last role.
-	jwt2, seed2 := env.SubscriberCreds(t, "mycompany", natsauth.HR, natsauth.DurableName("hr-keep", "undefined"))
+	jwt2, seed2 := env.SubscriberCreds(t, "mycompany", wire.HR, wire.DurableName("hr-keep", "undefined"))
 	st2 := runStoreGateway(t, gateway.SubscriberConfig("hr-keep", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
 		"undefined": {NATS: gateway.NATS{Tenant: "mycompany", Subject: "HR.SF", JWT: jwt2, Secret: config.Secret(seed2)}},
 	}), func(e gateway.Event) { mu.Lock(); evs2 = append(evs2, e); mu.Unlock() })
@@ -189,7 +189,7 @@ var logs = &logBuf{}
 // runStoreGateway runs a gateway with the store endpoint until the test ends.
 func runStoreGateway(t *testing.T, cfg *gateway.Config, onEvent func(gateway.Event)) *store.Store {
 	t.Helper()
-	g, err := gateway.Open(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	g, err := gateway.Open(context.Background(), cfg, options(slog.New(slog.NewTextHandler(logs, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}

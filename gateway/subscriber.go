@@ -12,10 +12,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
-// Subscriber settings (WIRE.md): batches of up to 100, processed one at a time in stream order.
+// Subscriber settings (package wire): batches of up to 100, processed one at a time in stream order.
 const (
 	fetchBatch = 100
 	// defaultAckWait is JetStream's ack wait when the consumer does not set one.
@@ -46,8 +46,8 @@ type subscriber struct {
 func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
 	// Soft sync is forced for HR: an HR message carries only what the HR system owns, a replace would erase
 	// everything else (e.g. what an ENTRA channel provisioned).
-	soft := g.Config.Scimgateway.Scim.UsePutSoftSync || strings.HasPrefix(e.NATS.Subject, "HR.")
-	durable := natsauth.DurableName(g.Config.Name, entity)
+	soft := g.Config.Scimgateway.Scim.UsePutSoftSync || isType(e.NATS.Subject, wire.HR)
+	durable := wire.DurableName(g.Config.Name, entity)
 	return &subscriber{
 		g: g, entity: entity, cfg: e, durable: durable,
 		ap: newApplier(g.Endpoint, entityOptions{softSync: soft, Entity: e}),
@@ -75,7 +75,7 @@ func (s *subscriber) run(ctx context.Context) error {
 		cons, err := s.consumer(ctx, js)
 		if d := s.denied.Load(); err != nil && d != nil {
 			err = fmt.Errorf("%w: the broker denied it (%v): nats.tenant, nats.subject and the gateway name %q with entity %q must be those the creds were issued for (scim-stream creds -tenant T -type %s -plugin %s -entity %s)",
-				err, *d, s.g.Config.Name, s.entity, strings.ToLower(strings.SplitN(s.cfg.NATS.Subject, ".", 2)[0]), s.g.Config.Name, s.entity)
+				err, *d, s.g.Config.Name, s.entity, s.typ().Key(), s.g.Config.Name, s.entity)
 		}
 		if err == nil {
 			wait = s.g.RetryMin
@@ -162,7 +162,7 @@ func (s *subscriber) consumer(ctx context.Context, js jetstream.JetStream) (jets
 		s.log.Info("gateway: consumer created")
 		return cons, nil
 	case errors.Is(err, jetstream.ErrStreamNotFound):
-		return nil, fmt.Errorf("stream %q not found: nats.tenant must be the SCIM Stream tenant name, and the creds must be for its %s collector type", stream, strings.SplitN(subject, ".", 2)[0])
+		return nil, fmt.Errorf("stream %q not found: nats.tenant must be the SCIM Stream tenant name, and the creds must be for its %s collector type", stream, s.typ())
 	default:
 		return nil, fmt.Errorf("consumer %s on stream %s: %w", s.durable, stream, err)
 	}
@@ -251,7 +251,7 @@ func (s *subscriber) nak(msg jetstream.Msg, delay time.Duration) {
 // handle applies one message and acks or terms it. When it returns a back-off (> 0) the message was not
 // applied: the caller naks it with that delay and waits before the next pull.
 func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duration {
-	ev := Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get("Msg-Id")}
+	ev := Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get(wire.MsgIDHeader)}
 	delivered := uint64(1)
 	if md, err := msg.Metadata(); err == nil {
 		ev.Seq, delivered = md.Sequence.Stream, md.NumDelivered
@@ -340,3 +340,12 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// isType reports whether an entity's subject (a filter such as ENTRA.AD.*) belongs to typ.
+func isType(subject string, typ wire.Type) bool {
+	t, ok := wire.TypeOf(subject)
+	return ok && t == typ
+}
+
+// typ is the collector type of the entity's subject (Validate accepts only subjects that have one).
+func (s *subscriber) typ() wire.Type { t, _ := wire.TypeOf(s.cfg.NATS.Subject); return t }

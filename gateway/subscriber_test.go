@@ -9,6 +9,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // entraGateway starts a gateway "gw" with one entity "app1" on ENTRA.APP1 and the given options.
@@ -24,10 +25,10 @@ func TestCreateReplaceDeleteInOrder(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, false, nil)
 	u := person("john@acme.com", "groups", []any{group("Employees")}, "nickName", "Johnny")
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, u))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, u))
 	next := person("john@acme.com", "groups", []any{group("Employees"), group("Admins")})
 	delete(next, "title")
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, next))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, next))
 	evs := r.waitEvents(t, 2)
 	if evs[0].Action != gateway.ActionCreated || evs[1].Action != gateway.ActionReplaced {
 		t.Fatalf("actions %s, %s; want created, replaced", evs[0].Action, evs[1].Action)
@@ -39,13 +40,13 @@ func TestCreateReplaceDeleteInOrder(t *testing.T) {
 	if g := groupNames(got); !slices.Equal(g, []string{"Admins", "Employees"}) {
 		t.Errorf("groups = %v", g)
 	}
-	w.publish("ENTRA.APP1", nextID(), msg(scim.DeleteUser, next))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.DeleteUser, next))
 	if evs := r.waitEvents(t, 3); evs[2].Action != gateway.ActionDeleted {
 		t.Fatalf("action %s, want deleted", evs[2].Action)
 	}
 	r.absent(t, "john@acme.com")
 	// A delete of an absent user is done already.
-	w.publish("ENTRA.APP1", nextID(), msg(scim.DeleteUser, next))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.DeleteUser, next))
 	if evs := r.waitEvents(t, 4); evs[3].Action != gateway.ActionSkipped {
 		t.Fatalf("second delete: %s, want skipped", evs[3].Action)
 	}
@@ -54,7 +55,7 @@ func TestCreateReplaceDeleteInOrder(t *testing.T) {
 func TestSameMessageTwiceIsIdempotent(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, false, func(e *gateway.Entity) { e.GenerateUserPassword = true })
-	m := msg(scim.CreateUser, person("ann@acme.com", "roles", []any{role("App1", "Admin access", "Admins")}))
+	m := msg(wire.CreateUser, person("ann@acme.com", "roles", []any{role("App1", "Admin access", "Admins")}))
 	w.publish("ENTRA.APP1", nextID(), m)
 	r.waitEvents(t, 1)
 	first := r.user(t, "ann@acme.com")
@@ -86,7 +87,7 @@ func TestSoftSyncIsForcedForHR(t *testing.T) {
 	hr := person("kim@acme.com", "title", "Manager", "groups", []any{group("Staff")},
 		"name", map[string]any{"givenName": "Kim", "familyName": "Lee"})
 	delete(hr, "displayName")
-	w.publish("HR.SF", nextID(), msg(scim.ModifyUser, hr,
+	w.publish("HR.SF", nextID(), msg(wire.ModifyUser, hr,
 		scim.Operation{Op: "replace", Path: "title", Value: "Manager"},
 		scim.Operation{Op: "remove", Path: "name.middleName"}))
 	if evs := r.waitEvents(t, 1); evs[0].Action != gateway.ActionModified {
@@ -104,7 +105,7 @@ func TestSoftSyncIsForcedForHR(t *testing.T) {
 	}
 	// Soft sync adds groups and removes only those an Operation removes.
 	hr2 := person("kim@acme.com", "title", "Manager", "groups", []any{group("Managers")})
-	w.publish("HR.SF", nextID(), msg(scim.ModifyUser, hr2,
+	w.publish("HR.SF", nextID(), msg(wire.ModifyUser, hr2,
 		scim.Operation{Op: "add", Path: "groups", Value: []any{group("Managers")}},
 		scim.Operation{Op: "remove", Path: "groups", Value: []any{group("Staff")}}))
 	r.waitEvents(t, 2)
@@ -116,7 +117,7 @@ func TestSoftSyncIsForcedForHR(t *testing.T) {
 func TestModifyOnly(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, func(e *gateway.Entity) { e.ModifyOnly = true })
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("new@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("new@acme.com")))
 	if evs := r.waitEvents(t, 1); evs[0].Action != gateway.ActionSkipped {
 		t.Fatalf("create with modifyOnly: %s", evs[0].Action)
 	}
@@ -124,8 +125,8 @@ func TestModifyOnly(t *testing.T) {
 	if _, err := r.st.CreateUser(context.Background(), scim.User(person("old@acme.com"))); err != nil {
 		t.Fatal(err)
 	}
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("old@acme.com", "title", "Boss")))
-	w.publish("ENTRA.APP1", nextID(), msg(scim.DeleteUser, person("old@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("old@acme.com", "title", "Boss")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.DeleteUser, person("old@acme.com")))
 	evs := r.waitEvents(t, 3)
 	if evs[1].Action != gateway.ActionModified || evs[2].Action != gateway.ActionSkipped {
 		t.Fatalf("actions %s, %s; want modified, skipped", evs[1].Action, evs[2].Action)
@@ -138,13 +139,13 @@ func TestModifyOnly(t *testing.T) {
 func TestInactiveUserIsNotCreatedButExistingOneIsDeactivated(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("gone@acme.com", "active", false)))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("gone@acme.com", "active", false)))
 	if evs := r.waitEvents(t, 1); evs[0].Action != gateway.ActionSkipped {
 		t.Fatalf("inactive create: %s", evs[0].Action)
 	}
 	r.absent(t, "gone@acme.com")
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("leaver@acme.com")))
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("leaver@acme.com", "active", "False")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("leaver@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("leaver@acme.com", "active", "False")))
 	r.waitEvents(t, 3)
 	if got := r.user(t, "leaver@acme.com"); got["active"] != false {
 		t.Fatalf("leaver active = %#v, want false", got["active"])
@@ -155,7 +156,7 @@ func TestRolesBecomeGroups(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
 	u := person("rita@acme.com", "roles", []any{role("App1", "Admin access", "Admins"), role("App1", "User access", "Users")})
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, u))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, u))
 	evs := r.waitEvents(t, 1)
 	if !slices.Equal(evs[0].GroupsAdded, []string{"App1 - Admin access", "App1 - User access"}) {
 		t.Errorf("groups added %v", evs[0].GroupsAdded)
@@ -168,7 +169,7 @@ func TestRolesBecomeGroups(t *testing.T) {
 		t.Fatalf("groups = %v, want [Admins Users] (role values)", g)
 	}
 	u2 := person("rita@acme.com", "roles", []any{role("App1", "User access", "Users")})
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, u2,
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, u2,
 		scim.Operation{Op: "remove", Path: "roles", Value: []any{role("App1", "Admin access", "Admins")}}))
 	r.waitEvents(t, 2)
 	if g := groupNames(r.user(t, "rita@acme.com")); !slices.Equal(g, []string{"Users"}) {
@@ -179,7 +180,7 @@ func TestRolesBecomeGroups(t *testing.T) {
 func TestSkipConvertRolesToGroupsKeepsRoles(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, func(e *gateway.Entity) { e.SkipConvertRolesToGroups = true })
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("sam@acme.com", "roles", []any{role("App1", "Admin access", "Admins")})))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("sam@acme.com", "roles", []any{role("App1", "Admin access", "Admins")})))
 	r.waitEvents(t, 1)
 	got := r.user(t, "sam@acme.com")
 	roles, _ := got["roles"].([]any)
@@ -193,8 +194,8 @@ func TestDeleteUserOnLastGroupRoleRemoval(t *testing.T) {
 		t.Run(map[bool]string{true: "on", false: "off"}[on], func(t *testing.T) {
 			w := newWorld(t)
 			r := entraGateway(t, w, true, func(e *gateway.Entity) { e.DeleteUserOnLastGroupRoleRemoval = on })
-			w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("lou@acme.com", "roles", []any{role("App1", "User access", "Users")})))
-			w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("lou@acme.com"),
+			w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("lou@acme.com", "roles", []any{role("App1", "User access", "Users")})))
+			w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("lou@acme.com"),
 				scim.Operation{Op: "remove", Path: "roles", Value: []any{role("App1", "User access", "Users")}}))
 			evs := r.waitEvents(t, 2)
 			if on {
@@ -217,7 +218,7 @@ func TestDeleteUserOnLastGroupRoleRemoval(t *testing.T) {
 func TestGenerateUserPasswordOnCreateOnly(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, func(e *gateway.Entity) { e.GenerateUserPassword = true })
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("pat@acme.com")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("pat@acme.com")))
 	r.waitEvents(t, 1)
 	got := r.user(t, "pat@acme.com")
 	if has, err := r.st.HasPassword(context.Background(), got["id"].(string)); err != nil || !has {
@@ -238,7 +239,7 @@ func TestReplaceDomainsExactDomain(t *testing.T) {
 		map[string]any{"type": "other", "value": "eve@sub.acme.onmicrosoft.com"},
 		map[string]any{"type": "home", "value": "eve@acme.onmicrosoft.com.evil.io"},
 	})
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, u))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, u))
 	r.waitEvents(t, 1)
 	got := r.user(t, "eve@acme.com")
 	if got["userName"] != "eve@acme.com" {
@@ -253,7 +254,7 @@ func TestReplaceDomainsExactDomain(t *testing.T) {
 		t.Errorf("emails = %v, want %v", emails, want)
 	}
 	// A later message finds the user by the replaced userName.
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("eve@acme.onmicrosoft.com", "title", "CTO")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("eve@acme.onmicrosoft.com", "title", "CTO")))
 	r.waitEvents(t, 2)
 	if got := r.user(t, "eve@acme.com"); got["title"] != "CTO" {
 		t.Errorf("title = %v", got["title"])
@@ -265,13 +266,13 @@ func TestOnCreateOnlyOnCreate(t *testing.T) {
 		t.Run(map[bool]string{true: "softSync", false: "replace"}[soft], func(t *testing.T) {
 			w := newWorld(t)
 			r := entraGateway(t, w, soft, nil)
-			w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("oc@acme.com", "onCreate", map[string]any{"sAMAccountName": "oc1", "title": "Trainee"})))
+			w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("oc@acme.com", "onCreate", map[string]any{"sAMAccountName": "oc1", "title": "Trainee"})))
 			r.waitEvents(t, 1)
 			got := r.user(t, "oc@acme.com")
 			if got["sAMAccountName"] != "oc1" || got["title"] != "Trainee" || got["onCreate"] != nil {
 				t.Fatalf("after create: sAMAccountName=%v title=%v onCreate=%v", got["sAMAccountName"], got["title"], got["onCreate"])
 			}
-			w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("oc@acme.com", "onCreate", map[string]any{"sAMAccountName": "oc2"})))
+			w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("oc@acme.com", "onCreate", map[string]any{"sAMAccountName": "oc2"})))
 			r.waitEvents(t, 2)
 			got = r.user(t, "oc@acme.com")
 			if got["sAMAccountName"] != "oc1" || got["title"] != "Consultant" {
@@ -285,8 +286,8 @@ func TestMessagesThatCanNeverSucceedAreTerminatedAndLogged(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
 	w.publish("ENTRA.APP1", "bad-json-1", []byte(`{"activityOperation": "createUser", "user": {`))
-	w.publish("ENTRA.APP1", "no-username-2", msg(scim.CreateUser, map[string]any{"displayName": "Nobody"}))
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("after@acme.com")))
+	w.publish("ENTRA.APP1", "no-username-2", msg(wire.CreateUser, map[string]any{"displayName": "Nobody"}))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("after@acme.com")))
 	evs := r.waitEvents(t, 3)
 	for i, id := range []string{"bad-json-1", "no-username-2"} {
 		if evs[i].Action != gateway.ActionTerminated || evs[i].MsgID != id {
@@ -302,7 +303,7 @@ func TestMessagesThatCanNeverSucceedAreTerminatedAndLogged(t *testing.T) {
 	// Terminated messages do not come back.
 	r.stop()
 	r2 := entraGateway(t, w, true, nil)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.ModifyUser, person("after@acme.com", "title", "x")))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.ModifyUser, person("after@acme.com", "title", "x")))
 	if evs := r2.waitEvents(t, 1); evs[0].UserName != "after@acme.com" || len(r2.eventList()) != 1 {
 		t.Fatalf("after restart got %+v; want only the new message", r2.eventList())
 	}
@@ -311,7 +312,7 @@ func TestMessagesThatCanNeverSucceedAreTerminatedAndLogged(t *testing.T) {
 func TestMessageWithoutMsgIDIsAppliedAndLogged(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
-	w.publish("ENTRA.APP1", "", msg(scim.CreateUser, person("noid@acme.com")))
+	w.publish("ENTRA.APP1", "", msg(wire.CreateUser, person("noid@acme.com")))
 	if evs := r.waitEvents(t, 1); evs[0].Action != gateway.ActionCreated {
 		t.Fatalf("action %s", evs[0].Action)
 	}
@@ -331,8 +332,8 @@ func TestTwoChannelsIntoOneStore(t *testing.T) {
 	for i := range n {
 		name := fmt.Sprintf("p%02d@acme.com", i)
 		// Both channels race to create the same people.
-		w.publish("HR.SF", nextID(), msg(scim.CreateUser, person(name, "title", "Engineer", "employeeNumber", fmt.Sprint(i))))
-		w.publish("ENTRA.APP5", nextID(), msg(scim.CreateUser, person(name, "title", "Engineer", "roles", []any{role("App5", "User", "App5Users")})))
+		w.publish("HR.SF", nextID(), msg(wire.CreateUser, person(name, "title", "Engineer", "employeeNumber", fmt.Sprint(i))))
+		w.publish("ENTRA.APP5", nextID(), msg(wire.CreateUser, person(name, "title", "Engineer", "roles", []any{role("App5", "User", "App5Users")})))
 	}
 	evs := r.waitEvents(t, 2*n)
 	created := 0
@@ -361,8 +362,8 @@ func TestTwoChannelsIntoOneStore(t *testing.T) {
 func TestUnnamedGroupRemovalIsReported(t *testing.T) {
 	w := newWorld(t)
 	r := entraGateway(t, w, true, nil)
-	w.publish("ENTRA.APP1", nextID(), msg(scim.CreateUser, person("una@acme.com", "roles", []any{role("App1", "User access", "Users")})))
-	w.publish("ENTRA.APP1", "unnamed-2", msg(scim.ModifyUser, person("una@acme.com", "title", "Lead"), scim.Operation{Op: "remove", Path: "roles"}))
+	w.publish("ENTRA.APP1", nextID(), msg(wire.CreateUser, person("una@acme.com", "roles", []any{role("App1", "User access", "Users")})))
+	w.publish("ENTRA.APP1", "unnamed-2", msg(wire.ModifyUser, person("una@acme.com", "title", "Lead"), scim.Operation{Op: "remove", Path: "roles"}))
 	evs := r.waitEvents(t, 2)
 	if evs[1].Action != gateway.ActionModified || !strings.Contains(evs[1].Warning, "without naming them") {
 		t.Fatalf("event %+v, want modified with a warning", evs[1])

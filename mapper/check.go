@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // CheckConfig compiles every tenant's mapper of a loaded configuration, offline, and returns each problem as a
@@ -13,9 +14,9 @@ import (
 // expected). It has the signature of the check command's steps: checkSteps = append(checkSteps, mapper.CheckConfig).
 func CheckConfig(cfgPath string, c *config.Config) []error {
 	var out []error
-	for _, kind := range []string{KindEntra, KindHR} {
+	for _, kind := range []wire.Type{wire.Entra, wire.HR} {
 		tenants := c.Entra
-		if kind == KindHR {
+		if kind == wire.HR {
 			tenants = c.HR
 		}
 		names := make([]string, 0, len(tenants))
@@ -30,7 +31,7 @@ func CheckConfig(cfgPath string, c *config.Config) []error {
 			}
 			_, err := Compile(kind, t.Mapper)
 			for _, e := range flatten(err) {
-				ce := &config.Error{File: cfgPath, Path: kind + "." + n + ".mapper"}
+				ce := &config.Error{File: cfgPath, Path: kind.Key() + "." + n + ".mapper"}
 				var me *Error
 				if errors.As(e, &me) {
 					ce.Line = me.Line

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func TestCheckConfig(t *testing.T) {
@@ -87,7 +88,7 @@ func TestCheckConfigHRDates(t *testing.T) {
 		t.Fatalf("config.Check: %v\nwant %s", err, want)
 	}
 	ms := []config.Mapping{{Source: "personIdExternal", MapTo: "userName", Line: 30}, {Source: "employmentNav.results.[0].startDate", MapTo: "startDate", Line: 35}}
-	if _, err := Compile(KindHR, config.Mapper{User: ms}); err == nil || !strings.Contains(err.Error(), `mapper.user "endDate": no mapping sets endDate`) {
+	if _, err := Compile(wire.HR, config.Mapper{User: ms}); err == nil || !strings.Contains(err.Error(), `mapper.user "endDate": no mapping sets endDate`) {
 		t.Errorf("Compile without endDate: %v", err)
 	}
 }

@@ -10,12 +10,13 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // hrWith compiles an hr mapper with the mandatory mappings plus extra ones.
 func hrWith(extra ...config.Mapping) (*Mapper, error) {
 	base := []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"}}
-	return Compile(KindHR, config.Mapper{User: append(base, extra...)})
+	return Compile(wire.HR, config.Mapper{User: append(base, extra...)})
 }
 
 func mapOne(t *testing.T, source string, raw map[string]any) (any, error) {
@@ -159,7 +160,7 @@ func TestParseDate(t *testing.T) {
 }
 
 func TestMostCurrent(t *testing.T) {
-	m, err := Compile(KindHR, config.Mapper{
+	m, err := Compile(wire.HR, config.Mapper{
 		Rules: []config.Filter{{Filter: `(emp.results -most_current “startDate”)`, Line: 3}},
 		User: []config.Mapping{
 			{Source: "id", MapTo: "userName"},
@@ -211,7 +212,7 @@ func TestMostCurrent(t *testing.T) {
 // TestMostCurrentDateFormats: the -most_current rule picks the current employment among a past, a future and a
 // current one whatever documented format the dates have (the same record also gives startDate/endDate as sent).
 func TestMostCurrentDateFormats(t *testing.T) {
-	m, err := Compile(KindHR, config.Mapper{
+	m, err := Compile(wire.HR, config.Mapper{
 		Rules: []config.Filter{{Filter: `(employmentNav.results -most_current "startDate")`}},
 		User: []config.Mapping{
 			{Source: "id", MapTo: "userName"},
@@ -320,28 +321,28 @@ func TestCompileErrors(t *testing.T) {
 func TestCompileConfigErrors(t *testing.T) {
 	cases := []struct {
 		name string
-		kind string
+		kind wire.Type
 		m    config.Mapper
 		msg  []string
 	}{
-		{"entra groups override", KindEntra, config.Mapper{User: []config.Mapping{{Source: "memberOf", MapTo: "groups", Line: 5}}},
+		{"entra groups override", wire.Entra, config.Mapper{User: []config.Mapping{{Source: "memberOf", MapTo: "groups", Line: 5}}},
 			[]string{`line 5: mapper.user "memberOf" (map_to "groups"): groups cannot be overridden`}},
-		{"entra roles override", KindEntra, config.Mapper{User: []config.Mapping{{Source: "department", MapTo: "Roles", Line: 6}}},
+		{"entra roles override", wire.Entra, config.Mapper{User: []config.Mapping{{Source: "department", MapTo: "Roles", Line: 6}}},
 			[]string{"roles cannot be overridden"}},
-		{"entra appRoles elsewhere", KindEntra, config.Mapper{User: []config.Mapping{{Source: "appRoles", MapTo: "entitlements", Line: 7}}},
+		{"entra appRoles elsewhere", wire.Entra, config.Mapper{User: []config.Mapping{{Source: "appRoles", MapTo: "entitlements", Line: 7}}},
 			[]string{"appRoles is always mapped to roles"}},
-		{"entra group mapping", KindEntra, config.Mapper{Group: []config.Mapping{{Source: "mailNickname", MapTo: "displayName", Line: 8}}},
+		{"entra group mapping", wire.Entra, config.Mapper{Group: []config.Mapping{{Source: "mailNickname", MapTo: "displayName", Line: 8}}},
 			[]string{"the group mapping cannot be overridden"}},
-		{"entra rules", KindEntra, config.Mapper{Rules: []config.Filter{{Filter: `(x -most_current "startDate")`, Line: 9}}},
+		{"entra rules", wire.Entra, config.Mapper{Rules: []config.Filter{{Filter: `(x -most_current "startDate")`, Line: 9}}},
 			[]string{"mapper rules apply to hr tenants only"}},
-		{"hr mandatory", KindHR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}}},
+		{"hr mandatory", wire.HR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}}},
 			[]string{"no mapping sets startDate", "no mapping sets endDate"}},
-		{"hr rule form", KindHR, config.Mapper{Rules: []config.Filter{{Filter: `(employmentNav.results -latest "startDate")`, Line: 4}},
+		{"hr rule form", wire.HR, config.Mapper{Rules: []config.Filter{{Filter: `(employmentNav.results -latest "startDate")`, Line: 4}},
 			User: []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"}}},
 			[]string{`line 4: mapper.rules "(employmentNav.results -latest \"startDate\")": mapper rules support one form`}},
-		{"cycle", KindHR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
+		{"cycle", wire.HR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
 			{Source: "[title]", MapTo: "displayName"}, {Source: "[displayName]", MapTo: "title"}}}, []string{"form a cycle"}},
-		{"onCreate extension", KindHR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
+		{"onCreate extension", wire.HR, config.Mapper{User: []config.Mapping{{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
 			{Source: "x", MapTo: "onCreate.urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}}}, []string{"map_to"}},
 	}
 	for _, c := range cases {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // FuzzExpression compiles arbitrary sources and maps a record with the result: malformed expressions give
@@ -32,7 +33,7 @@ func FuzzExpression(f *testing.F) {
 		"employmentNav": map[string]any{"results": []any{map[string]any{"startDate": "/Date(0)/", "jobInfoNav": map[string]any{"results": []any{map[string]any{"managerId": "m"}}}}}},
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		m, err := Compile(KindHR, config.Mapper{
+		m, err := Compile(wire.HR, config.Mapper{
 			Rules: []config.Filter{{Filter: `(employmentNav.results -most_current "startDate")`}},
 			User: []config.Mapping{
 				{Source: "first", MapTo: "name.givenName"}, {Source: "last", MapTo: "name.familyName"},
@@ -73,7 +74,7 @@ func FuzzRecord(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	sf := compileSF(f)
-	entra, err := Compile(KindEntra, config.Mapper{})
+	entra, err := Compile(wire.Entra, config.Mapper{})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,17 +13,12 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
-)
-
-// Collector kinds accepted by Compile.
-const (
-	KindEntra = "entra"
-	KindHR    = "hr"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Mapper is a compiled mapper configuration. It is immutable and safe for concurrent use.
 type Mapper struct {
-	kind   string
+	kind   wire.Type
 	user   []*mapping // in evaluation order (references resolved before use)
 	group  []*mapping
 	rules  []*currentRule
@@ -73,16 +68,16 @@ type evalCtx struct {
 	doneBuf   [1]bool
 }
 
-// Compile compiles a tenant's mapper configuration. kind is "entra" (the default Entra mapping is merged in;
-// groups, roles and the group displayName cannot be overridden) or "hr" (userName, startDate and endDate must
+// Compile compiles a tenant's mapper configuration. kind is wire.Entra (the default Entra mapping is merged in;
+// groups, roles and the group displayName cannot be overridden) or wire.HR (userName, startDate and endDate must
 // be mapped; rules may hold one -most_current filter). All errors are returned together, each an *Error naming
 // the mapping, its line, the column and what was expected.
-func Compile(kind string, m config.Mapper) (*Mapper, error) {
+func Compile(kind wire.Type, m config.Mapper) (*Mapper, error) {
 	var errs []error
 	mp := &Mapper{kind: kind}
 	userMaps, groupMaps := m.User, m.Group
 	switch kind {
-	case KindEntra:
+	case wire.Entra:
 		if len(m.Rules) > 0 {
 			errs = append(errs, &Error{Section: "mapper.rules", Source: m.Rules[0].Filter, Line: m.Rules[0].Line,
 				Msg: "mapper rules apply to hr tenants only (-most_current); remove them for entra"})
@@ -90,13 +85,13 @@ func Compile(kind string, m config.Mapper) (*Mapper, error) {
 		var err []error
 		userMaps, groupMaps, err = mergeEntra(m)
 		errs = append(errs, err...)
-	case KindHR:
+	case wire.HR:
 		if len(m.Group) > 0 {
 			errs = append(errs, &Error{Section: "mapper.group", Source: m.Group[0].Source, MapTo: m.Group[0].MapTo, Line: m.Group[0].Line,
 				Msg: "group mappings apply to entra tenants only; remove mapper.group"})
 		}
 	default:
-		return nil, fmt.Errorf("mapper: unknown collector kind %q: use %q or %q", kind, KindEntra, KindHR)
+		return nil, fmt.Errorf("mapper: unknown collector kind %q: use %q or %q", kind, wire.Entra, wire.HR)
 	}
 
 	user := compileMappings("mapper.user", userMaps, &errs)
@@ -104,7 +99,7 @@ func Compile(kind string, m config.Mapper) (*Mapper, error) {
 	canonicalSpelling(user)
 	canonicalSpelling(mp.group)
 
-	if kind == KindHR {
+	if kind == wire.HR {
 		for _, attr := range []string{"userName", "startDate", "endDate"} {
 			if !slices.ContainsFunc(user, func(x *mapping) bool { return strings.EqualFold(x.targetText, attr) }) {
 				errs = append(errs, &Error{Section: "mapper.user", Source: attr,
@@ -290,7 +285,7 @@ func evaluationOrder(ms []*mapping) ([]*mapping, error) {
 
 // sourcePaths lists the raw attributes read, as written, in order and without repeats. For entra the
 // membership sources (groups, appRoles) are left out: the collector resolves them, they are not Graph properties.
-func sourcePaths(kind string, lists ...[]*mapping) []string {
+func sourcePaths(kind wire.Type, lists ...[]*mapping) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, ms := range lists {
@@ -300,7 +295,7 @@ func sourcePaths(kind string, lists ...[]*mapping) []string {
 				if !ok || seen[s.path.text] {
 					return
 				}
-				if kind == KindEntra && (s.path.text == "groups" || s.path.text == "appRoles") {
+				if kind == wire.Entra && (s.path.text == "groups" || s.path.text == "appRoles") {
 					return
 				}
 				seen[s.path.text] = true

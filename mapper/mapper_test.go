@@ -14,6 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // now is the reference time of the golden tests: between the current employment's start (2020) and the
@@ -43,7 +44,7 @@ func parseUser(t testing.TB, s string) scim.User {
 }
 
 // tenantMapper loads one tenant's mapper from a documentation example in testdata/config, offline.
-func tenantMapper(t testing.TB, file, kind, tenant string) config.Mapper {
+func tenantMapper(t testing.TB, file string, kind wire.Type, tenant string) config.Mapper {
 	t.Helper()
 	src, err := os.ReadFile(filepath.Join("..", "testdata", "config", file))
 	if err != nil {
@@ -59,7 +60,7 @@ func tenantMapper(t testing.TB, file, kind, tenant string) config.Mapper {
 		t.Fatalf("%s: %v", file, err)
 	}
 	tenants := c.HR
-	if kind == KindEntra {
+	if kind == wire.Entra {
 		tenants = c.Entra
 	}
 	tn, ok := tenants[tenant]
@@ -71,7 +72,7 @@ func tenantMapper(t testing.TB, file, kind, tenant string) config.Mapper {
 
 func compileSF(t testing.TB) *Mapper {
 	t.Helper()
-	m, err := Compile(KindHR, tenantMapper(t, "hr-successfactors.yaml", KindHR, "mycompany"))
+	m, err := Compile(wire.HR, tenantMapper(t, "hr-successfactors.yaml", wire.HR, "mycompany"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestSuccessFactorsNames(t *testing.T) {
 // TestEntraDefaultGolden: the documentation's default Entra mapping applied to a Graph user gives the user of
 // the documentation's message example (group and role memberships arrive as the collector resolved them).
 func TestEntraDefaultGolden(t *testing.T) {
-	m, err := Compile(KindEntra, tenantMapper(t, "entra-example.yaml", KindEntra, "mycompany"))
+	m, err := Compile(wire.Entra, tenantMapper(t, "entra-example.yaml", wire.Entra, "mycompany"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestEntraDefaultGolden(t *testing.T) {
 }
 
 func TestEntraTenantMappingsMerge(t *testing.T) {
-	m, err := Compile(KindEntra, config.Mapper{User: []config.Mapping{
+	m, err := Compile(wire.Entra, config.Mapper{User: []config.Mapping{
 		{Source: "mail", MapTo: "userName", Line: 10},
 		{Source: "Join(LowerCase(jobTitle), \" (\", department, \")\")", MapTo: "title", Line: 11},
 		{Source: "onPremisesSamAccountName", MapTo: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.sAMAccountName", Line: 12},
@@ -253,7 +254,7 @@ func TestEntraTenantMappingsMerge(t *testing.T) {
 }
 
 func TestOnCreateOnlyWhenNew(t *testing.T) {
-	m, err := Compile(KindHR, config.Mapper{User: []config.Mapping{
+	m, err := Compile(wire.HR, config.Mapper{User: []config.Mapping{
 		{Source: "id", MapTo: "userName"}, {Source: "start", MapTo: "startDate"}, {Source: "end", MapTo: "endDate"},
 		{Source: `GetUniqueValue(Join(LowerCase(id), "@x"))`, MapTo: "onCreate.userPrincipalName"},
 		{Source: `Join("Welcome ", id)`, MapTo: "onCreate.password"},
@@ -321,7 +322,7 @@ func TestConcurrentUniqueValues(t *testing.T) {
 }
 
 func TestGetUniqueValueWithoutIncrement(t *testing.T) {
-	m, err := Compile(KindHR, config.Mapper{User: []config.Mapping{
+	m, err := Compile(wire.HR, config.Mapper{User: []config.Mapping{
 		{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
 		{Source: `GetUniqueValue(LowerCase(mail))`, MapTo: "onCreate.mail"},
 	}})

@@ -17,6 +17,7 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/mapper"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // newState starts an embedded JetStream server and returns the collector's KV-backed state, the registry the
@@ -66,7 +67,7 @@ func TestGetUniqueValueOnCollectorState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapper.Compile(mapper.KindHR, cfg.HR["mycompany"].Mapper)
+	m, err := mapper.Compile(wire.HR, cfg.HR["mycompany"].Mapper)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // plainRegistry hides Memory's Resumer: the mapper then walks every candidate from the first, which is the
@@ -90,7 +91,7 @@ func TestResumeNeverBurnsACandidateOfAHolder(t *testing.T) {
 // skipped along the first's refusals.
 func TestResumeChecksTheSeries(t *testing.T) {
 	compile := func(expr string) *Mapper {
-		m, err := Compile(KindHR, config.Mapper{User: []config.Mapping{
+		m, err := Compile(wire.HR, config.Mapper{User: []config.Mapping{
 			{Source: "id", MapTo: "userName"}, {Source: "s", MapTo: "startDate"}, {Source: "e", MapTo: "endDate"},
 			{Source: expr, MapTo: "onCreate.mail"},
 		}})

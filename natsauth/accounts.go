@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // OperatorName is the operator's name in its JWT.
@@ -46,16 +47,16 @@ func NewOperator() (config.Operator, error) {
 }
 
 // AccountName is the name in the account JWT of (tenant, typ); the server's log names connections by it.
-func AccountName(tenant, typ string) string {
+func AccountName(tenant string, typ wire.Type) string {
 	if typ == State {
 		return "STATE"
 	}
-	return tenant + "/" + typ
+	return tenant + "/" + string(typ)
 }
 
 // NewAccount generates the account of (tenant, typ) — typ is ENTRA, HR, GW or State (tenant then ignored) — with
 // one scoped signing key per role, signed by the operator.
-func NewAccount(op config.Operator, tenant, typ string) (*config.AccountKeys, error) {
+func NewAccount(op config.Operator, tenant string, typ wire.Type) (*config.AccountKeys, error) {
 	if typ != State {
 		if err := CheckTenant(tenant); err != nil {
 			return nil, err
@@ -73,7 +74,7 @@ func NewAccount(op config.Operator, tenant, typ string) (*config.AccountKeys, er
 	aseed, _ := akp.Seed()
 	ac := jwt.NewAccountClaims(apub)
 	ac.Name = AccountName(tenant, typ)
-	if typ != GW {
+	if typ != wire.GW {
 		// GW is core request-reply only; a stream on GW.> would answer requests with publish acks.
 		ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: jwt.NoLimit, DiskStorage: jwt.NoLimit,
 			Streams: jwt.NoLimit, Consumer: jwt.NoLimit, MaxAckPending: jwt.NoLimit}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Cluster mode (see broker/cluster.go): each node runs a clustered "hub" server with JetStream in domain
@@ -84,7 +85,7 @@ func LeafUser(acc *config.AccountKeys, name string) (userJWT string, kp nkeys.Ke
 // RefreshTemplates returns acc with each role's permission template set to what this version issues (for
 // instance the $JS.<HubDomain>.API. forms a cluster needs), keeping every signing key, so credentials issued
 // before keep working and gain the new permissions; changed is false when nothing differed.
-func RefreshTemplates(op config.Operator, acc *config.AccountKeys, tenant, typ string) (*config.AccountKeys, bool, error) {
+func RefreshTemplates(op config.Operator, acc *config.AccountKeys, tenant string, typ wire.Type) (*config.AccountKeys, bool, error) {
 	ac, err := jwt.DecodeAccountClaims(acc.JWT)
 	if err != nil {
 		return nil, false, fmt.Errorf("account %s: %w", AccountName(tenant, typ), err)

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ExportOptions are the file locations written into an exported nats-server configuration.
@@ -53,7 +54,7 @@ func ServerConfig(cfg *config.Config, o ExportOptions) (string, error) {
 		if ta == nil {
 			continue
 		}
-		for typ, a := range map[string]*config.AccountKeys{Entra: ta.Entra, HR: ta.HR, GW: ta.GW} {
+		for typ, a := range map[wire.Type]*config.AccountKeys{wire.Entra: ta.Entra, wire.HR: ta.HR, wire.GW: ta.GW} {
 			if err := add(AccountName(t, typ), a); err != nil {
 				return "", err
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ClusterNode is one node of an exported cluster: its host name (what the other nodes and the clients reach it
@@ -95,7 +96,7 @@ func ClusterServerConfigs(cfg *config.Config, o ClusterExportOptions) (hubs, fro
 		if ta == nil {
 			continue
 		}
-		for typ, a := range map[string]*config.AccountKeys{Entra: ta.Entra, HR: ta.HR, GW: ta.GW} {
+		for typ, a := range map[wire.Type]*config.AccountKeys{wire.Entra: ta.Entra, wire.HR: ta.HR, wire.GW: ta.GW} {
 			if err := add(AccountName(t, typ), a, true); err != nil {
 				return nil, nil, nil, err
 			}

@@ -14,19 +14,8 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
-
-func TestDurableNameFollowsTheNodeRule(t *testing.T) {
-	for _, c := range []struct{ plugin, entity, want string }{
-		{"plugin-loki", "undefined", "durable_plugin-loki_undefined"},
-		{"plugin-ldap", "company.one", "durable_plugin-ldap_company_one"},
-		{"plugin.x", "a*b>c", "durable_plugin_x_a#b##c"},
-	} {
-		if got := natsauth.DurableName(c.plugin, c.entity); got != c.want {
-			t.Errorf("DurableName(%q, %q) = %q, want %q", c.plugin, c.entity, got, c.want)
-		}
-	}
-}
 
 func TestAccountsAndTemplates(t *testing.T) {
 	op, err := natsauth.NewOperator()
@@ -38,7 +27,7 @@ func TestAccountsAndTemplates(t *testing.T) {
 	if oc.Name != "SCIM-Stream" || oc.SystemAccount != sys.Subject || sys.Issuer != oc.Subject {
 		t.Fatalf("operator %+v / system account %+v", oc, sys)
 	}
-	acc, err := natsauth.NewAccount(op, "acme", natsauth.Entra)
+	acc, err := natsauth.NewAccount(op, "acme", wire.Entra)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +54,7 @@ func TestAccountsAndTemplates(t *testing.T) {
 	if !slices.Equal(sub.Pub.Allow, wantPub) || !slices.Equal(sub.Sub.Allow, []string{"_INBOX.>"}) || len(sub.Pub.Deny) != 0 {
 		t.Fatalf("sub_entra template %+v", sub)
 	}
-	gw, err := natsauth.NewAccount(op, "acme", natsauth.GW)
+	gw, err := natsauth.NewAccount(op, "acme", wire.GW)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +65,14 @@ func TestAccountsAndTemplates(t *testing.T) {
 	if _, ok := gw.Signing["gw_pub_secret"]; !ok {
 		t.Fatalf("gw signing keys %v", gw.Signing)
 	}
-	if _, err := natsauth.NewAccount(op, "a.b", natsauth.Entra); err == nil {
+	if _, err := natsauth.NewAccount(op, "a.b", wire.Entra); err == nil {
 		t.Fatal("a dotted tenant name was accepted")
 	}
 }
 
 func TestIssueBindsNameAndExpiry(t *testing.T) {
 	op, _ := natsauth.NewOperator()
-	acc, _ := natsauth.NewAccount(op, "acme", natsauth.HR)
+	acc, _ := natsauth.NewAccount(op, "acme", wire.HR)
 	u, err := natsauth.Issue(acc, natsauth.SubHR, natsauth.IssueOptions{Name: "durable_x", Expires: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +91,7 @@ func TestIssueBindsNameAndExpiry(t *testing.T) {
 	if _, err := natsauth.Issue(acc, natsauth.SubEntra, natsauth.IssueOptions{}); err == nil {
 		t.Fatal("issued a sub_entra user in an HR account")
 	}
-	gwAcc, _ := natsauth.NewAccount(op, "acme", natsauth.GW)
+	gwAcc, _ := natsauth.NewAccount(op, "acme", wire.GW)
 	g, err := natsauth.Issue(gwAcc, natsauth.GWSub, natsauth.IssueOptions{Name: "GW.APPX"})
 	if err != nil || g.Name != "APPX" {
 		t.Fatalf("gw user %q %v", g.Name, err)
@@ -114,7 +103,7 @@ func TestIssueBindsNameAndExpiry(t *testing.T) {
 
 func TestRotateKeepsTemplateAndRevokeRecords(t *testing.T) {
 	op, _ := natsauth.NewOperator()
-	acc, _ := natsauth.NewAccount(op, "acme", natsauth.Entra)
+	acc, _ := natsauth.NewAccount(op, "acme", wire.Entra)
 	rot, err := natsauth.Rotate(op, acc, natsauth.SubEntra)
 	if err != nil {
 		t.Fatal(err)
@@ -160,8 +149,8 @@ func TestServerConfigLoadsInNatsServer(t *testing.T) {
 	cfg.Nats.Server.Auth.Operator = op
 	cfg.Nats.Server.Auth.State, _ = natsauth.NewAccount(op, "", natsauth.State)
 	ta := &config.TenantAccounts{}
-	ta.Entra, _ = natsauth.NewAccount(op, "acme", natsauth.Entra)
-	ta.GW, _ = natsauth.NewAccount(op, "acme", natsauth.GW)
+	ta.Entra, _ = natsauth.NewAccount(op, "acme", wire.Entra)
+	ta.GW, _ = natsauth.NewAccount(op, "acme", wire.GW)
 	cfg.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": ta}
 	dir := t.TempDir()
 	certs, err := broker.EnsureCerts(dir, config.Certificate{}, []string{"localhost"})
@@ -197,9 +186,9 @@ func TestIssueSubscriberByTenant(t *testing.T) {
 	op, _ := natsauth.NewOperator()
 	cfg := &config.Config{}
 	cfg.Nats.Server.Auth.Operator = op
-	hr, _ := natsauth.NewAccount(op, "acme", natsauth.HR)
+	hr, _ := natsauth.NewAccount(op, "acme", wire.HR)
 	cfg.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": {HR: hr}}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.HR, "durable_plugin-loki_undefined", 0)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "durable_plugin-loki_undefined", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +197,7 @@ func TestIssueSubscriberByTenant(t *testing.T) {
 	if uc.IssuerAccount != ac.Subject || uc.Name != "durable_plugin-loki_undefined" || uc.Expires != 0 {
 		t.Fatalf("subscriber claims %+v", uc)
 	}
-	if _, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, "", 0); err == nil || !strings.Contains(err.Error(), "bootstrap -entra acme") {
+	if _, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, "", 0); err == nil || !strings.Contains(err.Error(), "bootstrap -entra acme") {
 		t.Fatalf("missing account: %v", err)
 	}
 }

@@ -5,7 +5,7 @@
 //
 // Why one account per (tenant, type): the Node SCIM Gateway must be allowed to subscribe to _INBOX.>, and inside one
 // NATS account such a user can read every other user's pull replies, so only account boundaries separate ENTRA, HR
-// and GW subscribers (see WIRE.md, Isolation).
+// and GW subscribers (see package wire, Isolation).
 package natsauth
 
 import (
@@ -14,29 +14,13 @@ import (
 	"strings"
 
 	"github.com/nats-io/jwt/v2"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
-// Collector and gateway types: the first token of a subject and the account a user belongs to.
-const (
-	Entra = "ENTRA"
-	HR    = "HR"
-	GW    = "GW"
-	// State is the internal account holding the collectors' KV state; no subscriber role exists for it.
-	State = "STATE"
-)
-
-// Types are the per-tenant account types in configuration order.
-var Types = []string{Entra, HR, GW}
-
-// ParseType accepts entra, hr, gw in any case.
-func ParseType(s string) (string, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	switch t {
-	case Entra, HR, GW:
-		return t, nil
-	}
-	return "", fmt.Errorf("type %q: use entra, hr or gw", s)
-}
+// State is the account type of the internal account holding the collectors' KV state; no subscriber role exists
+// for it. The per-tenant account types are the collector types, wire.Types.
+const State wire.Type = "STATE"
 
 // Role names a signing key of an account; users issued with that key get the role's permission template.
 type Role string
@@ -68,13 +52,13 @@ func ParseRole(s string) (Role, error) {
 }
 
 // Roles returns the roles (signing keys) of an account type.
-func Roles(typ string) []Role {
+func Roles(typ wire.Type) []Role {
 	switch typ {
-	case Entra:
+	case wire.Entra:
 		return []Role{Pub, SubEntra}
-	case HR:
+	case wire.HR:
 		return []Role{Pub, SubHR}
-	case GW:
+	case wire.GW:
 		return []Role{GWPub, GWSub}
 	case State:
 		return []Role{Pub}
@@ -83,29 +67,29 @@ func Roles(typ string) []Role {
 }
 
 // SubscriberRole is the role of a subscriber of typ (for GW: the responder).
-func SubscriberRole(typ string) Role {
+func SubscriberRole(typ wire.Type) Role {
 	switch typ {
-	case Entra:
+	case wire.Entra:
 		return SubEntra
-	case HR:
+	case wire.HR:
 		return SubHR
-	case GW:
+	case wire.GW:
 		return GWSub
 	}
 	return ""
 }
 
 // AccountTypes returns the types that hold role r (pub is in both collector accounts).
-func AccountTypes(r Role) []string {
+func AccountTypes(r Role) []wire.Type {
 	switch r {
 	case Pub:
-		return []string{Entra, HR}
+		return []wire.Type{wire.Entra, wire.HR}
 	case SubEntra:
-		return []string{Entra}
+		return []wire.Type{wire.Entra}
 	case SubHR:
-		return []string{HR}
+		return []wire.Type{wire.HR}
 	case GWPub, GWSub:
-		return []string{GW}
+		return []wire.Type{wire.GW}
 	}
 	return nil
 }
@@ -128,7 +112,7 @@ func CheckTenant(name string) error {
 // template is the permission template of role in the account of (tenant, typ). {{name()}} is the user's name: the
 // durable a subscriber is bound to ("*" when unbound), or the GW channel of a gateway user (">" for every channel).
 // Names keep their case, unlike tags, which NATS lower-cases.
-func template(tenant, typ string, r Role) jwt.UserPermissionLimits {
+func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 	s := jwt.NewUserScope()
 	p := &s.Template.Permissions
 	switch {
@@ -138,16 +122,16 @@ func template(tenant, typ string, r Role) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add(">")
 		p.Sub.Allow.Add(">")
 	case r == Pub:
-		p.Pub.Allow.Add(typ + ".>")
+		p.Pub.Allow.Add(wire.Subject(typ, ">"))
 		p.Pub.Allow.Add(withHubDomain("$JS.API.INFO",
 			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)...)
 		p.Sub.Allow.Add(PublisherInbox + ".>")
 	case r == SubEntra || r == SubHR:
-		// Exactly the Node SCIM Gateway's pull subscriber (WIRE.md), with the filter restricted to typ's subjects.
+		// Exactly the Node SCIM Gateway's pull subscriber (package wire), with the filter restricted to typ's subjects.
 		d := tenant + ".{{name()}}"
 		p.Pub.Allow.Add(withHubDomain("$JS.API.INFO",
 			"$JS.API.CONSUMER.INFO."+d,
-			"$JS.API.CONSUMER.CREATE."+d+"."+typ+".>",
+			"$JS.API.CONSUMER.CREATE."+d+"."+wire.Subject(typ, ">"),
 			"$JS.API.CONSUMER.MSG.NEXT."+d)...)
 		p.Pub.Allow.Add("$JS.ACK." + d + ".>")
 		p.Sub.Allow.Add("_INBOX.>")

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // User is an issued NATS user: the two halves of a .creds file.
@@ -146,35 +147,29 @@ func SystemUser(op config.Operator, ttl time.Duration) (User, error) {
 	return User{Name: uc.Name, PublicKey: upub, JWT: t, Seed: config.Secret(useed)}, nil
 }
 
-// DurableName is the Node SCIM Gateway's durable consumer name for a plugin and entity (WIRE.md):
-// durable_<plugin>_<entity> with '*'→'#', '>'→'##', '.'→'_' over the whole string.
-func DurableName(plugin, entity string) string {
-	return strings.NewReplacer("*", "#", ">", "##", ".", "_").Replace("durable_" + plugin + "_" + entity)
-}
-
 // TenantAccount returns the configured account of (tenant, typ ENTRA|HR|GW).
-func TenantAccount(cfg *config.Config, tenant, typ string) (*config.AccountKeys, error) {
+func TenantAccount(cfg *config.Config, tenant string, typ wire.Type) (*config.AccountKeys, error) {
 	var a *config.AccountKeys
 	if ta := cfg.Nats.Server.Auth.Account[tenant]; ta != nil {
 		switch typ {
-		case Entra:
+		case wire.Entra:
 			a = ta.Entra
-		case HR:
+		case wire.HR:
 			a = ta.HR
-		case GW:
+		case wire.GW:
 			a = ta.GW
 		}
 	}
 	if a == nil || a.JWT == "" {
 		return nil, fmt.Errorf("tenant %q has no %s account in nats.server.auth.account: run scim-stream bootstrap -%s %s",
-			tenant, typ, strings.ToLower(typ), tenant)
+			tenant, typ, typ.Key(), tenant)
 	}
 	return a, nil
 }
 
 // IssueSubscriber issues a subscriber of (tenant, typ): for ENTRA/HR a pull subscriber bound to durable ("" = any
 // durable), for GW a responder bound to the GW subject given as durable ("" = every GW subject).
-func IssueSubscriber(cfg *config.Config, tenant, typ, durable string, expires time.Duration) (User, error) {
+func IssueSubscriber(cfg *config.Config, tenant string, typ wire.Type, durable string, expires time.Duration) (User, error) {
 	a, err := TenantAccount(cfg, tenant, typ)
 	if err != nil {
 		return User{}, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // benchUser has 50 groups and 5 roles, a typical well-connected Entra user.
@@ -54,7 +55,7 @@ func BenchmarkRoute(b *testing.B) {
 	prev := benchUser()
 	cur := prev.Clone()
 	cur["title"] = "Project Manager"
-	fields := Fields{"initiatedByUpn": "admin@mycompany.com", "activityOperation": scim.ModifyUser}
+	fields := Fields{"initiatedByUpn": "admin@mycompany.com", "activityOperation": wire.ModifyUser}
 	published := 0
 	for _, d := range r.Route(prev, cur, fields) {
 		if d.Matched || d.PreviouslyMatched {

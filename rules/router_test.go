@@ -6,6 +6,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const app1ID = "a12f063b-1c8b-40e0-9988-01b46f478349"
@@ -112,7 +113,7 @@ func TestScopeExit(t *testing.T) {
 		t.Errorf("APP1 after the user left = %+v, want nothing", d)
 	}
 	// A deleted user reaches the channels it was in, with its pruned view.
-	del := byChannel(r.Route(v1, nil, Fields{"activityOperation": scim.DeleteUser}))
+	del := byChannel(r.Route(v1, nil, Fields{"activityOperation": wire.DeleteUser}))
 	if d := del["APP1"]; !d.PreviouslyMatched || d.Matched || d.Current != nil || len(d.Previous["roles"].([]any)) != 1 {
 		t.Errorf("APP1 on delete = %+v", d)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Env is a running broker with the configuration it was started from.
@@ -46,17 +47,17 @@ func Config(t testing.TB, tenants ...string) *config.Config {
 	c.Nats.Publisher = map[string]*config.Publisher{}
 	for _, tn := range tenants {
 		ta := &config.TenantAccounts{}
-		for _, typ := range natsauth.Types {
+		for _, typ := range wire.Types {
 			a, err := natsauth.NewAccount(op, tn, typ)
 			if err != nil {
 				t.Fatal(err)
 			}
 			switch typ {
-			case natsauth.Entra:
+			case wire.Entra:
 				ta.Entra = a
-			case natsauth.HR:
+			case wire.HR:
 				ta.HR = a
-			case natsauth.GW:
+			case wire.GW:
 				ta.GW = a
 			}
 		}
@@ -116,7 +117,7 @@ func (e *Env) URL() string { return e.Broker.ClientURL() }
 func (e *Env) CAFile() string { return e.Broker.CAFile() }
 
 // JetStream is SCIM Stream's publisher in (tenant, typ ENTRA|HR).
-func (e *Env) JetStream(t testing.TB, tenant, typ string) jetstream.JetStream {
+func (e *Env) JetStream(t testing.TB, tenant string, typ wire.Type) jetstream.JetStream {
 	t.Helper()
 	js, err := e.Broker.JetStream(tenant, typ)
 	if err != nil {
@@ -126,7 +127,7 @@ func (e *Env) JetStream(t testing.TB, tenant, typ string) jetstream.JetStream {
 }
 
 // StateKV is the collector state bucket of (tenant, typ).
-func (e *Env) StateKV(t testing.TB, tenant, typ string) jetstream.KeyValue {
+func (e *Env) StateKV(t testing.TB, tenant string, typ wire.Type) jetstream.KeyValue {
 	t.Helper()
 	kv, err := e.Broker.StateKV(context.Background(), tenant, typ)
 	if err != nil {
@@ -136,7 +137,7 @@ func (e *Env) StateKV(t testing.TB, tenant, typ string) jetstream.KeyValue {
 }
 
 // account returns the keys of (tenant, typ).
-func (e *Env) account(t testing.TB, tenant, typ string) *config.AccountKeys {
+func (e *Env) account(t testing.TB, tenant string, typ wire.Type) *config.AccountKeys {
 	t.Helper()
 	a, err := natsauth.TenantAccount(e.Config, tenant, typ)
 	if err != nil {
@@ -146,7 +147,7 @@ func (e *Env) account(t testing.TB, tenant, typ string) *config.AccountKeys {
 }
 
 // Issue issues a user of role in (tenant, typ) with the given binding (durable or GW subject).
-func (e *Env) Issue(t testing.TB, tenant, typ string, role natsauth.Role, name string) natsauth.User {
+func (e *Env) Issue(t testing.TB, tenant string, typ wire.Type, role natsauth.Role, name string) natsauth.User {
 	t.Helper()
 	u, err := natsauth.Issue(e.account(t, tenant, typ), role, natsauth.IssueOptions{Name: name, Expires: time.Hour})
 	if err != nil {
@@ -157,7 +158,7 @@ func (e *Env) Issue(t testing.TB, tenant, typ string, role natsauth.Role, name s
 
 // SubscriberCreds issues a subscriber of (tenant, typ): for ENTRA/HR a pull subscriber bound to durable ("" = any
 // durable); for GW a responder bound to the GW subject given as durable ("" = every GW subject).
-func (e *Env) SubscriberCreds(t testing.TB, tenant, typ, durable string) (jwt, seed string) {
+func (e *Env) SubscriberCreds(t testing.TB, tenant string, typ wire.Type, durable string) (jwt, seed string) {
 	t.Helper()
 	u := e.Issue(t, tenant, typ, natsauth.SubscriberRole(typ), durable)
 	return u.JWT, u.Seed.Reveal()
@@ -166,7 +167,7 @@ func (e *Env) SubscriberCreds(t testing.TB, tenant, typ, durable string) (jwt, s
 // GatewayPublisherCreds issues a GW requester of tenant bound to subject (GW.<channel>, "" = every GW subject).
 func (e *Env) GatewayPublisherCreds(t testing.TB, tenant, subject string) (jwt, seed string) {
 	t.Helper()
-	u := e.Issue(t, tenant, natsauth.GW, natsauth.GWPub, subject)
+	u := e.Issue(t, tenant, wire.GW, natsauth.GWPub, subject)
 	return u.JWT, u.Seed.Reveal()
 }
 

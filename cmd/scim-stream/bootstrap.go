@@ -11,6 +11,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -174,14 +175,14 @@ func planBootstrap(cfg *config.Config, entra, hr, hosts []string) (*bootstrapPla
 			ta = *auth.Account[t]
 		}
 		want := []struct {
-			typ string
+			typ wire.Type
 			key string
 			acc **config.AccountKeys
 			on  bool
 		}{
-			{natsauth.Entra, "entra", &ta.Entra, slices.Contains(p.entra, t)},
-			{natsauth.HR, "hr", &ta.HR, slices.Contains(p.hr, t)},
-			{natsauth.GW, "gw", &ta.GW, true},
+			{wire.Entra, "entra", &ta.Entra, slices.Contains(p.entra, t)},
+			{wire.HR, "hr", &ta.HR, slices.Contains(p.hr, t)},
+			{wire.GW, "gw", &ta.GW, true},
 		}
 		for _, w := range want {
 			if *w.acc != nil && (*w.acc).JWT != "" {

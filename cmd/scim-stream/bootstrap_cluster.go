@@ -7,6 +7,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // planCluster adds nats.server.cluster for nodes (their host names, also put into the certificate by the caller):
@@ -45,7 +46,7 @@ func (p *bootstrapPlan) planCluster(cfg *config.Config, nodes []string, routePor
 
 // refreshTemplates brings an existing account's role permission templates up to this version's (credentials
 // issued before keep working and gain, for instance, the cluster's JetStream API forms).
-func (p *bootstrapPlan) refreshTemplates(op config.Operator, acc *config.AccountKeys, tenant, typ, key string) {
+func (p *bootstrapPlan) refreshTemplates(op config.Operator, acc *config.AccountKeys, tenant string, typ wire.Type, key string) {
 	a, changed, err := natsauth.RefreshTemplates(op, acc, tenant, typ)
 	if err != nil {
 		p.err = err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestBootstrapClusterNodes: -nodes writes the cluster's routes and replicas, puts every node's name into the
@@ -56,7 +57,7 @@ func TestBootstrapClusterNodes(t *testing.T) {
 		c.Routes[1] != "nats-route://scim-stream-1.scim-stream-hl:9014" {
 		t.Fatalf("cluster %+v", c)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.HR, "d", 0)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "d", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

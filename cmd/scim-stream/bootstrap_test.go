@@ -19,6 +19,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // cli runs a sub-command and returns its exit code and outputs.
@@ -202,7 +203,7 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		t.Fatalf("nats.server.hosts %v", cfg.Nats.Server.Hosts)
 	}
 	b := startBroker(t, path, cfg)
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.Entra, "d", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, "d", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/mapper"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -17,9 +18,9 @@ func init() {
 func checkMappers(cfgPath string, c *config.Config) []error {
 	var out []error
 	for _, kind := range []struct {
-		name    string
+		name    wire.Type
 		tenants map[string]*config.Tenant
-	}{{mapper.KindEntra, c.Entra}, {mapper.KindHR, c.HR}} {
+	}{{wire.Entra, c.Entra}, {wire.HR, c.HR}} {
 		names := make([]string, 0, len(kind.tenants))
 		for n := range kind.tenants {
 			names = append(names, n)
@@ -30,7 +31,7 @@ func checkMappers(cfgPath string, c *config.Config) []error {
 			if err == nil {
 				continue
 			}
-			prefix := fmt.Sprintf("%s.%s", kind.name, n)
+			prefix := fmt.Sprintf("%s.%s", kind.name.Key(), n)
 			for _, e := range flatten(err) {
 				var me *mapper.Error
 				if errors.As(e, &me) {

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestClusterGrowsFromSingleNode: a single node collects; it is stopped, its collector state exported
@@ -91,10 +90,10 @@ func TestClusterGrowsFromSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		n.env.Runner.Trigger(collector.HR, demoTenant)
+		n.env.Runner.Trigger(wire.HR, demoTenant)
 	}
 	got := csub.exactly(t, 1)
-	if len(got) != 1 || got[0].ActivityOperation != scim.ModifyUser || got[0].TargetID != "1004" {
+	if len(got) != 1 || got[0].ActivityOperation != wire.ModifyUser || got[0].TargetID != "1004" {
 		t.Fatalf("want one modifyUser of 1004 after growing, got %+v", got)
 	}
 }

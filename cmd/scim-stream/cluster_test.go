@@ -24,8 +24,8 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // The cluster test runs the real binary, built here, as three node processes on loopback ports (issue 16). Its
@@ -181,7 +181,7 @@ func startClusterSubscriber(t *testing.T, cfgPath, ca string, urls []string) *cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, natsauth.HR, "ha", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, "ha", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func startClusterSubscriber(t *testing.T, cfgPath, ca string, urls []string) *cl
 				continue
 			}
 			for m := range batch.Messages() {
-				var msg scim.Message
+				var msg wire.Message
 				_ = json.Unmarshal(m.Data(), &msg)
 				title, _ := msg.User["title"].(string)
 				d := delivery{at: time.Now(), msgID: m.Headers().Get("Msg-Id"), target: msg.TargetID, op: msg.ActivityOperation, title: title}
@@ -480,9 +480,9 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 	modifies := 0
 	for _, d := range u {
 		switch d.op {
-		case scim.CreateUser:
+		case wire.CreateUser:
 			creates[d.target]++
-		case scim.ModifyUser:
+		case wire.ModifyUser:
 			modifies++
 		}
 	}
@@ -581,7 +581,7 @@ func waitStreamLeader(t *testing.T, cfgPath, ca string, urls []string, want int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := natsauth.TenantAccount(cfg, demoTenant, natsauth.HR)
+	acc, err := natsauth.TenantAccount(cfg, demoTenant, wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,8 +688,8 @@ func startClusterGateway(t *testing.T, bin, work, cfgPath, ca string, urls []str
 	if err != nil {
 		t.Fatal(err)
 	}
-	durable := natsauth.DurableName("hagw", "undefined")
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, natsauth.HR, durable, time.Hour)
+	durable := wire.DurableName("hagw", "undefined")
+	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -19,7 +20,7 @@ func init() {
 }
 
 // tenantAccount returns the account of (tenant, typ) or an error naming the bootstrap that creates it.
-func tenantAccount(cfg *config.Config, tenant, typ string) (*config.AccountKeys, error) {
+func tenantAccount(cfg *config.Config, tenant string, typ wire.Type) (*config.AccountKeys, error) {
 	return natsauth.TenantAccount(cfg, tenant, typ)
 }
 
@@ -91,7 +92,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	typ, err := natsauth.ParseType(*typFlag)
+	typ, err := wire.ParseType(*typFlag)
 	if err != nil {
 		return fail(err)
 	}
@@ -100,19 +101,19 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		if role, err = natsauth.ParseRole(*roleFlag); err != nil {
 			return fail(err)
 		}
-		if !strings.EqualFold(natsauth.AccountTypes(role)[0], typ) || role == natsauth.Pub {
+		if natsauth.AccountTypes(role)[0] != typ || role == natsauth.Pub {
 			return fail(fmt.Errorf("role %s is not a %s subscriber or gateway role", role, typ))
 		}
 	}
 	if *subject == "" {
-		*subject = typ + ".>"
+		*subject = wire.Subject(typ, ">")
 	}
-	if !strings.HasPrefix(*subject, typ+".") {
+	if !strings.HasPrefix(*subject, string(typ)+".") {
 		return fail(fmt.Errorf("subject %q: a %s subject starts with %s. (e.g. %s.APP1)", *subject, typ, typ, typ))
 	}
 	var name string
 	switch typ {
-	case natsauth.GW:
+	case wire.GW:
 		if *subject != "GW.>" {
 			name = *subject
 		}
@@ -122,7 +123,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		case *durable != "":
 			name = *durable
 		case *plugin != "":
-			name = natsauth.DurableName(*plugin, *entity)
+			name = wire.DurableName(*plugin, *entity)
 		default:
 			return fail(fmt.Errorf("give -plugin (the gateway's plugin, e.g. plugin-loki: the durable is then durable_<plugin>_<entity>) or -durable NAME ('*' for any durable)"))
 		}
@@ -174,7 +175,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if name != "" {
 		bound = name
 	}
-	if typ == natsauth.GW {
+	if typ == wire.GW {
 		bound = *subject
 	}
 	fmt.Fprintf(stderr, "issued %s user %s of tenant %s (bound to %s", role, u.PublicKey, *tenant, bound)
@@ -182,7 +183,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, ", expires %s", time.Now().Add(*expires).UTC().Format(time.DateOnly))
 	}
 	fmt.Fprintf(stderr, ")\nrevoke with: scim-stream revoke -tenant %s -user %s\n", *tenant, u.PublicKey)
-	if typ != natsauth.GW && *format != "creds" {
+	if typ != wire.GW && *format != "creds" {
 		fmt.Fprintln(stderr, "the Node SCIM Gateway needs scimgateway.scim.usePutSoftSync: true for ENTRA/HR subjects")
 	}
 	return 0

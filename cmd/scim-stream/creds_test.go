@@ -17,7 +17,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func caFile(path string) string { return filepath.Join(config.CertsDir(path), "ca.pem") }
@@ -48,7 +48,7 @@ func pullOne(t *testing.T, nc *nats.Conn, tenant, durable, subject string) strin
 	return ""
 }
 
-func publishTo(t *testing.T, b *broker.Broker, tenant, typ, subject, body string) {
+func publishTo(t *testing.T, b *broker.Broker, tenant string, typ wire.Type, subject, body string) {
 	t.Helper()
 	js, err := b.JetStream(tenant, typ)
 	if err != nil {
@@ -257,7 +257,7 @@ func TestCredsGatewayBlocksLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := natsauth.DurableName(gc.Name, c.entity); uc.Name != want {
+		if want := wire.DurableName(gc.Name, c.entity); uc.Name != want {
 			t.Errorf("%s: user bound to durable %q, the gateway uses %q", filepath.Base(c.file), uc.Name, want)
 		}
 	}

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/graph"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -151,7 +151,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 
 	// A subscriber that prints every published message (a pull consumer of its own, like any subscriber).
 	cfg := env.Config()
-	for _, typ := range []string{natsauth.Entra, natsauth.HR} {
+	for _, typ := range []wire.Type{wire.Entra, wire.HR} {
 		if err := d.monitor(ctx, cfg, env.Broker.ClientURL(), env.Broker.CAFile(), typ); err != nil {
 			cancel()
 			<-runDone
@@ -163,8 +163,8 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 	gwLog := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
-		typ := strings.SplitN(subject, ".", 2)[0]
-		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, natsauth.DurableName("demo", entity), 0)
+		typ, _ := wire.TypeOf(subject)
+		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, wire.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone
@@ -173,7 +173,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
 	}
 	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
-	g, err := gateway.Open(ctx, gcfg, gwLog)
+	g, err := gateway.Open(ctx, gcfg, gatewayOptions(gwLog))
 	if err != nil {
 		cancel()
 		<-runDone

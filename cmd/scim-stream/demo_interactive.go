@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/scim-stream/scim-stream/collector"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const demoHelp = `Commands (the change is made in the imitation source, then collected at once):
@@ -76,7 +76,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		}
 		return nil
 	}
-	var typ collector.Type
+	var typ wire.Type
 	switch f[0] {
 	case "help":
 		fmt.Fprintln(d.out, demoHelp)
@@ -147,7 +147,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 			if err := d.sf.SetTitle(f[1], title); err != nil {
 				return err
 			}
-			typ = collector.HR
+			typ = wire.HR
 			break
 		}
 		id, err := userID(f[1])
@@ -157,7 +157,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err := t.UpdateUser(co.Admin, id, map[string]any{"jobTitle": title}); err != nil {
 			return err
 		}
-		typ = collector.Entra
+		typ = wire.Entra
 	case "leave":
 		if err := need(2, "leave <person id>"); err != nil {
 			return err
@@ -165,7 +165,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err := d.sf.SetEndDate(f[1], time.Now().AddDate(0, 0, -1)); err != nil {
 			return err
 		}
-		typ = collector.HR
+		typ = wire.HR
 	case "join", "part":
 		if err := need(3, f[0]+" <group> <nickname>"); err != nil {
 			return err
@@ -186,7 +186,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err != nil {
 			return err
 		}
-		typ = collector.Entra
+		typ = wire.Entra
 	case "role", "unrole":
 		if err := need(4, f[0]+" <nickname> <app> <role>"); err != nil {
 			return err
@@ -207,7 +207,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err != nil {
 			return err
 		}
-		typ = collector.Entra
+		typ = wire.Entra
 	case "delete":
 		if err := need(2, "delete <nickname>"); err != nil {
 			return err
@@ -219,7 +219,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err := t.DeleteUser(co.Admin, u); err != nil {
 			return err
 		}
-		typ = collector.Entra
+		typ = wire.Entra
 	default:
 		return fmt.Errorf("unknown command %q (help lists them)", f[0])
 	}

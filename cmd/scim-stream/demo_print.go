@@ -15,7 +15,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
@@ -23,6 +22,7 @@ import (
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // demo is one demo run: the imitation sources it changes and what it has seen, for the lines and the summary.
@@ -64,7 +64,7 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 
 // monitor prints every message published to the collector type's channels, through a pull consumer of its own
 // with a subscriber identity issued for it: what any subscriber sees.
-func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ string) error {
+func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type) error {
 	durable := "demo-monitor"
 	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, 0)
 	if err != nil {
@@ -84,13 +84,13 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca, typ str
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(cctx, demoTenant, jetstream.ConsumerConfig{
-		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: typ + ".>",
+		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: wire.Subject(typ, ">"),
 	})
 	if err != nil {
 		return fmt.Errorf("demo monitor on %s.>: %w", typ, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var msg scim.Message
+		var msg wire.Message
 		if err := json.Unmarshal(m.Data(), &msg); err != nil {
 			d.line(m.Subject(), "published", "(unreadable message: "+err.Error()+")")
 		} else {
@@ -182,7 +182,7 @@ func (d *demo) summaryWhenSettled(ctx context.Context, interactive bool) {
 		case <-t.C:
 		}
 		d.mu.Lock()
-		ready := d.collections[string(collector.Entra)] > 0 && d.collections[string(collector.HR)] > 0 &&
+		ready := d.collections[string(wire.Entra)] > 0 && d.collections[string(wire.HR)] > 0 &&
 			!d.lastEvent.IsZero() && time.Since(d.lastEvent) > 2*time.Second
 		d.mu.Unlock()
 		if ready {
@@ -225,7 +225,7 @@ func (d *demo) summary() {
 			unchanged = fmt.Sprint(h[string(gateway.ActionUnchanged)] + h[string(gateway.ActionSkipped)])
 			failed = fmt.Sprint(h[string(gateway.ActionTerminated)] + h[string(gateway.ActionRetrying)])
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s, p[scim.CreateUser], p[scim.ModifyUser], p[scim.DeleteUser], prov, unchanged, failed)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t%s\n", s, p[wire.CreateUser], p[wire.ModifyUser], p[wire.DeleteUser], prov, unchanged, failed)
 	}
 	tw.Flush()
 	users := "-"

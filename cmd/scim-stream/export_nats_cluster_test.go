@@ -16,6 +16,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestExportNatsClusterOnStockServers: the exported cluster configuration, run by stock nats-server processes
@@ -119,7 +120,7 @@ func TestExportNatsClusterOnStockServers(t *testing.T) {
 		t.Fatalf("broker on the exported cluster: %v", err)
 	}
 	t.Cleanup(b.Shutdown)
-	js, err := b.JetStream("acme", natsauth.HR)
+	js, err := b.JetStream("acme", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestExportNatsClusterOnStockServers(t *testing.T) {
 	if err != nil || s.CachedInfo().Config.Replicas != 3 {
 		t.Fatalf("stream on the exported cluster: %v", err)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", natsauth.HR, "ext", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "ext", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestExportNatsClusterOnStockServers(t *testing.T) {
 	if nc.ConnectedServerName() != "SCIM-Stream" {
 		t.Fatalf("front server_name %q", nc.ConnectedServerName())
 	}
-	publishTo(t, b, "acme", natsauth.HR, "HR.SF", "before")
+	publishTo(t, b, "acme", wire.HR, "HR.SF", "before")
 	if got := pullOne(t, nc, "acme", "ext", "HR.SF"); got != "before" {
 		t.Fatalf("pulled %q, want before", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -11,11 +12,22 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
-	// Endpoint types register themselves (endpoint.type); the store is the default.
-	_ "github.com/scim-stream/scim-stream/gateway/ldap"
-	_ "github.com/scim-stream/scim-stream/gateway/store"
-	_ "github.com/scim-stream/scim-stream/gateway/upstream"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/ldap"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/gateway/upstream"
 )
+
+// gatewayEndpoints are the endpoint types a gateway configuration may select (endpoint.type); the store is the
+// default.
+var gatewayEndpoints = endpoint.Factories{store.Type: store.OpenConfig, ldap.Type: ldap.OpenConfig, upstream.Type: upstream.OpenConfig}
+
+// gatewayOptions are the parts of the bundled gateway: its endpoint types and, next to the stream subscribers,
+// the SCIM side (HTTP server or publisher, GW responders).
+func gatewayOptions(log *slog.Logger) gateway.Options {
+	return gateway.Options{Endpoints: gatewayEndpoints, Runners: map[string]gateway.Runner{"scim-server": scimserver.Run}, Log: log}
+}
 
 // defaultGatewayConfig is where `scim-stream gateway` looks without -config.
 var defaultGatewayConfig = filepath.Join("config", "gateway.yaml")
@@ -45,7 +57,7 @@ func gatewayWith(ctx context.Context, cfgPath, level string, stdout, stderr io.W
 	}
 	log := config.NewWriterLogger(stdout, level)
 	log.Info("gateway starting", "version", buildVersion(), "config", cfgPath, "name", cfg.Name, "endpoint", cfg.EndpointType())
-	if err := gateway.Run(ctx, cfg, log); err != nil {
+	if err := gateway.Run(ctx, cfg, gatewayOptions(log)); err != nil {
 		log.Error("gateway stopped", "error", err)
 		return 1
 	}

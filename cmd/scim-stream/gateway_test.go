@@ -13,17 +13,16 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
-	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func TestGatewayCommandProvisionsTheStore(t *testing.T) {
 	t.Setenv("SEED", "cmd-gateway-test")
 	env := brokertest.Start(t, "acme")
 	dir := t.TempDir()
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.HR, natsauth.DurableName("gateway", "undefined"))
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.HR, wire.DurableName("gateway", "undefined"))
 	cfgPath := filepath.Join(dir, "gateway.yaml")
 	os.WriteFile(cfgPath, []byte(`scimgateway:
   port: 0
@@ -39,9 +38,9 @@ func TestGatewayCommandProvisionsTheStore(t *testing.T) {
 
 	m := nats.NewMsg("HR.SF")
 	m.Header.Set("Msg-Id", "cmd-1")
-	m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+	m.Data, _ = json.Marshal(wire.Message{ActivityOperation: wire.CreateUser, Operations: []scim.Operation{},
 		User: scim.User{"userName": "cmd@acme.com", "active": true}})
-	if _, err := env.JetStream(t, "acme", natsauth.HR).PublishMsg(context.Background(), m); err != nil {
+	if _, err := env.JetStream(t, "acme", wire.HR).PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}
 
@@ -97,7 +96,7 @@ func TestGatewayCommandReportsConfigErrors(t *testing.T) {
 
 // TestGatewayBinaryHasEveryEndpointType: endpoint.type selects among the types the binary registers.
 func TestGatewayBinaryHasEveryEndpointType(t *testing.T) {
-	if got := gateway.EndpointTypes(); !slices.Equal(got, []string{"ldap", "scim", "store"}) {
+	if got := gatewayEndpoints.Types(); !slices.Equal(got, []string{"ldap", "scim", "store"}) {
 		t.Fatalf("endpoint types %v, want [ldap scim store]", got)
 	}
 }
@@ -149,13 +148,13 @@ func TestGatewayRunsANodePluginWithTheCredsBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	js, err := b.JetStream("acme", natsauth.Entra)
+	js, err := b.JetStream("acme", wire.Entra)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := nats.NewMsg("ENTRA.APP1")
 	m.Header.Set("Msg-Id", "node-plugin-1")
-	m.Data, _ = json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+	m.Data, _ = json.Marshal(wire.Message{ActivityOperation: wire.CreateUser, Operations: []scim.Operation{},
 		User: scim.User{"userName": "node@acme.com", "active": true, "roles": []any{
 			map[string]any{"type": "App1", "display": "Admin access", "value": "Admins"}}}})
 	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)

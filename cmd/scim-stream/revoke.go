@@ -11,14 +11,12 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
 	register("revoke", "revoke a NATS user (its connections drop at once)", runRevoke)
 }
-
-// typeKeys are the configuration keys of a tenant's account types.
-var typeKeys = map[string]string{natsauth.Entra: "entra", natsauth.HR: "hr", natsauth.GW: "gw"}
 
 // pushAccounts sends changed account JWTs to the running server so that they apply at once; the configuration
 // file already holds them, so a server that is not running gets them when it starts (or on its hot reload).
@@ -62,13 +60,13 @@ func runRevoke(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scim-stream revoke:", err)
 		return 1
 	}
-	types := natsauth.Types
+	types := wire.Types
 	if *typFlag != "" {
-		t, err := natsauth.ParseType(*typFlag)
+		t, err := wire.ParseType(*typFlag)
 		if err != nil {
 			return fail(err)
 		}
-		types = []string{t}
+		types = []wire.Type{t}
 	}
 	cfg, err := config.Check(*cfgPath)
 	if err != nil {
@@ -88,7 +86,7 @@ func runRevoke(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		changes = append(changes, config.Change{Path: []string{"nats", "server", "auth", "account", *tenant, typeKeys[typ], "jwt"}, Value: out.JWT})
+		changes = append(changes, config.Change{Path: []string{"nats", "server", "auth", "account", *tenant, typ.Key(), "jwt"}, Value: out.JWT})
 		jwts = append(jwts, out.JWT)
 	}
 	if len(changes) == 0 {

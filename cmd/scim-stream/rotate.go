@@ -50,7 +50,7 @@ func runRotate(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return fail(err)
 		}
-		base := []string{"nats", "server", "auth", "account", *tenant, typeKeys[typ]}
+		base := []string{"nats", "server", "auth", "account", *tenant, typ.Key()}
 		changes = append(changes,
 			config.Change{Path: append(append([]string{}, base...), "jwt"), Value: out.JWT},
 			config.Change{Path: append(append([]string{}, base...), "signing", role.ConfigKey()), Value: out.Signing[role.ConfigKey()].Reveal()})

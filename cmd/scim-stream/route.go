@@ -13,6 +13,7 @@ import (
 	"github.com/scim-stream/scim-stream/dynamics"
 	"github.com/scim-stream/scim-stream/rules"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -26,7 +27,7 @@ type routeResult struct {
 	Publish           bool          `json:"publish"`
 	Matched           bool          `json:"matched"`
 	PreviouslyMatched bool          `json:"previouslyMatched"`
-	Message           *scim.Message `json:"message,omitempty"`
+	Message           *wire.Message `json:"message,omitempty"`
 }
 
 func runRoute(args []string, stdout, stderr io.Writer) int {
@@ -79,9 +80,9 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// The collector routes a change as modifyUser and a removal as deleteUser; a message file may say which.
-	deleted := fields["activityOperation"] == scim.DeleteUser
+	deleted := fields["activityOperation"] == wire.DeleteUser
 	if fields["activityOperation"] == "" {
-		fields["activityOperation"] = scim.ModifyUser
+		fields["activityOperation"] = wire.ModifyUser
 	}
 	if deleted && prev == nil {
 		prev = cur // the message's user is the one being deleted
@@ -100,18 +101,18 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	for _, d := range router.Route(prev, cur, fields) {
 		res := routeResult{Channel: d.Channel, Subject: prefix + "." + d.Channel, Matched: d.Matched, PreviouslyMatched: d.PreviouslyMatched}
 		if d.Matched || d.PreviouslyMatched {
-			op, user, ops := scim.ModifyUser, d.Current, scim.Diff(d.Previous, d.Current)
+			op, user, ops := wire.ModifyUser, d.Current, scim.Diff(d.Previous, d.Current)
 			switch {
 			case deleted:
 				// As the collector: every channel the user was in gets deleteUser with the user as it was there.
-				op, user, ops = scim.DeleteUser, d.Previous, []scim.Operation{}
+				op, user, ops = wire.DeleteUser, d.Previous, []scim.Operation{}
 			case d.Previous == nil || !d.PreviouslyMatched:
-				op = scim.CreateUser
+				op = wire.CreateUser
 			}
 			userName, _ := user["userName"].(string)
 			res.Publish = len(ops) > 0 || deleted
 			if res.Publish {
-				res.Message = &scim.Message{
+				res.Message = &wire.Message{
 					ActivityOperation: op,
 					ActivityDateTime:  fields["activityDateTime"],
 					InitiatedByID:     fields["initiatedById"],
@@ -138,7 +139,7 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		case r.Publish:
 			why := "matches"
 			switch {
-			case r.Message.ActivityOperation == scim.DeleteUser:
+			case r.Message.ActivityOperation == wire.DeleteUser:
 				why = "the user was in the channel"
 			case !r.Matched:
 				why = "left the channel's scope (the previous user matched)"

@@ -19,6 +19,7 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/notify"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -54,11 +55,11 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 		Metrics:     metrics,
 		OnCollected: env.OnCollected,
 		Now:         env.Now,
-		OnError: func(tenant string, typ collector.Type, err error) {
+		OnError: func(tenant string, typ wire.Type, err error) {
 			mailMu.Lock()
 			m := mailer
 			mailMu.Unlock()
-			m.Error(fmt.Sprintf("%s tenant %q", typ.Kind(), tenant), err)
+			m.Error(fmt.Sprintf("%s tenant %q", typ.Key(), tenant), err)
 		},
 	}
 	if c := cfg.Nats.Server.Cluster; c != nil && c.ImportState != "" {

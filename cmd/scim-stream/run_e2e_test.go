@@ -22,11 +22,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestMain lets a test start this binary's main in a child process (SCIMSTREAM_TEST_MAIN holds the
@@ -133,7 +132,7 @@ func (r *running) stop(t *testing.T) {
 func (r *running) collect(t *testing.T) {
 	t.Helper()
 	before := strings.Count(r.out.String(), "collection done") + strings.Count(r.out.String(), "collection failed")
-	r.env.Runner.Trigger(collector.HR, demoTenant)
+	r.env.Runner.Trigger(wire.HR, demoTenant)
 	waitFor(t, "a collection", 60*time.Second, func() bool {
 		return strings.Count(r.out.String(), "collection done")+strings.Count(r.out.String(), "collection failed") > before
 	})
@@ -141,7 +140,7 @@ func (r *running) collect(t *testing.T) {
 
 // received is one message as a subscriber sees it.
 type received struct {
-	scim.Message
+	wire.Message
 	Subject, MsgID string
 }
 
@@ -157,7 +156,7 @@ func subscribe(t *testing.T, cfgPath, url, ca, subject, durable string) *subscri
 	if err != nil {
 		t.Fatal(err)
 	}
-	typ := strings.SplitN(subject, ".", 2)[0]
+	typ, _ := wire.TypeOf(subject)
 	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -248,7 +247,7 @@ func TestRunHRJoinersMoversLeavers(t *testing.T) {
 		t.Fatalf("want 5 createUser messages (the future hire waits), got %d", len(got))
 	}
 	for _, m := range got {
-		if m.ActivityOperation != scim.CreateUser || m.MsgID == "" || m.User["userName"] != m.TargetID {
+		if m.ActivityOperation != wire.CreateUser || m.MsgID == "" || m.User["userName"] != m.TargetID {
 			t.Errorf("not a createUser with Msg-Id for the mapped user: %+v", m)
 		}
 		if _, ok := m.User["onCreate"].(map[string]any)["userPrincipalName"]; !ok {
@@ -262,7 +261,7 @@ func TestRunHRJoinersMoversLeavers(t *testing.T) {
 	}
 	r.collect(t)
 	got = sub.exactly(t, 1)
-	if len(got) != 1 || got[0].ActivityOperation != scim.ModifyUser || got[0].TargetID != "1003" {
+	if len(got) != 1 || got[0].ActivityOperation != wire.ModifyUser || got[0].TargetID != "1003" {
 		t.Fatalf("want one modifyUser for 1003, got %+v", got)
 	}
 	if ops := got[0].Operations; len(ops) != 1 || ops[0].Op != "replace" || ops[0].Path != "title" || ops[0].Value != "Head of Dog Training" {
@@ -288,7 +287,7 @@ func TestRunHRJoinersMoversLeavers(t *testing.T) {
 	f.offset.Store(int64(12*24*time.Hour + time.Hour))
 	r.collect(t)
 	got = sub.exactly(t, 1)
-	if len(got) != 1 || got[0].ActivityOperation != scim.CreateUser || got[0].TargetID != "1006" || got[0].User["active"] != true {
+	if len(got) != 1 || got[0].ActivityOperation != wire.CreateUser || got[0].TargetID != "1006" || got[0].User["active"] != true {
 		t.Fatalf("want the future hire 1006 created active two days before the start, got %+v", got)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func init() {
@@ -57,7 +57,7 @@ func runStateExport(args []string, stdout, stderr io.Writer) int {
 	}
 	total := 0
 	for _, a := range broker.Accounts(cfg) {
-		if a.Type != natsauth.Entra && a.Type != natsauth.HR {
+		if a.Type != wire.Entra && a.Type != wire.HR {
 			continue
 		}
 		kv, err := b.StateKV(ctx, a.Tenant, a.Type)

@@ -11,6 +11,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestDocsExample is the acceptance of the Entra collector with the documentation's five-channel example: the
@@ -36,12 +37,12 @@ func TestDocsExample(t *testing.T) {
 	app1 := []string{"john.smith", "bjorn.odegard", "chloe.martin", "david.kim", "eva.schmidt", "karl.nilsen"}
 	got := w.drain()
 	expect(t, "initial", got, map[string][]string{
-		"APP1": each(scim.CreateUser, app1...),
+		"APP1": each(wire.CreateUser, app1...),
 		// APP2 tests group object ids, but group values are display names unless use_original_group_id
 		// (TestDocsExampleGroupIDs): as written in the documentation it matches nobody.
-		"APP3": each(scim.CreateUser, "chloe.martin", "george.brown", "john.smith", "bjorn.odegard", "david.kim", "eva.schmidt"),
-		"APP4": each(scim.CreateUser, people...),
-		"APP5": each(scim.CreateUser, append(slices.Clone(people), syncUser, svcUser)...),
+		"APP3": each(wire.CreateUser, "chloe.martin", "george.brown", "john.smith", "bjorn.odegard", "david.kim", "eva.schmidt"),
+		"APP4": each(wire.CreateUser, people...),
+		"APP5": each(wire.CreateUser, append(slices.Clone(people), syncUser, svcUser)...),
 	})
 	john := find(t, got, "APP1", "john.smith")
 	if r := roleList(john.User); !slices.Equal(r, []string{"Application1/Admins/Admins access", "Application1/Employees/Employees access"}) {
@@ -90,7 +91,7 @@ func TestDocsExample(t *testing.T) {
 				t.Errorf("user %s = %v, want %v", path, v, want)
 			}
 		}
-		if m.ActivityOperation != scim.ModifyUser || m.TargetID != co.Users["karl.nilsen"] || m.TargetUPN != "karl.nilsen@mycompany.com" {
+		if m.ActivityOperation != wire.ModifyUser || m.TargetID != co.Users["karl.nilsen"] || m.TargetUPN != "karl.nilsen@mycompany.com" {
 			t.Errorf("envelope: %s target %s/%s", m.ActivityOperation, m.TargetID, m.TargetUPN)
 		}
 		if m.InitiatedByUPN != co.Admin.UPN || m.InitiatedByID != co.Admin.ID {

@@ -17,9 +17,9 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // These tests run the whole Entra chain as the product does: the imitation Graph over HTTPS → entra.New with
@@ -119,12 +119,12 @@ func newWorld(t testing.TB, setup func(*graph.Company), tweak func(*world, *conf
 		tweak(w, w.cfg)
 	}
 	w.env = brokertest.Start(t, tenantName)
-	kv := w.env.StateKV(t, tenantName, natsauth.Entra)
-	w.p = &collector.Pipeline{JS: w.env.JetStream(t, tenantName, natsauth.Entra), State: collector.NewState(kv)}
+	kv := w.env.StateKV(t, tenantName, wire.Entra)
+	w.p = &collector.Pipeline{JS: w.env.JetStream(t, tenantName, wire.Entra), State: collector.NewState(kv)}
 	w.rebuild()
 
 	// The subscriber: one durable pull consumer per channel, as a gateway per application would hold.
-	jwt, seed := w.env.SubscriberCreds(t, tenantName, natsauth.Entra, "")
+	jwt, seed := w.env.SubscriberCreds(t, tenantName, wire.Entra, "")
 	js, err := jetstream.New(w.env.Connect(t, jwt, seed))
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func newWorld(t testing.TB, setup func(*graph.Company), tweak func(*world, *conf
 // configuration changed (a new source starts with a full collection).
 func (w *world) rebuild() {
 	w.t.Helper()
-	tenant, err := collector.Compile(tenantName, collector.Entra, w.cfg)
+	tenant, err := collector.Compile(tenantName, wire.Entra, w.cfg)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func (w *world) collect() collector.Stats {
 type msg struct {
 	channel string
 	id      string
-	scim.Message
+	wire.Message
 	raw  map[string]any
 	data []byte
 }
@@ -196,7 +196,7 @@ func (w *world) drain() map[string][]msg {
 			n := 0
 			for m := range batch.Messages() {
 				n++
-				var sm scim.Message
+				var sm wire.Message
 				var raw map[string]any
 				if err := json.Unmarshal(m.Data(), &sm); err != nil {
 					w.t.Fatalf("%s: message is not a SCIM Stream message: %v\n%s", m.Subject(), err, m.Data())

@@ -18,9 +18,8 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Latency benchmark parameters: the 200 changes at the documentation example's 5 s interval. One change
@@ -66,7 +65,7 @@ func BenchmarkChangeToAckLatency(b *testing.B) {
 	collected := make(chan collector.Stats, 100)
 	r := &collector.Runner{
 		Broker: env.Broker,
-		Sources: map[collector.Type]collector.SourceFactory{collector.Entra: func(t *collector.Tenant) (collector.Source, error) {
+		Sources: map[wire.Type]collector.SourceFactory{wire.Entra: func(t *collector.Tenant) (collector.Source, error) {
 			return entra.New(t.Name, t.Config, entra.OptionsFor(t, entra.Options{HTTPClient: ts.Client()}))
 		}},
 		OnCollected: func(_ *collector.Tenant, s collector.Stats, err error) {
@@ -99,7 +98,7 @@ func BenchmarkChangeToAckLatency(b *testing.B) {
 	}
 
 	// The subscriber: a pull consumer of ENTRA.APP5 that acks each message and waits for the server to confirm.
-	jwt, seed := env.SubscriberCreds(b, tenantName, natsauth.Entra, "")
+	jwt, seed := env.SubscriberCreds(b, tenantName, wire.Entra, "")
 	js, err := jetstream.New(env.Connect(b, jwt, seed))
 	if err != nil {
 		b.Fatal(err)
@@ -114,7 +113,7 @@ func BenchmarkChangeToAckLatency(b *testing.B) {
 	done := make(chan struct{})
 	n := 0
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var sm scim.Message
+		var sm wire.Message
 		if err := json.Unmarshal(m.Data(), &sm); err != nil {
 			b.Errorf("%s: %v", m.Subject(), err)
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkInitialLoadPublished10k is BenchmarkInitialLoadPublished100k at a tenth of the size, for a quick look.
@@ -42,7 +42,7 @@ func benchInitialLoadPublished(b *testing.B, n, deptSize, apps int) {
 		{Channel: "APP4", Rules: []config.Filter{{Filter: `(user.emails.work.value -match "*@bench.example")`}}},
 		{Channel: "APP5", Rules: []config.Filter{{Filter: `(.*)`}}},
 	}
-	ct, err := collector.Compile("bench", collector.Entra, cfg)
+	ct, err := collector.Compile("bench", wire.Entra, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func benchInitialLoadPublished(b *testing.B, n, deptSize, apps int) {
 		b.Fatal(err)
 	}
 	env := brokertest.Start(b, "bench")
-	js := env.JetStream(b, "bench", natsauth.Entra)
-	p := &collector.Pipeline{JS: js, State: collector.NewState(env.StateKV(b, "bench", natsauth.Entra)), Progress: time.Hour}
+	js := env.JetStream(b, "bench", wire.Entra)
+	p := &collector.Pipeline{JS: js, State: collector.NewState(env.StateKV(b, "bench", wire.Entra)), Progress: time.Hour}
 	ctx := context.Background()
 
 	runtime.GC()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // cpKey holds the sync point in the collector's checkpoints.
@@ -93,7 +94,7 @@ func New(name string, t *config.Tenant, o Options) (*Source, error) {
 		paths = defaultSources
 	}
 	sel, unknown := selectList(paths)
-	log := o.Log.With("tenant", name, "type", string(collector.Entra))
+	log := o.Log.With("tenant", name, "type", string(wire.Entra))
 	if len(unknown) > 0 {
 		log.Warn("mapper source attributes that are not Microsoft Graph user properties are not collected", "attributes", unknown)
 	}
@@ -116,7 +117,7 @@ func firstOf(v ...string) string {
 }
 
 // Type implements collector.Source.
-func (s *Source) Type() collector.Type { return collector.Entra }
+func (s *Source) Type() wire.Type { return wire.Entra }
 
 // RequestFull makes the next collection a full one (an initial load requested on a running source).
 func (s *Source) RequestFull() {

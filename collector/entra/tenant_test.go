@@ -13,8 +13,8 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestOptionsForExample: the documentation example reads the default mapper's properties, every application
@@ -26,7 +26,7 @@ func TestOptionsForExample(t *testing.T) {
 	ts := srv.Start()
 	defer ts.Close()
 	tc := exampleTenant(t, co, srv, ts)
-	tenant, err := collector.Compile(tenantName, collector.Entra, tc)
+	tenant, err := collector.Compile(tenantName, wire.Entra, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestOptionsForNamedApplications(t *testing.T) {
 		Assignments: []config.Assignment{{Path: "user.groups", Value: []any{map[string]any{"display": "Clerks", "value": "Clerks"}}}}}}
 	tc.Mapper.User = []config.Mapping{{Source: "onPremisesSamAccountName", MapTo: "nickName"}}
 	tc.General.Entra.AttributionWait = 42
-	tenant, err := collector.Compile(tenantName, collector.Entra, tc)
+	tenant, err := collector.Compile(tenantName, wire.Entra, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestOptionsForNamedApplications(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := brokertest.Start(t, tenantName)
-	cp := collector.NewState(env.StateKV(t, tenantName, natsauth.Entra)).Checkpoints()
+	cp := collector.NewState(env.StateKV(t, tenantName, wire.Entra)).Checkpoints()
 	var roles []string
 	if _, err := src.Collect(context.Background(), cp, func(r collector.Record) error {
 		if r.ID == john {

@@ -11,6 +11,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/mapper"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestDocsExample runs the documentation's SuccessFactors configuration (testdata/config) unchanged but for the
@@ -43,7 +44,7 @@ func TestDocsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := mapper.Compile("hr", tc.Mapper)
+	m, err := mapper.Compile(wire.HR, tc.Mapper)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // Options are the process-wide dependencies of a source. The zero value works.
@@ -87,7 +88,7 @@ func New(tenant string, t config.Tenant, opts Options) (*Source, error) {
 	if s.maxWait <= 0 {
 		s.maxWait = 5 * time.Minute
 	}
-	s.log = s.log.With("tenant", tenant, "type", string(collector.HR))
+	s.log = s.log.With("tenant", tenant, "type", string(wire.HR))
 	p := "hr." + tenant
 	if len(t.Auth.BaseURLs) == 0 {
 		return nil, fmt.Errorf("%s.auth.base_urls: at least one base URL of the HR API is needed, e.g. https://api2.successfactors.eu", p)
@@ -130,8 +131,8 @@ func New(tenant string, t config.Tenant, opts Options) (*Source, error) {
 	return s, nil
 }
 
-// Type is collector.HR.
-func (s *Source) Type() collector.Type { return collector.HR }
+// Type is wire.HR.
+func (s *Source) Type() wire.Type { return wire.HR }
 
 // Collect emits every person, page by page. HR is a full source: it returns full=true, and the pipeline treats
 // a person missing from a successful collection as a leaver. It keeps no checkpoints.

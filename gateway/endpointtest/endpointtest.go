@@ -1,8 +1,8 @@
-// Package endpointtest is the conformance suite every gateway.Endpoint passes. An endpoint package runs it from
+// Package endpointtest is the conformance suite every endpoint.Endpoint passes. An endpoint package runs it from
 // its tests:
 //
 //	func TestConformance(t *testing.T) {
-//		endpointtest.Run(t, func(t *testing.T) gateway.Endpoint { return openMine(t) })
+//		endpointtest.Run(t, func(t *testing.T) endpoint.Endpoint { return openMine(t) })
 //	}
 //
 // open is called once per sub-test and the suite closes what it returns. The suite uses unique userNames and
@@ -21,12 +21,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
 // Run runs every conformance check as a sub-test of t.
-func Run(t *testing.T, open func(t *testing.T) gateway.Endpoint) {
+func Run(t *testing.T, open func(t *testing.T) endpoint.Endpoint) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ep := open(t)
@@ -44,7 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) gateway.Endpoint) {
 
 type suite struct {
 	ctx context.Context
-	ep  gateway.Endpoint
+	ep  endpoint.Endpoint
 	tag string
 }
 
@@ -163,36 +163,36 @@ var cases = []struct {
 	}},
 	{"UnknownUserIsNotFound", func(t *testing.T, s *suite) {
 		_, err := s.ep.FindUser(s.ctx, s.name("nobody"))
-		wantErr(t, "FindUser of an unknown userName", err, gateway.ErrNotFound)
+		wantErr(t, "FindUser of an unknown userName", err, endpoint.ErrNotFound)
 		created := s.create(t, s.user("gone"))
 		if err := s.ep.DeleteUser(s.ctx, id(created)); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
 		}
 		_, err = s.ep.GetUser(s.ctx, id(created))
-		wantErr(t, "GetUser of a deleted id", err, gateway.ErrNotFound)
+		wantErr(t, "GetUser of a deleted id", err, endpoint.ErrNotFound)
 		_, err = s.ep.FindUser(s.ctx, s.name("gone"))
-		wantErr(t, "FindUser of a deleted user", err, gateway.ErrNotFound)
-		wantErr(t, "DeleteUser twice", s.ep.DeleteUser(s.ctx, id(created)), gateway.ErrNotFound)
+		wantErr(t, "FindUser of a deleted user", err, endpoint.ErrNotFound)
+		wantErr(t, "DeleteUser twice", s.ep.DeleteUser(s.ctx, id(created)), endpoint.ErrNotFound)
 		_, err = s.ep.ReplaceUser(s.ctx, id(created), s.user("gone"))
-		wantErr(t, "ReplaceUser of a deleted id", err, gateway.ErrNotFound)
+		wantErr(t, "ReplaceUser of a deleted id", err, endpoint.ErrNotFound)
 		_, err = s.ep.ModifyUser(s.ctx, id(created), scim.User{"title": "x"})
-		wantErr(t, "ModifyUser of a deleted id", err, gateway.ErrNotFound)
+		wantErr(t, "ModifyUser of a deleted id", err, endpoint.ErrNotFound)
 	}},
 	{"DuplicateUserNameIsConflict", func(t *testing.T, s *suite) {
 		s.create(t, s.user("dup"))
 		u := s.user("dup")
 		u["userName"] = strings.ToUpper(s.name("dup"))
 		_, err := s.ep.CreateUser(s.ctx, u)
-		wantErr(t, "CreateUser with a taken userName (other case)", err, gateway.ErrConflict)
+		wantErr(t, "CreateUser with a taken userName (other case)", err, endpoint.ErrConflict)
 		other := s.create(t, s.user("other"))
 		_, err = s.ep.ReplaceUser(s.ctx, id(other), s.user("dup"))
-		wantErr(t, "ReplaceUser to a taken userName", err, gateway.ErrConflict)
+		wantErr(t, "ReplaceUser to a taken userName", err, endpoint.ErrConflict)
 		_, err = s.ep.ModifyUser(s.ctx, id(other), scim.User{"userName": s.name("dup")})
-		wantErr(t, "ModifyUser to a taken userName", err, gateway.ErrConflict)
+		wantErr(t, "ModifyUser to a taken userName", err, endpoint.ErrConflict)
 	}},
 	{"UserWithoutUserNameIsInvalid", func(t *testing.T, s *suite) {
 		_, err := s.ep.CreateUser(s.ctx, scim.User{"displayName": "No Name"})
-		wantErr(t, "CreateUser without userName", err, gateway.ErrInvalid)
+		wantErr(t, "CreateUser without userName", err, endpoint.ErrInvalid)
 	}},
 	{"ReplaceUser", func(t *testing.T, s *suite) {
 		created := s.create(t, s.user("replace"))
@@ -227,7 +227,7 @@ var cases = []struct {
 			t.Fatalf("FindUser by the new userName: %v %v", id(got), err)
 		}
 		_, err = s.ep.FindUser(s.ctx, s.name("replace"))
-		wantErr(t, "FindUser by the old userName after a rename", err, gateway.ErrNotFound)
+		wantErr(t, "FindUser by the old userName after a rename", err, endpoint.ErrNotFound)
 	}},
 	{"ModifyUserChangesOnlyWhatIsPresent", func(t *testing.T, s *suite) {
 		created := s.create(t, s.user("modify"))
@@ -289,9 +289,9 @@ var cases = []struct {
 			t.Errorf("displayName = %v", g["displayName"])
 		}
 		_, err := s.ep.CreateGroup(s.ctx, scim.Group{"displayName": strings.ToUpper(s.group("staff"))})
-		wantErr(t, "CreateGroup with a taken displayName (other case)", err, gateway.ErrConflict)
+		wantErr(t, "CreateGroup with a taken displayName (other case)", err, endpoint.ErrConflict)
 		_, err = s.ep.CreateGroup(s.ctx, scim.Group{})
-		wantErr(t, "CreateGroup without displayName", err, gateway.ErrInvalid)
+		wantErr(t, "CreateGroup without displayName", err, endpoint.ErrInvalid)
 		got, err := s.ep.GetGroup(s.ctx, idOf(g))
 		if err != nil || got["displayName"] != s.group("staff") {
 			t.Fatalf("GetGroup: %v %v", got, err)
@@ -315,9 +315,9 @@ var cases = []struct {
 			t.Fatalf("DeleteGroup: %v", err)
 		}
 		_, err = s.ep.GetGroup(s.ctx, idOf(g))
-		wantErr(t, "GetGroup after DeleteGroup", err, gateway.ErrNotFound)
-		wantErr(t, "DeleteGroup twice", s.ep.DeleteGroup(s.ctx, idOf(g)), gateway.ErrNotFound)
-		wantErr(t, "AddMembers to a deleted group", s.ep.AddMembers(s.ctx, idOf(g)), gateway.ErrNotFound)
+		wantErr(t, "GetGroup after DeleteGroup", err, endpoint.ErrNotFound)
+		wantErr(t, "DeleteGroup twice", s.ep.DeleteGroup(s.ctx, idOf(g)), endpoint.ErrNotFound)
+		wantErr(t, "AddMembers to a deleted group", s.ep.AddMembers(s.ctx, idOf(g)), endpoint.ErrNotFound)
 		// The old name is free again.
 		s.createGroup(t, s.group("staff"))
 	}},
@@ -370,7 +370,7 @@ var cases = []struct {
 			switch {
 			case err == nil:
 				ok++
-			case errors.Is(err, gateway.ErrConflict):
+			case errors.Is(err, endpoint.ErrConflict):
 			default:
 				t.Errorf("concurrent CreateUser: %v", err)
 			}

@@ -15,7 +15,7 @@ import (
 
 	ldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // conns keeps one bound connection (go-ldap multiplexes concurrent requests on it) and dials again, trying the
@@ -68,7 +68,7 @@ func (p *conns) get() (*ldap.Conn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return nil, fmt.Errorf("ldap: the endpoint is closed: %w", gateway.ErrUnavailable)
+		return nil, fmt.Errorf("ldap: the endpoint is closed: %w", endpoint.ErrUnavailable)
 	}
 	if p.conn != nil && !p.conn.IsClosing() {
 		return p.conn, nil
@@ -86,7 +86,7 @@ func (p *conns) get() (*ldap.Conn, error) {
 		p.conn = c
 		return c, nil
 	}
-	return nil, fmt.Errorf("ldap: no directory server answered: %v: %w", errors.Join(errs...), gateway.ErrUnavailable)
+	return nil, fmt.Errorf("ldap: no directory server answered: %v: %w", errors.Join(errs...), endpoint.ErrUnavailable)
 }
 
 func (p *conns) dial(u string) (*ldap.Conn, error) {
@@ -146,7 +146,7 @@ func (p *conns) close() error {
 func (e *Endpoint) run(ctx context.Context, fn func(c *ldap.Conn) error) error {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("ldap: %v: %w", err, gateway.ErrUnavailable)
+			return fmt.Errorf("ldap: %v: %w", err, endpoint.ErrUnavailable)
 		}
 		c, err := e.conns.get()
 		if err != nil {
@@ -173,29 +173,29 @@ func mapErr(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, gateway.ErrNotFound) || errors.Is(err, gateway.ErrConflict) ||
-		errors.Is(err, gateway.ErrInvalid) || errors.Is(err, gateway.ErrUnavailable) {
+	if errors.Is(err, endpoint.ErrNotFound) || errors.Is(err, endpoint.ErrConflict) ||
+		errors.Is(err, endpoint.ErrInvalid) || errors.Is(err, endpoint.ErrUnavailable) {
 		return fmt.Errorf("ldap: %s: %w", what, err)
 	}
 	var le *ldap.Error
 	if !errors.As(err, &le) {
-		return fmt.Errorf("ldap: %s: %v: %w", what, err, gateway.ErrUnavailable)
+		return fmt.Errorf("ldap: %s: %v: %w", what, err, endpoint.ErrUnavailable)
 	}
 	var sentinel error
 	switch le.ResultCode {
 	case ldap.LDAPResultNoSuchObject:
-		sentinel = gateway.ErrNotFound
+		sentinel = endpoint.ErrNotFound
 	case ldap.LDAPResultEntryAlreadyExists:
-		sentinel = gateway.ErrConflict
+		sentinel = endpoint.ErrConflict
 	case ldap.LDAPResultObjectClassViolation, ldap.LDAPResultUndefinedAttributeType, ldap.LDAPResultInvalidAttributeSyntax,
 		ldap.LDAPResultConstraintViolation, ldap.LDAPResultNamingViolation, ldap.LDAPResultNotAllowedOnRDN,
 		ldap.LDAPResultInvalidDNSyntax, ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultNotAllowedOnNonLeaf,
 		ldap.LDAPResultObjectClassModsProhibited, ldap.LDAPResultInappropriateMatching, ldap.LDAPResultUnwillingToPerform,
 		ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultFilterError, ldap.ErrorFilterCompile:
 		// AD answers unwillingToPerform (53) to a password that fails its policy: permanent too.
-		sentinel = gateway.ErrInvalid
+		sentinel = endpoint.ErrInvalid
 	default:
-		sentinel = gateway.ErrUnavailable
+		sentinel = endpoint.ErrUnavailable
 	}
 	return fmt.Errorf("ldap: %s: %v: %w", what, le, sentinel)
 }

@@ -13,7 +13,7 @@ import (
 
 	ldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -136,11 +136,11 @@ func TestSchemaViolationsAreInvalid(t *testing.T) {
 		{"userName": "url@example.com", "profileUrl": "https://example.com"},
 	} {
 		_, err := ep.CreateUser(tctx(t), u)
-		if !errors.Is(err, gateway.ErrInvalid) {
+		if !errors.Is(err, endpoint.ErrInvalid) {
 			t.Errorf("CreateUser %v: %v, want ErrInvalid", u, err)
 		}
 	}
-	if _, err := ep.CreateUser(tctx(t), scim.User{"userName": "ok@example.com", "active": "yes"}); !errors.Is(err, gateway.ErrInvalid) {
+	if _, err := ep.CreateUser(tctx(t), scim.User{"userName": "ok@example.com", "active": "yes"}); !errors.Is(err, endpoint.ErrInvalid) {
 		t.Errorf("active as a string: %v, want ErrInvalid", err)
 	}
 }
@@ -198,7 +198,7 @@ func TestRenameAndMoveKeepGroupMemberships(t *testing.T) {
 	}
 	// The department has no container: the move fails permanently, not forever retried.
 	_, err = ep.ModifyUser(tctx(t), id, scim.User{enterprise: map[string]any{"department": "nowhere"}})
-	if !errors.Is(err, gateway.ErrNotFound) && !errors.Is(err, gateway.ErrInvalid) {
+	if !errors.Is(err, endpoint.ErrNotFound) && !errors.Is(err, endpoint.ErrInvalid) {
 		t.Errorf("move to a missing container: %v", err)
 	}
 }
@@ -215,10 +215,10 @@ func TestDirectoryDownIsUnavailableAndRecoversAfterRestart(t *testing.T) {
 		t.Fatalf("with the first URL down (failover): %v", err)
 	}
 	s.stop(t)
-	if _, err := ep.CreateUser(tctx(t), scim.User{"userName": "during@example.com"}); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := ep.CreateUser(tctx(t), scim.User{"userName": "during@example.com"}); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("CreateUser with slapd stopped: %v, want ErrUnavailable", err)
 	}
-	if _, err := ep.GetUser(tctx(t), u["id"].(string)); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := ep.GetUser(tctx(t), u["id"].(string)); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("GetUser with slapd stopped: %v, want ErrUnavailable", err)
 	}
 	s.start(t)
@@ -370,7 +370,7 @@ func TestActiveDirectoryMapping(t *testing.T) {
 			if got, err := def.GetUser(tctx(t), want); err != nil || got["userName"] != local+"@example.com" {
 				t.Fatalf("GetUser by objectGUID: %v %v", got, err)
 			}
-			if _, err := def.GetUser(tctx(t), "not-a-guid"); !errors.Is(err, gateway.ErrNotFound) {
+			if _, err := def.GetUser(tctx(t), "not-a-guid"); !errors.Is(err, endpoint.ErrNotFound) {
 				t.Errorf("GetUser of a malformed GUID: %v, want ErrNotFound", err)
 			}
 		})
@@ -386,7 +386,7 @@ bind: {dn: x, password: y}
 users: {base_dn: "ou=people"}
 groups: {base_dn: "ou=groups"}
 `)
-	_, err := gateway.OpenEndpoint(context.Background(), Type, n.root, gateway.EndpointEnv{})
+	_, err := OpenConfig(context.Background(), n.root, endpoint.Env{})
 	if err == nil || !strings.Contains(err.Error(), "unicodePwd") || !strings.Contains(err.Error(), "start_tls") {
 		t.Fatalf("AD over plain ldap:// with a password mapping: %v, want an error naming unicodePwd and start_tls", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	ldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -28,7 +28,7 @@ func (e *Endpoint) groupByID(ctx context.Context, id string) (*ldap.Entry, error
 		return nil, err
 	}
 	if len(es) == 0 {
-		return nil, fmt.Errorf("group id %q: %w", id, gateway.ErrNotFound)
+		return nil, fmt.Errorf("group id %q: %w", id, endpoint.ErrNotFound)
 	}
 	return es[0], nil
 }
@@ -44,7 +44,7 @@ func (e *Endpoint) groupByName(ctx context.Context, name string) (*ldap.Entry, e
 			return en, nil
 		}
 	}
-	return nil, fmt.Errorf("group %q: %w", name, gateway.ErrNotFound)
+	return nil, fmt.Errorf("group %q: %w", name, endpoint.ErrNotFound)
 }
 
 // groupsOf returns the groups whose member attribute holds dn, as SCIM user groups.
@@ -135,7 +135,7 @@ func (e *Endpoint) toGroup(ctx context.Context, en *ldap.Entry) (scim.Group, err
 			continue
 		}
 		u, err := e.byDN(ctx, m, e.cfg.Users.Filter, []string{e.cfg.Users.IDAttribute, e.userNameAttr})
-		if errors.Is(err, gateway.ErrNotFound) || ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInvalidDNSyntax) {
+		if errors.Is(err, endpoint.ErrNotFound) || ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchObject, ldap.LDAPResultInvalidDNSyntax) {
 			continue
 		}
 		if err != nil {
@@ -170,7 +170,7 @@ func (e *Endpoint) ListGroups(ctx context.Context, filter string) ([]scim.Group,
 	if name, ok := eqFilter(filter, "displayName"); ok {
 		var en *ldap.Entry
 		en, err = e.groupByName(ctx, name)
-		if errors.Is(err, gateway.ErrNotFound) {
+		if errors.Is(err, endpoint.ErrNotFound) {
 			return nil, nil
 		}
 		es = []*ldap.Entry{en}
@@ -198,8 +198,8 @@ func (e *Endpoint) CreateGroup(ctx context.Context, in scim.Group) (scim.Group, 
 	}
 	what := fmt.Sprintf("group %q: create", name)
 	if _, err := e.groupByName(ctx, name); err == nil {
-		return nil, mapErr(what, fmt.Errorf("displayName is taken: %w", gateway.ErrConflict))
-	} else if !errors.Is(err, gateway.ErrNotFound) {
+		return nil, mapErr(what, fmt.Errorf("displayName is taken: %w", endpoint.ErrConflict))
+	} else if !errors.Is(err, endpoint.ErrNotFound) {
 		return nil, mapErr(what, err)
 	}
 	attrs, err := e.groups.toLDAP(scim.User(g), nil)
@@ -253,7 +253,7 @@ func (e *Endpoint) ReplaceGroup(ctx context.Context, id string, in scim.Group) (
 	}
 	if !strings.EqualFold(cur.GetEqualFoldAttributeValue(e.groupName), name) {
 		if other, err := e.groupByName(ctx, name); err == nil && idValue(other, e.cfg.Groups.IDAttribute) != id {
-			return nil, mapErr(what, fmt.Errorf("displayName %q is taken: %w", name, gateway.ErrConflict))
+			return nil, mapErr(what, fmt.Errorf("displayName %q is taken: %w", name, endpoint.ErrConflict))
 		}
 	}
 	dn, err := dnOf(e.groupRDN, g, e.cfg.Groups.BaseDN)
@@ -375,7 +375,7 @@ func (e *Endpoint) RemoveMembers(ctx context.Context, groupID string, userIDs ..
 	var del []string
 	for _, id := range userIDs {
 		u, err := e.userByID(ctx, id)
-		if errors.Is(err, gateway.ErrNotFound) {
+		if errors.Is(err, endpoint.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -421,12 +421,12 @@ func (e *Endpoint) memberDNs(ctx context.Context, v any) ([]string, error) {
 func checkGroup(in scim.Group) (scim.Group, string, error) {
 	v, err := scim.Normalize(map[string]any(in))
 	if err != nil {
-		return nil, "", fmt.Errorf("%v: %w", err, gateway.ErrInvalid)
+		return nil, "", fmt.Errorf("%v: %w", err, endpoint.ErrInvalid)
 	}
 	g := scim.Group(v.(map[string]any))
 	n, ok := g["displayName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return nil, "", fmt.Errorf("displayName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return nil, "", fmt.Errorf("displayName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	return g, n, nil
 }

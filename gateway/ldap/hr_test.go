@@ -12,8 +12,8 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/hr"
-	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestHRToActiveDirectory is the whole chain: the SuccessFactors imitation → the documentation's HR tenant
@@ -42,7 +42,7 @@ func TestHRToActiveDirectory(t *testing.T) {
 `), &tc.Dynamics); err != nil {
 		t.Fatal(err)
 	}
-	tenant, err := collector.Compile("mycompany", collector.HR, tc)
+	tenant, err := collector.Compile("mycompany", wire.HR, tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestHRToActiveDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", collector.HR)
+	p, err := collector.NewPipeline(ctx, env.Broker, "mycompany", wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestHRToActiveDirectory(t *testing.T) {
 	ad = replaceOnce(t, ad, "users: {base_dn: \"ou=people,"+suffix+"\", id_attribute: entryUUID}",
 		"users: {base_dn: \"ou=people,"+suffix+"\", id_attribute: entryUUID, rdn: \"CN={name.formatted|userName}\",\n"+
 			"  map: {userName: employeeID, externalId: \"\", userPrincipalName: userPrincipalName}}")
-	ev := runGateway(t, env, "mycompany", natsauth.HR, "HR.SF", ad)
+	ev := runGateway(t, env, "mycompany", wire.HR, "HR.SF", ad)
 
 	stats, err := p.Collect(ctx, tenant, src, false)
 	if err != nil {

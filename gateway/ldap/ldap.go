@@ -16,20 +16,19 @@ import (
 	ldap "github.com/go-ldap/ldap/v3"
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // Type is the endpoint type in the gateway configuration (`endpoint: {type: ldap}`).
 const Type = "ldap"
 
-func init() {
-	gateway.RegisterEndpoint(Type, func(ctx context.Context, node *yaml.Node, env gateway.EndpointEnv) (gateway.Endpoint, error) {
-		cfg, err := Decode(node)
-		if err != nil {
-			return nil, err
-		}
-		return Open(ctx, cfg, env)
-	})
+// OpenConfig opens the endpoint of an `endpoint:` configuration node: it is this package's endpoint.Factory.
+func OpenConfig(ctx context.Context, node *yaml.Node, env endpoint.Env) (endpoint.Endpoint, error) {
+	cfg, err := Decode(node)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, cfg, env)
 }
 
 // Endpoint provisions an LDAP directory. It is safe for concurrent use.
@@ -45,11 +44,11 @@ type Endpoint struct {
 	userNameAttr, groupName string   // LDAP attributes of userName and the group's displayName
 }
 
-var _ gateway.Endpoint = (*Endpoint)(nil)
+var _ endpoint.Endpoint = (*Endpoint)(nil)
 
 // Open prepares the endpoint from a completed Config (Decode). It does not connect: a gateway starts while its
-// directory is down, and operations fail with gateway.ErrUnavailable until it is back.
-func Open(_ context.Context, cfg Config, env gateway.EndpointEnv) (*Endpoint, error) {
+// directory is down, and operations fail with endpoint.ErrUnavailable until it is back.
+func Open(_ context.Context, cfg Config, env endpoint.Env) (*Endpoint, error) {
 	if cfg.Directory == "" {
 		if err := cfg.complete(); err != nil {
 			return nil, fmt.Errorf("endpoint (type ldap): %w", err)
@@ -131,7 +130,7 @@ func (e *Endpoint) byDN(ctx context.Context, dn, filter string, attrs []string) 
 		return nil, err
 	}
 	if len(es) == 0 {
-		return nil, fmt.Errorf("entry %q does not match %s: %w", dn, filter, gateway.ErrNotFound)
+		return nil, fmt.Errorf("entry %q does not match %s: %w", dn, filter, endpoint.ErrNotFound)
 	}
 	return es[0], nil
 }
@@ -140,7 +139,7 @@ func (e *Endpoint) byDN(ctx context.Context, dn, filter string, attrs []string) 
 func dnOf(t template, u map[string]any, base string) (string, error) {
 	rel, err := t.render(u, ldap.EscapeDN)
 	if err != nil {
-		return "", fmt.Errorf("rdn: %v: %w", err, gateway.ErrInvalid)
+		return "", fmt.Errorf("rdn: %v: %w", err, endpoint.ErrInvalid)
 	}
 	return rel + "," + base, nil
 }
@@ -158,11 +157,11 @@ func normDN(dn string) string {
 func (e *Endpoint) move(c *ldap.Conn, from, to string) error {
 	nd, err := ldap.ParseDN(to)
 	if err != nil || len(nd.RDNs) == 0 {
-		return fmt.Errorf("new DN %q: %v: %w", to, err, gateway.ErrInvalid)
+		return fmt.Errorf("new DN %q: %v: %w", to, err, endpoint.ErrInvalid)
 	}
 	od, err := ldap.ParseDN(from)
 	if err != nil {
-		return fmt.Errorf("DN %q: %v: %w", from, err, gateway.ErrInvalid)
+		return fmt.Errorf("DN %q: %v: %w", from, err, endpoint.ErrInvalid)
 	}
 	newSup := ""
 	np := &ldap.DN{RDNs: nd.RDNs[1:]}

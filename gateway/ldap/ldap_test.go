@@ -7,17 +7,17 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
 )
 
-func openYAML(t testing.TB, doc string) gateway.Endpoint {
+func openYAML(t testing.TB, doc string) endpoint.Endpoint {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
 		t.Fatal(err)
 	}
-	ep, err := gateway.OpenEndpoint(context.Background(), Type, n.Content[0], gateway.EndpointEnv{Dir: t.TempDir(), Name: "test"})
+	ep, err := OpenConfig(context.Background(), n.Content[0], endpoint.Env{Dir: t.TempDir(), Name: "test"})
 	if err != nil {
 		t.Fatalf("open endpoint: %v", err)
 	}
@@ -36,7 +36,7 @@ groups: {base_dn: "ou=groups,` + suffix + `"}
 
 func TestConformanceOpenLDAP(t *testing.T) {
 	s := startSlapd(t)
-	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint { return openYAML(t, openLDAPConfig(s)) })
+	endpointtest.Run(t, func(t *testing.T) endpoint.Endpoint { return openYAML(t, openLDAPConfig(s)) })
 }
 
 type yamlNode struct{ root *yaml.Node }
@@ -67,7 +67,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		var n yamlNode
 		n.parse(t, doc)
-		_, err := gateway.OpenEndpoint(context.Background(), Type, n.root, gateway.EndpointEnv{Dir: t.TempDir()})
+		_, err := OpenConfig(context.Background(), n.root, endpoint.Env{Dir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error naming %s", doc, err, want)
 		}

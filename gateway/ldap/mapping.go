@@ -10,7 +10,7 @@ import (
 
 	ldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -202,13 +202,13 @@ func (am attrMap) toLDAP(u scim.User, current *ldap.Entry) (map[string][]string,
 		case strings.EqualFold(name, scimActive):
 			b, isBool := v.(bool)
 			if !isBool {
-				return nil, fmt.Errorf("active must be a boolean, not %T: %w", v, gateway.ErrInvalid)
+				return nil, fmt.Errorf("active must be a boolean, not %T: %w", v, endpoint.ErrInvalid)
 			}
 			out[attr] = activeValues(attr, b, current)
 		case strings.EqualFold(name, scimPassword):
 			s, _ := v.(string)
 			if s == "" {
-				return nil, fmt.Errorf("password must be a non-empty string: %w", gateway.ErrInvalid)
+				return nil, fmt.Errorf("password must be a non-empty string: %w", endpoint.ErrInvalid)
 			}
 			if strings.EqualFold(attr, unicodePwd) {
 				s = adPassword(s)
@@ -230,7 +230,7 @@ func (am attrMap) toLDAP(u scim.User, current *ldap.Entry) (map[string][]string,
 		}
 		s, err := t.render(u, noEscape)
 		if err != nil {
-			return nil, fmt.Errorf("%s (required by the directory): %v: %w", attr, err, gateway.ErrInvalid)
+			return nil, fmt.Errorf("%s (required by the directory): %v: %w", attr, err, endpoint.ErrInvalid)
 		}
 		out[attr] = []string{s}
 	}
@@ -363,7 +363,7 @@ func idFilter(attr, id string) (string, error) {
 	h := strings.ReplaceAll(id, "-", "")
 	raw, err := hex.DecodeString(h)
 	if err != nil || len(raw) != 16 {
-		return "", fmt.Errorf("id %q is not a GUID: %w", id, gateway.ErrNotFound)
+		return "", fmt.Errorf("id %q is not a GUID: %w", id, endpoint.ErrNotFound)
 	}
 	// Back to the wire order: the first three fields are little-endian.
 	b := make([]byte, 16)

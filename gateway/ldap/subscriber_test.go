@@ -17,8 +17,9 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestSubscriberProvisionsSlapd runs the bundled gateway's subscriber with the ldap endpoint against a real
@@ -40,9 +41,9 @@ func (ev *events) get() (retries, handled int) {
 
 // runGateway runs the bundled gateway subscribed to subject (a collector type's channel) of tenant with the
 // ldap endpoint configured by endpointYAML, until the test ends.
-func runGateway(t *testing.T, env *brokertest.Env, tenant, typ, subject, endpointYAML string) *events {
+func runGateway(t *testing.T, env *brokertest.Env, tenant string, typ wire.Type, subject, endpointYAML string) *events {
 	t.Helper()
-	jwt, seed := env.SubscriberCreds(t, tenant, typ, natsauth.DurableName("gw", "sub"))
+	jwt, seed := env.SubscriberCreds(t, tenant, typ, wire.DurableName("gw", "sub"))
 	cfg := gateway.SubscriberConfig("gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
 		"sub": {NATS: gateway.NATS{Tenant: tenant, Subject: subject, JWT: jwt, Secret: config.Secret(seed)}},
 	})
@@ -52,7 +53,7 @@ func runGateway(t *testing.T, env *brokertest.Env, tenant, typ, subject, endpoin
 		t.Fatal(err)
 	}
 	cfg.Endpoint = gateway.EndpointConfig{Type: Type, Node: n.Content[0]}
-	g, err := gateway.Open(context.Background(), cfg, nil)
+	g, err := gateway.Open(context.Background(), cfg, gateway.Options{Endpoints: endpoint.Factories{Type: OpenConfig}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,16 +115,16 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 	s := startSlapd(t)
 	env := brokertest.Start(t, "acme")
 	const subject = "HR.SF"
-	ev := runGateway(t, env, "acme", natsauth.HR, subject, serviceConfig(s, "")+"timeout: 2s\n")
+	ev := runGateway(t, env, "acme", wire.HR, subject, serviceConfig(s, "")+"timeout: 2s\n")
 	count := func(f string) int { return s.count(t, f) }
 	waitFor := func(what string, cond func() bool) { t.Helper(); waitFor(t, what, cond) }
 
-	js := env.JetStream(t, "acme", natsauth.HR)
+	js := env.JetStream(t, "acme", wire.HR)
 	seq := 0
 	publish := func(op string, u map[string]any) {
 		t.Helper()
 		seq++
-		data, _ := json.Marshal(scim.Message{ActivityOperation: op, User: u, Operations: []scim.Operation{}})
+		data, _ := json.Marshal(wire.Message{ActivityOperation: op, User: u, Operations: []scim.Operation{}})
 		m := nats.NewMsg(subject)
 		id := fmt.Sprintf("msg-%d", seq)
 		m.Header.Set("Msg-Id", id)
@@ -148,9 +149,9 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 		}
 	}
 
-	publish(scim.CreateUser, person("joiner", "Engineer", "Staff", "Engineering"))
-	publish(scim.CreateUser, person("leaver", "Clerk", "Staff"))
-	publish(scim.CreateUser, person("gone", "Temp", "Staff"))
+	publish(wire.CreateUser, person("joiner", "Engineer", "Staff", "Engineering"))
+	publish(wire.CreateUser, person("leaver", "Clerk", "Staff"))
+	publish(wire.CreateUser, person("gone", "Temp", "Staff"))
 	waitFor("the joiners", func() bool { return count("(&(objectClass=inetOrgPerson)(uid=*@acme.com))") == 3 })
 	en := s.entry(t, "(uid=joiner@acme.com)", "*")
 	for attr, want := range map[string]string{"title": "Engineer", "mail": "joiner@acme.com", "sn": "joiner", "displayName": "Person joiner"} {
@@ -164,8 +165,8 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 
 	leaver := person("leaver", "Clerk", "Staff")
 	leaver["active"] = false
-	publish(scim.ModifyUser, leaver)
-	publish(scim.DeleteUser, person("gone", "Temp", "Staff"))
+	publish(wire.ModifyUser, leaver)
+	publish(wire.DeleteUser, person("gone", "Temp", "Staff"))
 	waitFor("the leaver locked", func() bool { return count("(&(uid=leaver@acme.com)(pwdAccountLockedTime=*))") == 1 })
 	waitFor("the deleted user gone", func() bool { return count("(uid=gone@acme.com)") == 0 })
 	if n := count("(&(cn=Staff)(member=uid=gone@acme.com,ou=people," + suffix + "))"); n != 0 {
@@ -177,7 +178,7 @@ func TestSubscriberProvisionsSlapd(t *testing.T) {
 	s.stop(t)
 	const burst = 20
 	for i := range burst {
-		publish(scim.CreateUser, person(fmt.Sprintf("burst%02d", i), "Burst", "Burst"))
+		publish(wire.CreateUser, person(fmt.Sprintf("burst%02d", i), "Burst", "Burst"))
 	}
 	waitFor("a retry while slapd is down", func() bool { r, _ := ev.get(); return r > 0 })
 	time.Sleep(500 * time.Millisecond) // several back-off rounds

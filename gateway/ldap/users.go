@@ -10,7 +10,7 @@ import (
 
 	ldap "github.com/go-ldap/ldap/v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -27,7 +27,7 @@ func (e *Endpoint) userByID(ctx context.Context, id string) (*ldap.Entry, error)
 		return nil, err
 	}
 	if len(es) == 0 {
-		return nil, fmt.Errorf("user id %q: %w", id, gateway.ErrNotFound)
+		return nil, fmt.Errorf("user id %q: %w", id, endpoint.ErrNotFound)
 	}
 	return es[0], nil
 }
@@ -43,7 +43,7 @@ func (e *Endpoint) userByName(ctx context.Context, name string) (*ldap.Entry, er
 			return en, nil
 		}
 	}
-	return nil, fmt.Errorf("user %q: %w", name, gateway.ErrNotFound)
+	return nil, fmt.Errorf("user %q: %w", name, endpoint.ErrNotFound)
 }
 
 // toUser is the SCIM user of an entry; groups come from gs (DN key → groups) when given, else by a search.
@@ -89,7 +89,7 @@ func (e *Endpoint) GetUser(ctx context.Context, id string) (scim.User, error) {
 func (e *Endpoint) ListUsers(ctx context.Context, filter string) ([]scim.User, error) {
 	if name, ok := eqFilter(filter, "userName"); ok {
 		u, err := e.FindUser(ctx, name)
-		if errors.Is(err, gateway.ErrNotFound) {
+		if errors.Is(err, endpoint.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {
@@ -125,8 +125,8 @@ func (e *Endpoint) CreateUser(ctx context.Context, in scim.User) (scim.User, err
 	// The RDN makes the directory refuse a second entry of the same name atomically; this lookup covers
 	// userName attributes that are not the RDN (AD's userPrincipalName).
 	if _, err := e.userByName(ctx, name); err == nil {
-		return nil, mapErr(what, fmt.Errorf("userName is taken: %w", gateway.ErrConflict))
-	} else if !errors.Is(err, gateway.ErrNotFound) {
+		return nil, mapErr(what, fmt.Errorf("userName is taken: %w", endpoint.ErrConflict))
+	} else if !errors.Is(err, endpoint.ErrNotFound) {
 		return nil, mapErr(what, err)
 	}
 	attrs, err := e.users.toLDAP(u, nil)
@@ -179,7 +179,7 @@ func (e *Endpoint) ModifyUser(ctx context.Context, id string, changes scim.User)
 	what := fmt.Sprintf("user id %q: modify", id)
 	c, err := scim.Normalize(map[string]any(changes))
 	if err != nil {
-		return nil, mapErr(what, fmt.Errorf("%v: %w", err, gateway.ErrInvalid))
+		return nil, mapErr(what, fmt.Errorf("%v: %w", err, endpoint.ErrInvalid))
 	}
 	cur, err := e.userByID(ctx, id)
 	if err != nil {
@@ -199,8 +199,8 @@ func (e *Endpoint) writeUser(ctx context.Context, what, id string, cur *ldap.Ent
 	name, _ := u["userName"].(string)
 	if old := cur.GetEqualFoldAttributeValue(e.userNameAttr); !strings.EqualFold(old, name) {
 		if other, err := e.userByName(ctx, name); err == nil && idValue(other, e.cfg.Users.IDAttribute) != id {
-			return nil, mapErr(what, fmt.Errorf("userName %q is taken: %w", name, gateway.ErrConflict))
-		} else if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+			return nil, mapErr(what, fmt.Errorf("userName %q is taken: %w", name, endpoint.ErrConflict))
+		} else if err != nil && !errors.Is(err, endpoint.ErrNotFound) {
 			return nil, mapErr(what, err)
 		}
 	}
@@ -322,12 +322,12 @@ func (e *Endpoint) setPassword(ctx context.Context, dn, pw string, attrs map[str
 func checkUser(in scim.User) (scim.User, string, error) {
 	v, err := scim.Normalize(map[string]any(in))
 	if err != nil {
-		return nil, "", fmt.Errorf("%v: %w", err, gateway.ErrInvalid)
+		return nil, "", fmt.Errorf("%v: %w", err, endpoint.ErrInvalid)
 	}
 	u := scim.User(v.(map[string]any))
 	n, ok := u["userName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return nil, "", fmt.Errorf("userName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return nil, "", fmt.Errorf("userName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	return u, n, nil
 }

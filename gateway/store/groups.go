@@ -9,14 +9,14 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
 func displayName(g map[string]any) (string, error) {
 	n, ok := g["displayName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return "", fmt.Errorf("displayName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return "", fmt.Errorf("displayName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	return n, nil
 }
@@ -48,7 +48,7 @@ func (s *Store) GetGroup(ctx context.Context, id string) (scim.Group, error) {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: group id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: %w", id, endpoint.ErrNotFound)
 		}
 		out = withMembers(tx, id, g)
 		return nil
@@ -101,7 +101,7 @@ func (s *Store) CreateGroup(ctx context.Context, in scim.Group) (scim.Group, err
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketGroupNames)
 		if names.Get(nameKey(name)) != nil {
-			return fmt.Errorf("store: group %q: displayName is taken: %w", name, gateway.ErrConflict)
+			return fmt.Errorf("store: group %q: displayName is taken: %w", name, endpoint.ErrConflict)
 		}
 		if err := names.Put(nameKey(name), []byte(id)); err != nil {
 			return err
@@ -143,13 +143,13 @@ func (s *Store) ReplaceGroup(ctx context.Context, id string, in scim.Group) (sci
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: group id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: %w", id, endpoint.ErrNotFound)
 		}
 		oldName, _ := old["displayName"].(string)
 		if !bytes.Equal(nameKey(oldName), nameKey(name)) {
 			names := tx.Bucket(bucketGroupNames)
 			if names.Get(nameKey(name)) != nil {
-				return fmt.Errorf("store: group %q: displayName %q is taken: %w", oldName, name, gateway.ErrConflict)
+				return fmt.Errorf("store: group %q: displayName %q is taken: %w", oldName, name, endpoint.ErrConflict)
 			}
 			if err := names.Delete(nameKey(oldName)); err != nil {
 				return err
@@ -185,7 +185,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: group id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: %w", id, endpoint.ErrNotFound)
 		}
 		name, _ := old["displayName"].(string)
 		if err := tx.Bucket(bucketGroupNames).Delete(nameKey(name)); err != nil {
@@ -201,7 +201,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id string) error {
 func (s *Store) AddMembers(ctx context.Context, groupID string, userIDs ...string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketGroups).Get([]byte(groupID)) == nil {
-			return fmt.Errorf("store: group id %q: %w", groupID, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: %w", groupID, endpoint.ErrNotFound)
 		}
 		return addMembers(tx, groupID, userIDs)
 	})
@@ -210,7 +210,7 @@ func (s *Store) AddMembers(ctx context.Context, groupID string, userIDs ...strin
 func (s *Store) RemoveMembers(ctx context.Context, groupID string, userIDs ...string) error {
 	return s.update(ctx, func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketGroups).Get([]byte(groupID)) == nil {
-			return fmt.Errorf("store: group id %q: %w", groupID, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: %w", groupID, endpoint.ErrNotFound)
 		}
 		for _, uid := range userIDs {
 			if err := tx.Bucket(bucketMembers).Delete(pair(groupID, uid)); err != nil {
@@ -229,7 +229,7 @@ func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
 func addMembers(tx *bolt.Tx, groupID string, userIDs []string) error {
 	for _, uid := range userIDs {
 		if tx.Bucket(bucketUsers).Get([]byte(uid)) == nil {
-			return fmt.Errorf("store: group id %q: member user id %q: %w", groupID, uid, gateway.ErrNotFound)
+			return fmt.Errorf("store: group id %q: member user id %q: %w", groupID, uid, endpoint.ErrNotFound)
 		}
 		if err := tx.Bucket(bucketMembers).Put(pair(groupID, uid), nil); err != nil {
 			return err

@@ -16,7 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // Buckets. Names are keyed case-insensitively (lower case); memberships are indexed both ways so that a group's
@@ -45,7 +45,7 @@ type Store struct {
 	now func() time.Time
 }
 
-var _ gateway.Endpoint = (*Store)(nil)
+var _ endpoint.Endpoint = (*Store)(nil)
 
 // Open opens (creating if needed) the store file at path.
 func Open(path string) (*Store, error) {
@@ -60,7 +60,7 @@ func (s *Store) open() error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
 		if errors.Is(err, bolt.ErrTimeout) {
-			return fmt.Errorf("store %s: the file is locked by another process (another gateway on the same store?): %w", s.path, gateway.ErrUnavailable)
+			return fmt.Errorf("store %s: the file is locked by another process (another gateway on the same store?): %w", s.path, endpoint.ErrUnavailable)
 		}
 		return fmt.Errorf("store %s: %w", s.path, err)
 	}
@@ -84,7 +84,7 @@ func (s *Store) open() error {
 func (s *Store) Path() string { return s.path }
 
 // Suspend closes the file while the gateway keeps running, so that it can be copied or replaced; until Resume
-// every operation fails with gateway.ErrUnavailable and the subscriber retries its messages later.
+// every operation fails with endpoint.ErrUnavailable and the subscriber retries its messages later.
 func (s *Store) Suspend() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -124,12 +124,12 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 
 func (s *Store) tx(ctx context.Context, write bool, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("store %s: %w: %w", s.path, gateway.ErrUnavailable, err)
+		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
-		return fmt.Errorf("store %s: suspended or closed: %w", s.path, gateway.ErrUnavailable)
+		return fmt.Errorf("store %s: suspended or closed: %w", s.path, endpoint.ErrUnavailable)
 	}
 	var err error
 	if write {
@@ -140,12 +140,12 @@ func (s *Store) tx(ctx context.Context, write bool, fn func(tx *bolt.Tx) error) 
 	if err == nil || isSentinel(err) {
 		return err
 	}
-	return fmt.Errorf("store %s: %w: %w", s.path, gateway.ErrUnavailable, err)
+	return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 }
 
 func isSentinel(err error) bool {
-	return errors.Is(err, gateway.ErrNotFound) || errors.Is(err, gateway.ErrConflict) ||
-		errors.Is(err, gateway.ErrInvalid) || errors.Is(err, gateway.ErrUnavailable)
+	return errors.Is(err, endpoint.ErrNotFound) || errors.Is(err, endpoint.ErrConflict) ||
+		errors.Is(err, endpoint.ErrInvalid) || errors.Is(err, endpoint.ErrUnavailable)
 }
 
 // newID returns a random (version 4) UUID: ids must not reveal userNames and must stay unique across restores.
@@ -161,11 +161,11 @@ func newID() string {
 func normalize[T ~map[string]any](v T) (map[string]any, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("not representable as JSON: %v: %w", err, gateway.ErrInvalid)
+		return nil, fmt.Errorf("not representable as JSON: %v: %w", err, endpoint.ErrInvalid)
 	}
 	var out map[string]any
 	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("not representable as JSON: %v: %w", err, gateway.ErrInvalid)
+		return nil, fmt.Errorf("not representable as JSON: %v: %w", err, endpoint.ErrInvalid)
 	}
 	if out == nil {
 		out = map[string]any{}
@@ -196,32 +196,34 @@ type config struct {
 	File string `yaml:"file"`
 }
 
-func init() {
-	gateway.RegisterEndpoint("store", func(ctx context.Context, node *yaml.Node, env gateway.EndpointEnv) (gateway.Endpoint, error) {
-		var c config
-		if node != nil {
-			if err := node.Decode(&c); err != nil {
-				return nil, fmt.Errorf("endpoint: %w", err)
-			}
-			warnUnknown(node, env)
+// Type is the endpoint type in the gateway configuration (`endpoint: {type: store}`), the default.
+const Type = "store"
+
+// OpenConfig opens the store of an `endpoint:` configuration node: it is this package's endpoint.Factory.
+func OpenConfig(ctx context.Context, node *yaml.Node, env endpoint.Env) (endpoint.Endpoint, error) {
+	var c config
+	if node != nil {
+		if err := node.Decode(&c); err != nil {
+			return nil, fmt.Errorf("endpoint: %w", err)
 		}
-		if c.File == "" {
-			name := env.Name
-			if name == "" {
-				name = "gateway"
-			}
-			c.File = name + ".db"
+		warnUnknown(node, env)
+	}
+	if c.File == "" {
+		name := env.Name
+		if name == "" {
+			name = "gateway"
 		}
-		if !filepath.IsAbs(c.File) {
-			c.File = filepath.Join(env.Dir, c.File)
-		}
-		return Open(c.File)
-	})
+		c.File = name + ".db"
+	}
+	if !filepath.IsAbs(c.File) {
+		c.File = filepath.Join(env.Dir, c.File)
+	}
+	return Open(c.File)
 }
 
 // warnUnknown logs keys the store does not use: a Node plugin's `endpoint` block is accepted as it is (so the
 // file runs unchanged) but its settings mean nothing to the store.
-func warnUnknown(node *yaml.Node, env gateway.EndpointEnv) {
+func warnUnknown(node *yaml.Node, env endpoint.Env) {
 	if node.Kind != yaml.MappingNode || env.Log == nil {
 		return
 	}

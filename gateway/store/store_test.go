@@ -10,13 +10,13 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
 func TestConformance(t *testing.T) {
-	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint {
+	endpointtest.Run(t, func(t *testing.T) endpoint.Endpoint {
 		s, err := Open(filepath.Join(t.TempDir(), "store.db"))
 		if err != nil {
 			t.Fatal(err)
@@ -81,10 +81,10 @@ func TestSuspendMakesOperationsUnavailable(t *testing.T) {
 	if err := s.Suspend(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateUser(ctx, scim.User{"userName": "a@x"}); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := s.CreateUser(ctx, scim.User{"userName": "a@x"}); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("CreateUser while suspended: %v, want ErrUnavailable", err)
 	}
-	if _, err := s.FindUser(ctx, "a@x"); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := s.FindUser(ctx, "a@x"); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("FindUser while suspended: %v, want ErrUnavailable", err)
 	}
 	if err := s.Resume(); err != nil {
@@ -102,7 +102,7 @@ func TestSecondOpenOfOneFileFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := Open(path); !errors.Is(err, gateway.ErrUnavailable) || !strings.Contains(err.Error(), "locked") {
+	if _, err := Open(path); !errors.Is(err, endpoint.ErrUnavailable) || !strings.Contains(err.Error(), "locked") {
 		t.Fatalf("second Open: %v, want a 'locked' ErrUnavailable", err)
 	}
 }
@@ -113,7 +113,7 @@ func TestFactoryPlacesTheFileNextToTheConfig(t *testing.T) {
 	if err := yaml.Unmarshal([]byte("type: store\nentity: {undefined: {}}\n"), &node); err != nil {
 		t.Fatal(err)
 	}
-	ep, err := gateway.OpenEndpoint(context.Background(), "store", node.Content[0], gateway.EndpointEnv{Dir: dir, Name: "plugin-loki"})
+	ep, err := OpenConfig(context.Background(), node.Content[0], endpoint.Env{Dir: dir, Name: "plugin-loki"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -26,11 +26,11 @@ func nameKey(name string) []byte { return []byte(strings.ToLower(name)) }
 func userName(u map[string]any) (string, error) {
 	n, ok := u["userName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return "", fmt.Errorf("userName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return "", fmt.Errorf("userName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	if a, present := u["active"]; present && a != nil {
 		if _, ok := a.(bool); !ok {
-			return "", fmt.Errorf("user %q: active must be a boolean, not %T: %w", n, a, gateway.ErrInvalid)
+			return "", fmt.Errorf("user %q: active must be a boolean, not %T: %w", n, a, endpoint.ErrInvalid)
 		}
 	}
 	return n, nil
@@ -65,10 +65,10 @@ func takePassword(u map[string]any) ([]byte, error) {
 	}
 	ps, ok := p.(string)
 	if !ok || ps == "" {
-		return nil, fmt.Errorf("password must be a non-empty string: %w", gateway.ErrInvalid)
+		return nil, fmt.Errorf("password must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	if len(ps) > 72 {
-		return nil, fmt.Errorf("password is longer than 72 bytes: %w", gateway.ErrInvalid)
+		return nil, fmt.Errorf("password is longer than 72 bytes: %w", endpoint.ErrInvalid)
 	}
 	return bcrypt.GenerateFromPassword([]byte(ps), bcrypt.DefaultCost)
 }
@@ -97,14 +97,14 @@ func (s *Store) FindUser(ctx context.Context, name string) (scim.User, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketUserNames).Get(nameKey(name))
 		if id == nil {
-			return fmt.Errorf("store: user %q: %w", name, gateway.ErrNotFound)
+			return fmt.Errorf("store: user %q: %w", name, endpoint.ErrNotFound)
 		}
 		u, ok, err := getJSON(tx.Bucket(bucketUsers), id)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: user %q: %w", name, gateway.ErrNotFound)
+			return fmt.Errorf("store: user %q: %w", name, endpoint.ErrNotFound)
 		}
 		out = withGroups(tx, string(id), u)
 		return nil
@@ -120,7 +120,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (scim.User, error) {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: user id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: user id %q: %w", id, endpoint.ErrNotFound)
 		}
 		out = withGroups(tx, id, u)
 		return nil
@@ -148,7 +148,7 @@ func (s *Store) ListUsers(ctx context.Context, filter string) ([]scim.User, erro
 	if name, ok := eqFilter(filter, "userName"); ok {
 		u, err := s.FindUser(ctx, name)
 		if err != nil {
-			if errors.Is(err, gateway.ErrNotFound) {
+			if errors.Is(err, endpoint.ErrNotFound) {
 				return nil, nil
 			}
 			return nil, err
@@ -191,7 +191,7 @@ func (s *Store) CreateUser(ctx context.Context, in scim.User) (scim.User, error)
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		names := tx.Bucket(bucketUserNames)
 		if names.Get(nameKey(name)) != nil {
-			return fmt.Errorf("store: user %q: userName is taken: %w", name, gateway.ErrConflict)
+			return fmt.Errorf("store: user %q: userName is taken: %w", name, endpoint.ErrConflict)
 		}
 		if err := names.Put(nameKey(name), []byte(id)); err != nil {
 			return err
@@ -253,7 +253,7 @@ func (s *Store) changeUser(ctx context.Context, id string, change func(old map[s
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: user id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: user id %q: %w", id, endpoint.ErrNotFound)
 		}
 		oldName, _ := old["userName"].(string)
 		u, err := change(old)
@@ -273,7 +273,7 @@ func (s *Store) changeUser(ctx context.Context, id string, change func(old map[s
 		if !bytes.Equal(nameKey(oldName), nameKey(newName)) {
 			names := tx.Bucket(bucketUserNames)
 			if names.Get(nameKey(newName)) != nil {
-				return fmt.Errorf("store: user %q: userName %q is taken: %w", oldName, newName, gateway.ErrConflict)
+				return fmt.Errorf("store: user %q: userName %q is taken: %w", oldName, newName, endpoint.ErrConflict)
 			}
 			if err := names.Delete(nameKey(oldName)); err != nil {
 				return err
@@ -301,7 +301,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("store: user id %q: %w", id, gateway.ErrNotFound)
+			return fmt.Errorf("store: user id %q: %w", id, endpoint.ErrNotFound)
 		}
 		name, _ := old["userName"].(string)
 		if err := tx.Bucket(bucketUserNames).Delete(nameKey(name)); err != nil {

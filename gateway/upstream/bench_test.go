@@ -7,7 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
 	"github.com/scim-stream/scim-stream/scim"
 )
@@ -21,7 +22,7 @@ func BenchmarkUpstreamOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	srv := httptest.NewServer(gateway.NewServer(st, gateway.ServerOptions{}))
+	srv := httptest.NewServer(scimserver.NewServer(st, scimserver.ServerOptions{}))
 	defer srv.Close()
 	ep := openYAML(b, "type: scim\nbase_urls: ["+srv.URL+"]\n", b.TempDir())
 	defer ep.Close()
@@ -33,7 +34,7 @@ func BenchmarkUpstreamOverhead(b *testing.B) {
 	counts := map[string]int{}
 	for _, c := range []struct {
 		name string
-		ep   gateway.Endpoint
+		ep   endpoint.Endpoint
 	}{{"store", st}, {"upstream", ep}} {
 		b.Run("create/"+c.name, func(b *testing.B) {
 			for range b.N {

@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 const scimJSON = "application/scim+json"
@@ -49,7 +49,7 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // errors.As(err, &x) with x of type interface{ RetryAfter() time.Duration }.
 func (e *RetryAfterError) RetryAfter() time.Duration { return e.After }
 
-func newClient(cfg Config, env gateway.EndpointEnv) (*client, error) {
+func newClient(cfg Config, env endpoint.Env) (*client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tc, err := tlsConfig(cfg.TLS, env.Dir)
 	if err != nil {
@@ -118,7 +118,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any, wha
 	if body != nil {
 		var err error
 		if raw, err = json.Marshal(body); err != nil {
-			return fmt.Errorf("scim upstream: %s: %v: %w", what, err, gateway.ErrInvalid)
+			return fmt.Errorf("scim upstream: %s: %v: %w", what, err, endpoint.ErrInvalid)
 		}
 	}
 	c.mu.Lock()
@@ -132,9 +132,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any, wha
 		status, hdr, resp, err := c.send(ctx, method, base+path, raw)
 		if err != nil {
 			if ctx.Err() != nil {
-				return fmt.Errorf("scim upstream %s: %s: %v: %w", base, what, ctx.Err(), gateway.ErrUnavailable)
+				return fmt.Errorf("scim upstream %s: %s: %v: %w", base, what, ctx.Err(), endpoint.ErrUnavailable)
 			}
-			lastErr = fmt.Errorf("scim upstream %s: %s: %v: %w", base, what, err, gateway.ErrUnavailable)
+			lastErr = fmt.Errorf("scim upstream %s: %s: %v: %w", base, what, err, endpoint.ErrUnavailable)
 			continue
 		}
 		if status == http.StatusBadGateway || status == http.StatusGatewayTimeout ||
@@ -153,7 +153,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any, wha
 		}
 		if out != nil && len(bytes.TrimSpace(resp)) > 0 {
 			if err := json.Unmarshal(resp, out); err != nil {
-				return fmt.Errorf("scim upstream %s: %s: the answer is not SCIM JSON: %v: %w", base, what, err, gateway.ErrUnavailable)
+				return fmt.Errorf("scim upstream %s: %s: the answer is not SCIM JSON: %v: %w", base, what, err, endpoint.ErrUnavailable)
 			}
 		}
 		return nil
@@ -238,24 +238,24 @@ func statusError(base, what string, status int, hdr http.Header, body []byte) er
 	e := &HTTPError{URL: base, What: what, Status: status, ScimType: se.ScimType, Detail: se.Detail}
 	switch {
 	case status == http.StatusNotFound:
-		e.sentinel = gateway.ErrNotFound
+		e.sentinel = endpoint.ErrNotFound
 	case status == http.StatusConflict, status == http.StatusBadRequest && se.ScimType == "uniqueness":
-		e.sentinel = gateway.ErrConflict
+		e.sentinel = endpoint.ErrConflict
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		e.sentinel = gateway.ErrUnavailable
+		e.sentinel = endpoint.ErrUnavailable
 		if after, ok := retryAfter(hdr.Get("Retry-After")); ok {
 			return &RetryAfterError{After: after, Err: e}
 		}
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		// Credentials or permissions are configuration: retrying after they are fixed loses nothing.
-		e.sentinel = gateway.ErrUnavailable
+		e.sentinel = endpoint.ErrUnavailable
 		e.hint = "check endpoint.auth and the client's permissions at the application"
 	case status == http.StatusRequestTimeout || status == http.StatusPreconditionFailed || status >= 500:
-		e.sentinel = gateway.ErrUnavailable
+		e.sentinel = endpoint.ErrUnavailable
 	case status >= 400:
-		e.sentinel = gateway.ErrInvalid
+		e.sentinel = endpoint.ErrInvalid
 	default:
-		e.sentinel = gateway.ErrUnavailable
+		e.sentinel = endpoint.ErrUnavailable
 		e.hint = "unexpected status"
 	}
 	return e

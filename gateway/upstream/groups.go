@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -44,7 +44,7 @@ func (e *Endpoint) CreateGroup(ctx context.Context, g scim.Group) (scim.Group, e
 		return nil, err
 	}
 	if idOf(out) == "" {
-		return nil, fmt.Errorf("scim upstream: %s: the answer has no id: %w", what, gateway.ErrUnavailable)
+		return nil, fmt.Errorf("scim upstream: %s: the answer has no id: %w", what, endpoint.ErrUnavailable)
 	}
 	return out, nil
 }
@@ -138,7 +138,7 @@ func memberRefs(m any) []any {
 func displayName(g scim.Group) (string, error) {
 	n, ok := g["displayName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return "", fmt.Errorf("scim upstream: group: displayName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return "", fmt.Errorf("scim upstream: group: displayName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	return n, nil
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
 )
 
@@ -192,7 +192,7 @@ func startScimmy(t *testing.T, token string) string {
 
 func TestConformanceAgainstSCIMMY(t *testing.T) {
 	base := startScimmy(t, "scimmy-token")
-	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint {
+	endpointtest.Run(t, func(t *testing.T) endpoint.Endpoint {
 		return openYAML(t, "type: scim\nbase_urls: ["+base+"]\nauth: {type: bearer, token: scimmy-token}\npage_size: 5\n", t.TempDir())
 	})
 }

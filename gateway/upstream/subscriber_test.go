@@ -16,8 +16,9 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // TestSubscriberHonoursRetryAfter runs the bundled gateway's subscriber with the scim endpoint against an
@@ -52,7 +53,7 @@ func TestSubscriberHonoursRetryAfter(t *testing.T) {
 	t.Cleanup(srv.Close)
 
 	env := brokertest.Start(t, "acme")
-	jwt, seed := env.SubscriberCreds(t, "acme", natsauth.Entra, natsauth.DurableName("gw", "app"))
+	jwt, seed := env.SubscriberCreds(t, "acme", wire.Entra, wire.DurableName("gw", "app"))
 	cfg := gateway.SubscriberConfig("gw", t.TempDir(), []string{env.URL()}, env.CAFile(), map[string]gateway.Entity{
 		"app": {NATS: gateway.NATS{Tenant: "acme", Subject: "ENTRA.APP1", JWT: jwt, Secret: config.Secret(seed)}},
 	})
@@ -61,7 +62,7 @@ func TestSubscriberHonoursRetryAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Endpoint = gateway.EndpointConfig{Type: Type, Node: n.Content[0]}
-	g, err := gateway.Open(context.Background(), cfg, nil)
+	g, err := gateway.Open(context.Background(), cfg, gateway.Options{Endpoints: endpoint.Factories{Type: OpenConfig}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +74,13 @@ func TestSubscriberHonoursRetryAfter(t *testing.T) {
 	go func() { done <- g.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done; g.Close() })
 
-	data, _ := json.Marshal(scim.Message{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{},
+	data, _ := json.Marshal(wire.Message{ActivityOperation: wire.CreateUser, Operations: []scim.Operation{},
 		User: scim.User{"userName": "throttled@example.com", "active": true}})
 	m := nats.NewMsg("ENTRA.APP1")
 	m.Header.Set("Msg-Id", "retry-after-1")
 	m.Header.Set(jetstream.MsgIDHeader, "retry-after-1")
 	m.Data = data
-	if _, err := env.JetStream(t, "acme", natsauth.Entra).PublishMsg(ctx(t), m); err != nil {
+	if _, err := env.JetStream(t, "acme", wire.Entra).PublishMsg(ctx(t), m); err != nil {
 		t.Fatal(err)
 	}
 

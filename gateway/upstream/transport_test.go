@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -59,7 +59,7 @@ func TestFailoverToTheNextBaseURLAndStaysThere(t *testing.T) {
 	all := openYAML(t, "type: scim\nbase_urls: ["+closedURL(t)+", "+closedURL(t)+"]\n", t.TempDir())
 	defer all.Close()
 	_, err = all.FindUser(ctx(t), "failover@example.com")
-	if !errors.Is(err, gateway.ErrUnavailable) {
+	if !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("all base URLs down: %v, want ErrUnavailable", err)
 	}
 }
@@ -72,7 +72,7 @@ func TestTooManyRequestsIsUnavailableWithRetryAfter(t *testing.T) {
 		}))
 		ep := openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\n", t.TempDir())
 		_, err := ep.GetUser(ctx(t), "x")
-		if !errors.Is(err, gateway.ErrUnavailable) {
+		if !errors.Is(err, endpoint.ErrUnavailable) {
 			t.Errorf("HTTP %d: %v, want ErrUnavailable", status, err)
 		}
 		var ra interface{ RetryAfter() time.Duration }
@@ -89,8 +89,8 @@ func TestTooManyRequestsIsUnavailableWithRetryAfter(t *testing.T) {
 
 func TestStatusMapping(t *testing.T) {
 	for status, want := range map[int]error{
-		400: gateway.ErrInvalid, 401: gateway.ErrUnavailable, 403: gateway.ErrUnavailable, 404: gateway.ErrNotFound,
-		409: gateway.ErrConflict, 422: gateway.ErrInvalid, 500: gateway.ErrUnavailable, 502: gateway.ErrUnavailable,
+		400: endpoint.ErrInvalid, 401: endpoint.ErrUnavailable, 403: endpoint.ErrUnavailable, 404: endpoint.ErrNotFound,
+		409: endpoint.ErrConflict, 422: endpoint.ErrInvalid, 500: endpoint.ErrUnavailable, 502: endpoint.ErrUnavailable,
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(status)
@@ -132,7 +132,7 @@ func TestBasicAndBearerAuth(t *testing.T) {
 	ep.Close()
 	wrong := openYAML(t, "type: scim\nbase_urls: ["+basic.URL+"]\nauth: {type: basic, username: gwadmin, password: wrong-pw}\n", t.TempDir())
 	_, err := wrong.ListUsers(ctx(t), "")
-	if !errors.Is(err, gateway.ErrUnavailable) || strings.Contains(err.Error(), "wrong-pw") {
+	if !errors.Is(err, endpoint.ErrUnavailable) || strings.Contains(err.Error(), "wrong-pw") {
 		t.Errorf("wrong password: %v, want ErrUnavailable without the password", err)
 	}
 	wrong.Close()
@@ -177,7 +177,7 @@ func TestOAuthClientCredentialsTokenIsCachedAndRenewedAfter401(t *testing.T) {
 		t.Fatalf("%d tokens fetched for 3 requests, want 1 (cached)", issued.Load())
 	}
 	valid.Store("Bearer at-2") // the application revoked at-1
-	if _, err := ep.ListUsers(ctx(t), ""); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := ep.ListUsers(ctx(t), ""); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("revoked token: %v, want ErrUnavailable", err)
 	}
 	if _, err := ep.ListUsers(ctx(t), ""); err != nil {
@@ -186,7 +186,7 @@ func TestOAuthClientCredentialsTokenIsCachedAndRenewedAfter401(t *testing.T) {
 
 	bad := openYAML(t, strings.Replace(cfg, "client_id: gw", "client_id: other", 1), t.TempDir())
 	defer bad.Close()
-	if _, err := bad.ListUsers(ctx(t), ""); !errors.Is(err, gateway.ErrUnavailable) || !strings.Contains(err.Error(), "invalid_client") {
+	if _, err := bad.ListUsers(ctx(t), ""); !errors.Is(err, endpoint.ErrUnavailable) || !strings.Contains(err.Error(), "invalid_client") {
 		t.Fatalf("token request refused: %v, want ErrUnavailable naming invalid_client", err)
 	}
 }
@@ -200,7 +200,7 @@ func TestTLSWithCustomCA(t *testing.T) {
 		t.Fatal(err)
 	}
 	untrusted := openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\n", dir)
-	if _, err := untrusted.ListUsers(ctx(t), ""); !errors.Is(err, gateway.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
+	if _, err := untrusted.ListUsers(ctx(t), ""); !errors.Is(err, endpoint.ErrUnavailable) || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("server certificate of an unknown CA: %v, want ErrUnavailable about the certificate", err)
 	}
 	untrusted.Close()
@@ -263,7 +263,7 @@ func TestProxyAndTimeout(t *testing.T) {
 	te := openYAML(t, "type: scim\nbase_urls: ["+slow.URL+"]\ntimeout: 200ms\n", t.TempDir())
 	defer te.Close()
 	start := time.Now()
-	if _, err := te.GetUser(ctx(t), "x"); !errors.Is(err, gateway.ErrUnavailable) {
+	if _, err := te.GetUser(ctx(t), "x"); !errors.Is(err, endpoint.ErrUnavailable) {
 		t.Fatalf("slow upstream: %v, want ErrUnavailable", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -282,7 +282,7 @@ func TestConfigErrors(t *testing.T) {
 	} {
 		var n yamlNode
 		n.parse(t, doc)
-		_, err := gateway.OpenEndpoint(context.Background(), Type, n.root, gateway.EndpointEnv{Dir: t.TempDir()})
+		_, err := OpenConfig(context.Background(), n.root, endpoint.Env{Dir: t.TempDir()})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error naming %s", doc, err, want)
 		}

@@ -13,20 +13,19 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // Type is the endpoint type in the gateway configuration (`endpoint: {type: scim}`).
 const Type = "scim"
 
-func init() {
-	gateway.RegisterEndpoint(Type, func(ctx context.Context, node *yaml.Node, env gateway.EndpointEnv) (gateway.Endpoint, error) {
-		cfg, err := Decode(node)
-		if err != nil {
-			return nil, err
-		}
-		return Open(ctx, cfg, env)
-	})
+// OpenConfig opens the endpoint of an `endpoint:` configuration node: it is this package's endpoint.Factory.
+func OpenConfig(ctx context.Context, node *yaml.Node, env endpoint.Env) (endpoint.Endpoint, error) {
+	cfg, err := Decode(node)
+	if err != nil {
+		return nil, err
+	}
+	return Open(ctx, cfg, env)
 }
 
 // Endpoint forwards to an upstream SCIM service provider. It is safe for concurrent use.
@@ -34,11 +33,11 @@ type Endpoint struct {
 	c *client
 }
 
-var _ gateway.Endpoint = (*Endpoint)(nil)
+var _ endpoint.Endpoint = (*Endpoint)(nil)
 
 // Open checks the configuration and prepares the HTTP client; it does not contact the upstream, so that a
-// gateway starts while its application is down (operations then fail with gateway.ErrUnavailable).
-func Open(ctx context.Context, cfg Config, env gateway.EndpointEnv) (*Endpoint, error) {
+// gateway starts while its application is down (operations then fail with endpoint.ErrUnavailable).
+func Open(ctx context.Context, cfg Config, env endpoint.Env) (*Endpoint, error) {
 	c, err := newClient(cfg, env)
 	if err != nil {
 		return nil, fmt.Errorf("endpoint (type scim): %w", err)

@@ -9,19 +9,20 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/gateway/endpointtest"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
 )
 
 // openYAML opens the endpoint the way the gateway does: from its `endpoint:` YAML through the registry.
-func openYAML(t testing.TB, doc string, dir string) gateway.Endpoint {
+func openYAML(t testing.TB, doc string, dir string) endpoint.Endpoint {
 	t.Helper()
 	var n yaml.Node
 	if err := yaml.Unmarshal([]byte(doc), &n); err != nil {
 		t.Fatal(err)
 	}
-	ep, err := gateway.OpenEndpoint(context.Background(), Type, n.Content[0], gateway.EndpointEnv{Dir: dir, Name: "test"})
+	ep, err := OpenConfig(context.Background(), n.Content[0], endpoint.Env{Dir: dir, Name: "test"})
 	if err != nil {
 		t.Fatalf("open endpoint: %v", err)
 	}
@@ -42,24 +43,24 @@ func (n *yamlNode) parse(t *testing.T, doc string) {
 // TestConformanceAgainstGatewayServer chains gateways: the upstream endpoint talks to another scim-stream
 // gateway's SCIM server (over its store), with basic auth.
 func TestConformanceAgainstGatewayServer(t *testing.T) {
-	srv := httptest.NewServer(gatewayServer(t, gateway.Auth{
-		Basic: []gateway.BasicAuth{{Username: "gwadmin", Password: "gw-password"}},
+	srv := httptest.NewServer(gatewayServer(t, scimserver.Auth{
+		Basic: []scimserver.BasicAuth{{Username: "gwadmin", Password: "gw-password"}},
 	}))
 	t.Cleanup(srv.Close)
-	endpointtest.Run(t, func(t *testing.T) gateway.Endpoint {
+	endpointtest.Run(t, func(t *testing.T) endpoint.Endpoint {
 		return openYAML(t, "type: scim\nbase_urls: ["+srv.URL+"]\nauth: {type: basic, username: gwadmin, password: gw-password}\npage_size: 4\n", t.TempDir())
 	})
 }
 
 // gatewayServer is scim-stream's own SCIM server over a fresh store: the upstream application of these tests.
-func gatewayServer(t *testing.T, auth gateway.Auth) http.Handler {
+func gatewayServer(t *testing.T, auth scimserver.Auth) http.Handler {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return gateway.NewServer(st, gateway.ServerOptions{Auth: auth})
+	return scimserver.NewServer(st, scimserver.ServerOptions{Auth: auth})
 }
 
-func newStoreServer(t *testing.T) http.Handler { return gatewayServer(t, gateway.Auth{}) }
+func newStoreServer(t *testing.T) http.Handler { return gatewayServer(t, scimserver.Auth{}) }

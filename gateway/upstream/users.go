@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -23,7 +23,7 @@ func (e *Endpoint) FindUser(ctx context.Context, userName string) (scim.User, er
 			return scim.User(r), nil
 		}
 	}
-	return nil, fmt.Errorf("scim upstream: user %q: %w", userName, gateway.ErrNotFound)
+	return nil, fmt.Errorf("scim upstream: user %q: %w", userName, endpoint.ErrNotFound)
 }
 
 func (e *Endpoint) GetUser(ctx context.Context, id string) (scim.User, error) {
@@ -62,7 +62,7 @@ func (e *Endpoint) CreateUser(ctx context.Context, u scim.User) (scim.User, erro
 		return nil, err
 	}
 	if idOf(out) == "" {
-		return nil, fmt.Errorf("scim upstream: %s: the answer has no id: %w", what, gateway.ErrUnavailable)
+		return nil, fmt.Errorf("scim upstream: %s: the answer has no id: %w", what, endpoint.ErrUnavailable)
 	}
 	return out, nil
 }
@@ -142,7 +142,7 @@ func op(path string, v any) patchOp {
 func userName(u scim.User) (string, error) {
 	n, ok := u["userName"].(string)
 	if !ok || strings.TrimSpace(n) == "" {
-		return "", fmt.Errorf("scim upstream: user: userName is mandatory and must be a non-empty string: %w", gateway.ErrInvalid)
+		return "", fmt.Errorf("scim upstream: user: userName is mandatory and must be a non-empty string: %w", endpoint.ErrInvalid)
 	}
 	return n, nil
 }

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // PublisherEntity is where a publisher relays the requests of one baseEntity: a NATS connection in the
@@ -123,7 +125,7 @@ func (p *Publisher) request(ctx context.Context, ent PublisherEntity, msgID stri
 	giveUp := time.Now().Add(p.opts.NoResponderWait)
 	for {
 		msg := nats.NewMsg(ent.Subject)
-		msg.Header.Set("Msg-Id", msgID)
+		msg.Header.Set(wire.MsgIDHeader, msgID)
 		msg.Data = payload
 		resp, err := ent.Conn.RequestMsgWithContext(ctx, msg)
 		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(giveUp) {

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 )
 
 // FuzzServerRequest sends arbitrary requests to the SCIM server over the store: whatever the method, path, query,
@@ -33,7 +33,7 @@ func FuzzServerRequest(f *testing.F) {
 		f.Add(s.method, s.target, s.ctype, s.body)
 	}
 	st := scimStore(f, "fuzz")
-	h := gateway.NewServer(st, gateway.ServerOptions{MaxBodyBytes: 1 << 16})
+	h := scimserver.NewServer(st, scimserver.ServerOptions{MaxBodyBytes: 1 << 16})
 	f.Fuzz(func(t *testing.T, method, target, ctype, body string) {
 		if !strings.HasPrefix(target, "/") {
 			target = "/" + target

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"crypto/ecdsa"
@@ -20,19 +20,21 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 )
 
 func TestServerAuth(t *testing.T) {
 	a, b := scimStore(t, "a"), scimStore(t, "b")
-	srv := httptest.NewServer(gateway.NewServer(a, gateway.ServerOptions{
-		Entities: map[string]gateway.Endpoint{"client-b": b},
-		Auth: gateway.Auth{
-			Basic: []gateway.BasicAuth{
+	srv := httptest.NewServer(scimserver.NewServer(a, scimserver.ServerOptions{
+		Entities: map[string]endpoint.Endpoint{"client-b": b},
+		Auth: scimserver.Auth{
+			Basic: []scimserver.BasicAuth{
 				{Username: "gwadmin", Password: "password"},
-				{Username: "reader", Password: "readpw", Access: gateway.Access{ReadOnly: true}},
-				{Username: "onlyb", Password: "bpw", Access: gateway.Access{BaseEntities: []string{"client-b"}}},
+				{Username: "reader", Password: "readpw", Access: scimserver.Access{ReadOnly: true}},
+				{Username: "onlyb", Password: "bpw", Access: scimserver.Access{BaseEntities: []string{"client-b"}}},
 			},
-			BearerToken: []gateway.BearerToken{{Token: "entra-secret-token"}},
+			BearerToken: []scimserver.BearerToken{{Token: "entra-secret-token"}},
 		},
 	}))
 	t.Cleanup(srv.Close)
@@ -91,7 +93,7 @@ func TestServerAuth(t *testing.T) {
 
 func TestServerIPAllowList(t *testing.T) {
 	st := scimStore(t, "ip")
-	h := gateway.NewServer(st, gateway.ServerOptions{
+	h := scimserver.NewServer(st, scimserver.ServerOptions{
 		IPAllowList:    []netip.Prefix{netip.MustParsePrefix("13.64.151.161/32"), netip.MustParsePrefix("2603:1056:2000::/48")},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	})
@@ -180,14 +182,14 @@ func TestServerConfigFromFile(t *testing.T) {
 	if raw, _ := os.ReadFile(path); strings.Contains(string(raw), `"password"`+`: "password"`) || strings.Contains(string(raw), "entra-token") {
 		t.Fatalf("secrets not encrypted at rest:\n%s", raw)
 	}
-	sc, err := gateway.LoadServerConfig(cfg)
+	sc, err := scimserver.LoadServerConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(sc.Auth.Basic) != 1 || len(sc.Auth.BearerToken) != 1 || sc.Auth.BearerToken[0].ReadOnly != true || sc.Auth.Basic[0].Password.Reveal() != "password" {
 		t.Fatalf("auth: %+v", sc.Auth)
 	}
-	if d, err := gateway.PublisherTimeout(cfg); err != nil || d != 45*time.Second {
+	if d, err := scimserver.PublisherTimeout(cfg); err != nil || d != 45*time.Second {
 		t.Fatalf("publisher timeout %v %v", d, err)
 	}
 	tlsCfg, err := sc.TLSConfig(cfg.Dir)
@@ -197,7 +199,7 @@ func TestServerConfigFromFile(t *testing.T) {
 	if len(tlsCfg.Certificates[0].Certificate) != 2 {
 		t.Fatalf("the CA is not sent along: %d certificates", len(tlsCfg.Certificates[0].Certificate))
 	}
-	srv := httptest.NewUnstartedServer(gateway.NewServer(scimStore(t, "tls"), sc.Options("acme", nil)))
+	srv := httptest.NewUnstartedServer(scimserver.NewServer(scimStore(t, "tls"), sc.Options("acme", nil)))
 	srv.TLS = tlsCfg
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -225,7 +227,7 @@ func TestServerConfigFromFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = gateway.LoadServerConfig(cfg)
+	_, err = scimserver.LoadServerConfig(cfg)
 	for _, want := range []string{"scimgateway.auth.basic[0]", "scimgateway.auth:", "scimgateway.ipAllowList[0]", "scimgateway.certificate"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
@@ -236,7 +238,7 @@ func TestServerConfigFromFile(t *testing.T) {
 	if cfg, err = gateway.LoadConfig(path); err != nil {
 		t.Fatal(err)
 	}
-	sc, err = gateway.LoadServerConfig(cfg)
+	sc, err = scimserver.LoadServerConfig(cfg)
 	if got := sc.ListenAddr(8880); got != "127.0.0.1:8880" {
 		t.Errorf("localhostonly: listen address %q, want 127.0.0.1:8880", got)
 	}
@@ -249,7 +251,7 @@ func TestServerConfigFromFile(t *testing.T) {
 
 func TestAppRoles(t *testing.T) {
 	st := scimStore(t, "roles")
-	srv := httptest.NewServer(gateway.NewServer(st, gateway.ServerOptions{Tenant: "acme"}))
+	srv := httptest.NewServer(scimserver.NewServer(st, scimserver.ServerOptions{Tenant: "acme"}))
 	t.Cleanup(srv.Close)
 	c := &scimClient{t: t, base: srv.URL}
 	ids := map[string]string{}
@@ -272,10 +274,10 @@ func TestAppRoles(t *testing.T) {
 		roles[0]["allowedMemberTypes"].([]any)[0] != "User" || roles[0]["description"] == nil {
 		t.Fatalf("appRoles: %v", roles)
 	}
-	if roles[0]["id"] != gateway.AppRoleID("acme", "", ids["Admins"]) {
+	if roles[0]["id"] != scimserver.AppRoleID("acme", "", ids["Admins"]) {
 		t.Fatalf("id %v is not the derived one", roles[0]["id"])
 	}
-	if gateway.AppRoleID("acme", "", "g1") == gateway.AppRoleID("other", "", "g1") {
+	if scimserver.AppRoleID("acme", "", "g1") == scimserver.AppRoleID("other", "", "g1") {
 		t.Fatal("tenants share app role ids")
 	}
 	// The same on every machine and in every version: UUIDv5 (namespace 6f1d9a52-2b3c-5e7a-9c41-53c1d0e8a7b2,
@@ -285,13 +287,13 @@ func TestAppRoles(t *testing.T) {
 		{"acme", "", "5a1c6d2e-0000-4000-8000-000000000001", "99bbc27a-afd1-5b40-add3-a92ce838a59e"},
 		{"acme", "client-a", "Admins", "99318855-6eb5-5093-a57c-b801c3bcb8c7"},
 	} {
-		if got := gateway.AppRoleID(c.tenant, c.baseEntity, c.group); got != c.want {
+		if got := scimserver.AppRoleID(c.tenant, c.baseEntity, c.group); got != c.want {
 			t.Errorf("AppRoleID(%q, %q, %q) = %s, want %s", c.tenant, c.baseEntity, c.group, got, c.want)
 		}
 	}
 	// Stable across runs: a new server over the same groups gives the same ids.
 	c.do("POST", "/Groups", `{"displayName":"Zeta"}`)
-	srv2 := httptest.NewServer(gateway.NewServer(st, gateway.ServerOptions{Tenant: "acme"}))
+	srv2 := httptest.NewServer(scimserver.NewServer(st, scimserver.ServerOptions{Tenant: "acme"}))
 	t.Cleanup(srv2.Close)
 	c.base = srv2.URL
 	again := get()

@@ -1,4 +1,4 @@
-package collector
+package wire
 
 import (
 	"encoding/json"
@@ -12,19 +12,19 @@ import (
 	"github.com/scim-stream/scim-stream/scim"
 )
 
-// A collection encodes every user several times (the message body of each channel, the hashes of the message
-// ids, the stored state). encoding/json spends most of that time in reflection on map[string]any; appendJSON
+// The collector encodes every user several times (the message body of each channel, the hashes of the message
+// ids, the stored state). encoding/json spends most of that time in reflection on map[string]any; AppendJSON
 // writes the JSON value types directly and produces exactly encoding/json's bytes (sorted keys, HTML-safe
 // escaping, ES6 number format), so message ids and message bodies do not depend on which encoder made them.
 // Values of other types are handed to encoding/json.
 
-// appendJSON appends the JSON encoding of v to dst, byte for byte what json.Marshal(v) gives.
-func appendJSON(dst []byte, v any) ([]byte, error) {
+// AppendJSON appends the JSON encoding of v to dst, byte for byte what json.Marshal(v) gives.
+func AppendJSON(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
 	case string:
-		return appendJSONString(dst, x), nil
+		return AppendJSONString(dst, x), nil
 	case bool:
 		return strconv.AppendBool(dst, x), nil
 	case float64:
@@ -50,7 +50,7 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 				dst = append(dst, ',')
 			}
 			var err error
-			if dst, err = appendJSON(dst, e); err != nil {
+			if dst, err = AppendJSON(dst, e); err != nil {
 				return dst, err
 			}
 		}
@@ -84,10 +84,10 @@ func appendJSONObject(dst []byte, m map[string]any) ([]byte, error) {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, e.k)
+		dst = AppendJSONString(dst, e.k)
 		dst = append(dst, ':')
 		var err error
-		if dst, err = appendJSON(dst, e.v); err != nil {
+		if dst, err = AppendJSON(dst, e.v); err != nil {
 			return dst, err
 		}
 	}
@@ -121,8 +121,8 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// appendJSONString is encoding/json's string encoding with HTML escaping (its default).
-func appendJSONString(dst []byte, s string) []byte {
+// AppendJSONString is encoding/json's string encoding with HTML escaping (its default).
+func AppendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -173,9 +173,9 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// messageLayout is the field list (JSON names, omitempty) appendMessage writes for scim.Message and
-// scim.Operation. If the scim package changes either struct, appendMessage falls back to encoding/json instead of
-// silently writing an outdated envelope.
+// messageLayout is the field list (JSON names, omitempty) AppendMessage writes for Message and scim.Operation.
+// If either struct changes, AppendMessage falls back to encoding/json instead of silently writing an outdated
+// envelope.
 var messageLayout = func() bool {
 	fields := func(v any) []string {
 		t := reflect.TypeOf(v)
@@ -185,7 +185,7 @@ var messageLayout = func() bool {
 		}
 		return out
 	}
-	return slices.Equal(fields(scim.Message{}), []string{
+	return slices.Equal(fields(Message{}), []string{
 		"ActivityOperation string activityOperation",
 		"ActivityDateTime string activityDateTime,omitempty",
 		"InitiatedByID string initiatedById,omitempty",
@@ -201,9 +201,9 @@ var messageLayout = func() bool {
 	})
 }()
 
-// appendMessage appends json.Marshal(m), with user the already encoded m.User (nil: encode it here). It also
+// AppendMessage appends json.Marshal(m), with user the already encoded m.User (nil: encode it here). It also
 // returns where the user's encoding starts in the result: it ends one byte before the end.
-func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error) {
+func AppendMessage(dst []byte, m *Message, user []byte) ([]byte, int, error) {
 	if !messageLayout {
 		b, err := json.Marshal(m)
 		if err != nil {
@@ -214,7 +214,7 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error
 		return append(dst, b...), len(dst) + len(b) - 1 - len(u), err
 	}
 	dst = append(dst, `{"activityOperation":`...)
-	dst = appendJSONString(dst, m.ActivityOperation)
+	dst = AppendJSONString(dst, m.ActivityOperation)
 	for _, f := range []struct{ name, value string }{
 		{`,"activityDateTime":`, m.ActivityDateTime},
 		{`,"initiatedById":`, m.InitiatedByID},
@@ -224,7 +224,7 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error
 	} {
 		if f.value != "" {
 			dst = append(dst, f.name...)
-			dst = appendJSONString(dst, f.value)
+			dst = AppendJSONString(dst, f.value)
 		}
 	}
 	dst = append(dst, `,"Operations":`...)
@@ -237,16 +237,16 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"op":`...)
-			dst = appendJSONString(dst, op.Op)
+			dst = AppendJSONString(dst, op.Op)
 			if op.Value != nil {
 				dst = append(dst, `,"value":`...)
 				var err error
-				if dst, err = appendJSON(dst, op.Value); err != nil {
+				if dst, err = AppendJSON(dst, op.Value); err != nil {
 					return dst, 0, err
 				}
 			}
 			dst = append(dst, `,"path":`...)
-			dst = appendJSONString(dst, op.Path)
+			dst = AppendJSONString(dst, op.Path)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -257,7 +257,7 @@ func appendMessage(dst []byte, m *scim.Message, user []byte) ([]byte, int, error
 		dst = append(dst, user...)
 	} else {
 		var err error
-		if dst, err = appendJSON(dst, m.User); err != nil {
+		if dst, err = AppendJSON(dst, m.User); err != nil {
 			return dst, 0, err
 		}
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 const (
@@ -38,7 +38,7 @@ func newRelayWorld(t *testing.T) *relayWorld {
 
 // responderConn connects a GW responder user bound to the channel.
 func (w *relayWorld) responderConn(opts ...nats.Option) *nats.Conn {
-	jwt, seed := w.env.SubscriberCreds(w.t, gwTenant, natsauth.GW, gwSubject)
+	jwt, seed := w.env.SubscriberCreds(w.t, gwTenant, wire.GW, gwSubject)
 	return w.env.Connect(w.t, jwt, seed, opts...)
 }
 
@@ -48,10 +48,10 @@ func (w *relayWorld) publisherConn() *nats.Conn {
 }
 
 // responder starts a responder gateway: its own store, its own server, its own connection.
-func (w *relayWorld) responder(name string) (*gateway.Responder, *store.Store, *nats.Conn) {
+func (w *relayWorld) responder(name string) (*scimserver.Responder, *store.Store, *nats.Conn) {
 	st := scimStore(w.t, name)
 	nc := w.responderConn()
-	r, err := gateway.NewResponder(nc, gwSubject, gateway.NewServer(st, gateway.ServerOptions{}), gateway.ResponderOptions{})
+	r, err := scimserver.NewResponder(nc, gwSubject, scimserver.NewServer(st, scimserver.ServerOptions{}), scimserver.ResponderOptions{})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -59,13 +59,13 @@ func (w *relayWorld) responder(name string) (*gateway.Responder, *store.Store, *
 	return r, st, nc
 }
 
-func (w *relayWorld) publisher(opts gateway.ServerOptions, timeout time.Duration) *scimClient {
-	return w.publisherWith(gateway.PublisherOptions{Server: opts, Timeout: timeout, NoResponderWait: 200 * time.Millisecond})
+func (w *relayWorld) publisher(opts scimserver.ServerOptions, timeout time.Duration) *scimClient {
+	return w.publisherWith(scimserver.PublisherOptions{Server: opts, Timeout: timeout, NoResponderWait: 200 * time.Millisecond})
 }
 
-func (w *relayWorld) publisherWith(opts gateway.PublisherOptions) *scimClient {
-	opts.Entities = map[string]gateway.PublisherEntity{"undefined": {Conn: w.publisherConn(), Subject: gwSubject}}
-	pub := gateway.NewPublisher(opts)
+func (w *relayWorld) publisherWith(opts scimserver.PublisherOptions) *scimClient {
+	opts.Entities = map[string]scimserver.PublisherEntity{"undefined": {Conn: w.publisherConn(), Subject: gwSubject}}
+	pub := scimserver.NewPublisher(opts)
 	srv := httptest.NewServer(pub)
 	w.t.Cleanup(srv.Close)
 	return &scimClient{t: w.t, base: srv.URL}
@@ -78,7 +78,7 @@ func TestRelayedConformance(t *testing.T) {
 		"BadInput": badInput, "Discovery": discovery, "Bulk": bulk,
 	} {
 		t.Run(name, func(t *testing.T) {
-			f(t, func(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store) {
+			f(t, func(t *testing.T, opts scimserver.ServerOptions) (*scimClient, *store.Store) {
 				w := newRelayWorld(t)
 				_, st, _ := w.responder("responder")
 				return w.publisher(opts, 10*time.Second), st
@@ -89,7 +89,7 @@ func TestRelayedConformance(t *testing.T) {
 
 func TestRelayNoResponder(t *testing.T) {
 	w := newRelayWorld(t)
-	c := w.publisher(gateway.ServerOptions{}, 5*time.Second)
+	c := w.publisher(scimserver.ServerOptions{}, 5*time.Second)
 	r := c.do("GET", "/Users", "")
 	mustStatus(t, r, 503, "no responder")
 	if !strings.Contains(r.str("detail"), gwSubject) || r.str("status") != "503" {
@@ -104,7 +104,7 @@ func TestRelayNoResponder(t *testing.T) {
 // is (it was delivered to no one, so this cannot execute it twice).
 func TestRelayWaitsForARestartingResponder(t *testing.T) {
 	w := newRelayWorld(t)
-	c := w.publisherWith(gateway.PublisherOptions{Timeout: 10 * time.Second, NoResponderWait: 5 * time.Second})
+	c := w.publisherWith(scimserver.PublisherOptions{Timeout: 10 * time.Second, NoResponderWait: 5 * time.Second})
 	var st *store.Store
 	started := make(chan struct{})
 	go func() {
@@ -128,7 +128,7 @@ func TestRelayTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Flush()
-	c := w.publisher(gateway.ServerOptions{}, 300*time.Millisecond)
+	c := w.publisher(scimserver.ServerOptions{}, 300*time.Millisecond)
 	r := c.do("POST", "/Users", `{"userName":"x"}`)
 	mustStatus(t, r, 504, "no reply")
 	if !strings.Contains(r.str("detail"), "may or may not") {
@@ -139,8 +139,8 @@ func TestRelayTimeout(t *testing.T) {
 func TestRelayPublisherAuth(t *testing.T) {
 	w := newRelayWorld(t)
 	_, st, _ := w.responder("responder")
-	c := w.publisher(gateway.ServerOptions{Auth: gateway.Auth{
-		Basic: []gateway.BasicAuth{{Username: "ro", Password: "pw", Access: gateway.Access{ReadOnly: true}}},
+	c := w.publisher(scimserver.ServerOptions{Auth: scimserver.Auth{
+		Basic: []scimserver.BasicAuth{{Username: "ro", Password: "pw", Access: scimserver.Access{ReadOnly: true}}},
 	}}, 5*time.Second)
 	mustStatus(t, c.do("GET", "/Users", ""), 401, "no credentials")
 	c.auth = func(r *http.Request) { r.SetBasicAuth("ro", "pw") }
@@ -165,7 +165,7 @@ func TestRelayWireShapes(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc.Flush()
-	c := w.publisher(gateway.ServerOptions{Auth: gateway.Auth{BearerToken: []gateway.BearerToken{{Token: "s3cret-token"}}}}, 5*time.Second)
+	c := w.publisher(scimserver.ServerOptions{Auth: scimserver.Auth{BearerToken: []scimserver.BearerToken{{Token: "s3cret-token"}}}}, 5*time.Second)
 	c.auth = func(r *http.Request) { r.Header.Set("Authorization", "Bearer s3cret-token") }
 	r := c.do("POST", "/Users?attributes=userName", `{"userName":"bjensen"}`)
 	if r.status != 200 || r.body["totalResults"] != 0.0 {
@@ -313,7 +313,7 @@ func TestRelayExactlyOnceAcrossTwoResponders(t *testing.T) {
 	w := newRelayWorld(t)
 	_, a, _ := w.responder("a")
 	_, b, _ := w.responder("b")
-	c := w.publisher(gateway.ServerOptions{}, 10*time.Second)
+	c := w.publisher(scimserver.ServerOptions{}, 10*time.Second)
 	statuses := createMany(t, c, 1000, 16, nil)
 	seen, per := executedIn(t, a, b)
 	for name, st := range statuses {
@@ -337,7 +337,7 @@ func TestRelayResponderKilledMidRun(t *testing.T) {
 	w := newRelayWorld(t)
 	_, a, aConn := w.responder("a")
 	_, b, _ := w.responder("b")
-	c := w.publisher(gateway.ServerOptions{}, 2*time.Second)
+	c := w.publisher(scimserver.ServerOptions{}, 2*time.Second)
 	var once sync.Once
 	statuses := createMany(t, c, 1000, 16, func(done int) {
 		if done == 300 {
@@ -380,7 +380,7 @@ func TestRelayResponderDrainedMidRun(t *testing.T) {
 	w := newRelayWorld(t)
 	ra, a, _ := w.responder("a")
 	_, b, _ := w.responder("b")
-	c := w.publisher(gateway.ServerOptions{}, 10*time.Second)
+	c := w.publisher(scimserver.ServerOptions{}, 10*time.Second)
 	stopped := make(chan error, 1)
 	var once sync.Once
 	statuses := createMany(t, c, 1000, 16, func(done int) {
@@ -408,8 +408,8 @@ func TestRelayResponderDrainedMidRun(t *testing.T) {
 func TestRelayBodyOverTheBrokersMaxPayload(t *testing.T) {
 	w := newRelayWorld(t)
 	_, st, _ := w.responder("responder")
-	c := w.publisher(gateway.ServerOptions{}, 5*time.Second) // the default body limit, 1 MiB
-	big := `{"userName":"big","title":"` + strings.Repeat("x", gateway.DefaultMaxBodyBytes-100) + `"}`
+	c := w.publisher(scimserver.ServerOptions{}, 5*time.Second) // the default body limit, 1 MiB
+	big := `{"userName":"big","title":"` + strings.Repeat("x", scimserver.DefaultMaxBodyBytes-100) + `"}`
 	r := c.do("POST", "/Users", big)
 	mustStatus(t, r, 413, "relayed request over max_payload")
 	if !strings.Contains(r.str("detail"), "max_payload") {
@@ -427,7 +427,7 @@ func TestRelayBodyOverTheBrokersMaxPayload(t *testing.T) {
 func TestRelayReplyOverTheBrokersMaxPayload(t *testing.T) {
 	w := newRelayWorld(t)
 	_, st, _ := w.responder("responder")
-	c := w.publisher(gateway.ServerOptions{}, 5*time.Second)
+	c := w.publisher(scimserver.ServerOptions{}, 5*time.Second)
 	ctx := t.Context()
 	for i := range 40 {
 		if _, err := st.CreateUser(ctx, map[string]any{"userName": fmt.Sprintf("wide%02d", i), "title": strings.Repeat("t", 30000)}); err != nil {

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"encoding/json"
@@ -11,7 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 	"github.com/scim-stream/scim-stream/gateway/store"
 )
 
@@ -86,11 +87,11 @@ func (r reply) resources() []map[string]any {
 }
 
 // serverFactory starts a SCIM server (direct, or publisher -> NATS -> responder) over a fresh store.
-type serverFactory func(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store)
+type serverFactory func(t *testing.T, opts scimserver.ServerOptions) (*scimClient, *store.Store)
 
-func newSCIMServer(t *testing.T, opts gateway.ServerOptions) (*scimClient, *store.Store) {
+func newSCIMServer(t *testing.T, opts scimserver.ServerOptions) (*scimClient, *store.Store) {
 	st := scimStore(t, "scim")
-	srv := httptest.NewServer(gateway.NewServer(st, opts))
+	srv := httptest.NewServer(scimserver.NewServer(st, opts))
 	t.Cleanup(srv.Close)
 	return &scimClient{t: t, base: srv.URL}, st
 }
@@ -111,7 +112,7 @@ func mustStatus(t *testing.T, r reply, want int, what string) {
 func TestServerUserLifecycle(t *testing.T) { userLifecycle(t, newSCIMServer) }
 
 func userLifecycle(t *testing.T, newSCIMServer serverFactory) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 
 	created := c.do("POST", "/Users", bjensen)
 	mustStatus(t, created, 201, "create")
@@ -188,7 +189,7 @@ func userLifecycle(t *testing.T, newSCIMServer serverFactory) {
 func TestServerGroupsAndMembers(t *testing.T) { groupsAndMembers(t, newSCIMServer) }
 
 func groupsAndMembers(t *testing.T, newSCIMServer serverFactory) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 	var ids []string
 	for _, n := range []string{"alice", "bob", "carol"} {
 		r := c.do("POST", "/Users", `{"userName":"`+n+`"}`)
@@ -256,7 +257,7 @@ func groupsAndMembers(t *testing.T, newSCIMServer serverFactory) {
 func TestServerListQueries(t *testing.T) { listQueries(t, newSCIMServer) }
 
 func listQueries(t *testing.T, newSCIMServer serverFactory) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 	users := []string{
 		`{"userName":"bjensen","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work"}],"title":"Guide"}`,
 		`{"userName":"jsmith","name":{"givenName":"John","familyName":"Smith"},"emails":[{"value":"john@example.com","type":"work"}],"active":true}`,
@@ -325,7 +326,7 @@ func listQueries(t *testing.T, newSCIMServer serverFactory) {
 func TestServerBadInput(t *testing.T) { badInput(t, newSCIMServer) }
 
 func badInput(t *testing.T, newSCIMServer serverFactory) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{MaxBodyBytes: 4096})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{MaxBodyBytes: 4096})
 	created := c.do("POST", "/Users", `{"userName":"x"}`)
 	id := created.str("id")
 	cases := []struct {
@@ -407,7 +408,7 @@ func badInput(t *testing.T, newSCIMServer serverFactory) {
 func TestServerDiscovery(t *testing.T) { discovery(t, newSCIMServer) }
 
 func discovery(t *testing.T, newSCIMServer serverFactory) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 	spc := c.do("GET", "/ServiceProviderConfig", "")
 	mustStatus(t, spc, 200, "ServiceProviderConfig")
 	for _, f := range []string{"patch", "bulk", "filter", "sort", "etag"} {
@@ -441,7 +442,7 @@ func discovery(t *testing.T, newSCIMServer serverFactory) {
 func TestServerBulk(t *testing.T) { bulk(t, newSCIMServer) }
 
 func bulk(t *testing.T, newSCIMServer serverFactory) {
-	c, st := newSCIMServer(t, gateway.ServerOptions{})
+	c, st := newSCIMServer(t, scimserver.ServerOptions{})
 	r := c.do("POST", "/Bulk", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],"failOnErrors":2,"Operations":[
 		{"method":"POST","path":"/Users","bulkId":"u1","data":{"userName":"alice"}},
 		{"method":"POST","path":"/Groups","bulkId":"g1","data":{"displayName":"Team","members":[{"value":"bulkId:u1"}]}},
@@ -481,7 +482,7 @@ func bulk(t *testing.T, newSCIMServer serverFactory) {
 
 func TestServerBaseEntities(t *testing.T) {
 	a, b := scimStore(t, "a"), scimStore(t, "b")
-	srv := httptest.NewServer(gateway.NewServer(nil, gateway.ServerOptions{Entities: map[string]gateway.Endpoint{"client-a": a, "client-b": b}}))
+	srv := httptest.NewServer(scimserver.NewServer(nil, scimserver.ServerOptions{Entities: map[string]endpoint.Endpoint{"client-a": a, "client-b": b}}))
 	t.Cleanup(srv.Close)
 	c := &scimClient{t: t, base: srv.URL}
 	r := c.do("POST", "/client-a/Users", `{"userName":"x"}`)
@@ -503,7 +504,7 @@ func TestServerBaseEntities(t *testing.T) {
 // TestReadmeQueries runs the Node gateway README's query examples (as a browser or curl --globoff sends them,
 // spaces and quotes percent-encoded) against the store.
 func TestReadmeQueries(t *testing.T) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 	bj := c.do("POST", "/Users", `{"userName":"bjensen","name":{"givenName":"Barbara","familyName":"Jensen"},"emails":[{"value":"bjensen@example.com","type":"work"}]}`)
 	mustStatus(t, bj, 201, "bjensen")
 	mustStatus(t, c.do("POST", "/Users", `{"userName":"jsmith","name":{"givenName":"John","familyName":"Smith"},"emails":[{"value":"jsmith@example.com","type":"work"}]}`), 201, "jsmith")
@@ -553,7 +554,7 @@ func TestReadmeQueries(t *testing.T) {
 // TestServerGroupMemberAsBareID: a PATCH adding a member as a bare id string is read as {"value": id}; an id
 // that names no user is 400 invalidValue.
 func TestServerGroupMemberAsBareID(t *testing.T) {
-	c, _ := newSCIMServer(t, gateway.ServerOptions{})
+	c, _ := newSCIMServer(t, scimserver.ServerOptions{})
 	u := c.do("POST", "/Users", `{"userName":"bare"}`)
 	g := c.do("POST", "/Groups", `{"displayName":"Bare"}`)
 	r := c.do("PATCH", "/Groups/"+g.str("id"), `{"Operations":[{"op":"add","path":"members","value":"`+u.str("id")+`"}]}`)

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"context"
@@ -12,7 +12,10 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
+	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 func freeTCPPort(t *testing.T) int {
@@ -36,7 +39,10 @@ func runGateway(t *testing.T, name, yaml string) *gateway.Gateway {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	g, err := gateway.Open(ctx, cfg, nil)
+	g, err := gateway.Open(ctx, cfg, gateway.Options{
+		Endpoints: endpoint.Factories{store.Type: store.OpenConfig},
+		Runners:   map[string]gateway.Runner{"scim-server": scimserver.Run},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +63,7 @@ func runGateway(t *testing.T, name, yaml string) *gateway.Gateway {
 func TestGatewayPublisherToResponder(t *testing.T) {
 	t.Setenv("SEED", "runner-test")
 	env := brokertest.Start(t, "runco")
-	sjwt, sseed := env.SubscriberCreds(t, "runco", natsauth.GW, "GW.APPX")
+	sjwt, sseed := env.SubscriberCreds(t, "runco", wire.GW, "GW.APPX")
 	pjwt, pseed := env.GatewayPublisherCreds(t, "runco", "GW.APPX")
 	stream := fmt.Sprintf("baseUrls: [%q]\n    certificate: {ca: %q}\n", env.URL(), env.CAFile())
 

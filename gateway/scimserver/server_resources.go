@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -51,7 +52,7 @@ func (h *request) load(id string) (map[string]any, error) {
 // userName (/Users/bjensen) or a group's displayName (/Groups/Admins), as the Node gateway's examples use them.
 func (h *request) resolve() (map[string]any, error) {
 	res, err := h.load(h.rt.id)
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, endpoint.ErrNotFound) {
 		return res, err
 	}
 	var alt map[string]any
@@ -445,7 +446,7 @@ func (h *request) patch() error {
 		}
 		if len(add) > 0 {
 			if err := h.ep.AddMembers(h.ctx, h.rt.id, add...); err != nil {
-				if errors.Is(err, ErrNotFound) {
+				if errors.Is(err, endpoint.ErrNotFound) {
 					// The group exists (it was just read): what is missing is a member.
 					return newError(http.StatusBadRequest, "invalidValue", "members: "+err.Error())
 				}

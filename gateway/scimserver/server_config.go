@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"crypto/tls"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/scim-stream/scim-stream/gateway"
 )
 
 // ServerConfig is the part of `scimgateway` the SCIM HTTP server reads (the Node gateway's keys, plus
@@ -80,7 +82,7 @@ const DefaultPublisherTimeout = 30 * time.Second
 
 // LoadServerConfig reads and checks the server's keys of a gateway configuration. A listening server (port
 // > 0) must have at least one credential.
-func LoadServerConfig(c *Config) (ServerConfig, error) {
+func LoadServerConfig(c *gateway.Config) (ServerConfig, error) {
 	var sc ServerConfig
 	if err := c.Decode("scimgateway", &sc); err != nil {
 		return sc, err
@@ -218,7 +220,7 @@ func (sc ServerConfig) TLSConfig(dir string) (*tls.Config, error) {
 
 // PublisherTimeout reads scimgateway.stream.publisher.timeout (seconds, or a duration such as "45s");
 // default 30 s.
-func PublisherTimeout(c *Config) (time.Duration, error) {
+func PublisherTimeout(c *gateway.Config) (time.Duration, error) {
 	var raw string
 	if err := c.Decode("scimgateway.stream.publisher.timeout", &raw); err != nil {
 		return 0, err

@@ -1,6 +1,8 @@
-// Package gateway is the bundled SCIM gateway: it subscribes to SCIM Stream channels (or answers GW requests,
-// or serves SCIM over HTTP) and provisions an Endpoint.
-package gateway
+// Package endpoint is the plug-in point of the bundled gateway: the Endpoint interface a provisioned system
+// implements, the errors it reports, and how an endpoint type is opened from its configuration. The endpoints
+// (gateway/store, gateway/ldap, gateway/upstream) import only this package; gateway/endpointtest is the
+// conformance suite each passes.
+package endpoint
 
 import (
 	"context"
@@ -8,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 
 	"gopkg.in/yaml.v3"
 
@@ -54,7 +55,7 @@ type Endpoint interface {
 	Close() error
 }
 
-// Sentinel errors an endpoint wraps (fmt.Errorf("ldap: user %q: %w", name, gateway.ErrNotFound)).
+// Sentinel errors an endpoint wraps (fmt.Errorf("ldap: user %q: %w", name, endpoint.ErrNotFound)).
 var (
 	// ErrNotFound: the resource does not exist. SCIM 404.
 	ErrNotFound = errors.New("not found")
@@ -68,8 +69,8 @@ var (
 	ErrUnavailable = errors.New("endpoint unavailable")
 )
 
-// EndpointEnv is what an endpoint factory gets besides its own configuration.
-type EndpointEnv struct {
+// Env is what an endpoint's Factory gets besides its own configuration.
+type Env struct {
 	// Dir is the directory of the gateway's config file; an endpoint keeps its files (the store's bbolt file)
 	// there unless configured otherwise.
 	Dir string
@@ -78,44 +79,28 @@ type EndpointEnv struct {
 	Log  *slog.Logger
 }
 
-// EndpointFactory opens an endpoint from its `endpoint:` configuration node (type included).
-type EndpointFactory func(ctx context.Context, node *yaml.Node, env EndpointEnv) (Endpoint, error)
+// Factory opens an endpoint from its `endpoint:` configuration node (type included).
+type Factory func(ctx context.Context, node *yaml.Node, env Env) (Endpoint, error)
 
-var (
-	factoriesMu sync.RWMutex
-	factories   = map[string]EndpointFactory{}
-)
+// Factories are the endpoint types a gateway can open, by the name `endpoint.type` selects them with. The command
+// lists them explicitly, as it lists the collector sources.
+type Factories map[string]Factory
 
-// RegisterEndpoint makes an endpoint type selectable as `endpoint: {type: <name>}`. Endpoint packages call it
-// from init; the binary imports them all.
-func RegisterEndpoint(name string, f EndpointFactory) {
-	factoriesMu.Lock()
-	defer factoriesMu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("gateway: endpoint type " + name + " registered twice")
-	}
-	factories[name] = f
-}
-
-// EndpointTypes lists the registered endpoint types, sorted.
-func EndpointTypes() []string {
-	factoriesMu.RLock()
-	defer factoriesMu.RUnlock()
-	names := make([]string, 0, len(factories))
-	for n := range factories {
+// Types lists the endpoint types, sorted.
+func (f Factories) Types() []string {
+	names := make([]string, 0, len(f))
+	for n := range f {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
 }
 
-// OpenEndpoint opens the endpoint of the given type.
-func OpenEndpoint(ctx context.Context, typ string, node *yaml.Node, env EndpointEnv) (Endpoint, error) {
-	factoriesMu.RLock()
-	f := factories[typ]
-	factoriesMu.RUnlock()
-	if f == nil {
-		return nil, fmt.Errorf("endpoint.type: unknown endpoint type %q: use one of %v", typ, EndpointTypes())
+// Open opens the endpoint of the given type.
+func (f Factories) Open(ctx context.Context, typ string, node *yaml.Node, env Env) (Endpoint, error) {
+	open := f[typ]
+	if open == nil {
+		return nil, fmt.Errorf("endpoint.type: unknown endpoint type %q: use one of %v", typ, f.Types())
 	}
-	return f(ctx, node, env)
+	return open(ctx, node, env)
 }

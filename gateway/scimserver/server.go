@@ -1,4 +1,7 @@
-package gateway
+// Package scimserver is the bundled gateway's SCIM side: a SCIM 2.0 HTTP server over an endpoint (users, groups,
+// bulk, discovery, AppRoles), the publisher that relays HTTP SCIM requests over NATS to GW.<channel>, and the
+// responder that answers such requests inside the firewall. Run starts what a gateway configuration enables.
+package scimserver
 
 import (
 	"bytes"
@@ -14,6 +17,8 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 )
 
 // ServerOptions configure the SCIM HTTP front (NewServer and NewPublisher share it).
@@ -30,7 +35,7 @@ type ServerOptions struct {
 	MaxBodyBytes int64
 	// Entities are the endpoints served under a path prefix /<baseEntity>/… for multi-tenant endpoints. The
 	// endpoint given to NewServer serves the paths without a prefix.
-	Entities map[string]Endpoint
+	Entities map[string]endpoint.Endpoint
 	// Tenant names the deployment in the AppRoles ids (UUIDv5 of tenant, baseEntity and group id), so the same
 	// group keeps its app role id across runs and machines.
 	Tenant string
@@ -57,7 +62,7 @@ func (o *ServerOptions) defaults() {
 
 // Server is the SCIM 2.0 service provider over an Endpoint (RFC 7643/7644).
 type Server struct {
-	ep    Endpoint
+	ep    endpoint.Endpoint
 	opts  ServerOptions
 	front *front
 }
@@ -65,7 +70,7 @@ type Server struct {
 // NewServer returns the SCIM 2.0 HTTP handler over ep: /Users, /Groups (list with filter, paging, attributes,
 // sorting; get, POST, PUT, PATCH, DELETE), /Bulk, /ServiceProviderConfig, /Schemas, /ResourceTypes, /AppRoles
 // and /ping, each also under /<baseEntity>/ for the endpoints in opts.Entities.
-func NewServer(ep Endpoint, opts ServerOptions) *Server {
+func NewServer(ep endpoint.Endpoint, opts ServerOptions) *Server {
 	opts.defaults()
 	return &Server{ep: ep, opts: opts, front: newFront(&opts)}
 }
@@ -88,7 +93,7 @@ func servePing(w http.ResponseWriter) {
 }
 
 // endpointFor returns the endpoint that serves a baseEntity.
-func (s *Server) endpointFor(baseEntity string) (Endpoint, error) {
+func (s *Server) endpointFor(baseEntity string) (endpoint.Endpoint, error) {
 	if baseEntity == "" {
 		if s.ep == nil {
 			return nil, newError(http.StatusNotFound, "", "this gateway serves only base entities: use /<baseEntity>/Users")
@@ -147,7 +152,7 @@ type request struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	rt  route
-	ep  Endpoint
+	ep  endpoint.Endpoint
 	ctx context.Context
 	who *identity
 }

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -61,11 +62,11 @@ func toSCIMError(err error) (e *scimError, internal bool) {
 		return newError(http.StatusBadRequest, "invalidFilter", fe.Error()), false
 	case errors.As(err, &pe):
 		return newError(http.StatusBadRequest, pe.ScimType, pe.Error()), false
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, endpoint.ErrNotFound):
 		return newError(http.StatusNotFound, "", err.Error()), false
-	case errors.Is(err, ErrConflict):
+	case errors.Is(err, endpoint.ErrConflict):
 		return newError(http.StatusConflict, "uniqueness", err.Error()), false
-	case errors.Is(err, ErrInvalid):
+	case errors.Is(err, endpoint.ErrInvalid):
 		return newError(http.StatusBadRequest, "invalidValue", err.Error()), false
 	}
 	return newError(http.StatusServiceUnavailable, "", "the endpoint is unavailable, retry later"), true

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
 )
 
@@ -112,7 +113,7 @@ func (h *request) fetch(flt scim.Filter, raw string) ([]map[string]any, error) {
 	if h.isUsers() {
 		if attr, value, ok := flt.EqualityTest(); ok && strings.EqualFold(attr, "userName") {
 			u, err := h.ep.FindUser(h.ctx, value)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, endpoint.ErrNotFound) {
 				return nil, nil
 			}
 			if err != nil {

@@ -1,12 +1,11 @@
-package collector
+package wire
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
-	"strings"
 	"testing"
+	"time"
 
 	"github.com/scim-stream/scim-stream/scim"
 )
@@ -28,20 +27,20 @@ func jsonCorpus() []any {
 	}
 }
 
-// appendJSON gives exactly json.Marshal's bytes, so message ids and bodies do not depend on the encoder.
+// AppendJSON gives exactly json.Marshal's bytes, so message ids and bodies do not depend on the encoder.
 func TestAppendJSONIsEncodingJSON(t *testing.T) {
 	for _, v := range jsonCorpus() {
 		want, err := json.Marshal(v)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendJSON([]byte("prefix"), v)
+		got, err := AppendJSON([]byte("prefix"), v)
 		if err != nil || !bytes.Equal(got, append([]byte("prefix"), want...)) {
 			t.Errorf("%#v:\n got %s (%v)\nwant prefix%s", v, got, err, want)
 		}
 	}
 	for _, v := range []any{math.NaN(), math.Inf(1), []any{math.Inf(-1)}} {
-		if _, err := appendJSON(nil, v); err == nil {
+		if _, err := AppendJSON(nil, v); err == nil {
 			t.Errorf("%v: no error, encoding/json has one", v)
 		}
 	}
@@ -49,30 +48,30 @@ func TestAppendJSONIsEncodingJSON(t *testing.T) {
 
 func TestAppendMessageIsEncodingJSON(t *testing.T) {
 	if !messageLayout {
-		t.Fatal("scim.Message or scim.Operation changed: update appendMessage and messageLayout")
+		t.Fatal("Message or scim.Operation changed: update AppendMessage and messageLayout")
 	}
 	user := scim.User{"userName": "a<b>@x", "title": "R&D"}
-	for _, m := range []scim.Message{
-		{ActivityOperation: scim.CreateUser, Operations: []scim.Operation{}, User: user},
-		{ActivityOperation: scim.ModifyUser, ActivityDateTime: "2026-06-01T08:00:00.123Z", InitiatedByID: "i",
+	for _, m := range []Message{
+		{ActivityOperation: CreateUser, Operations: []scim.Operation{}, User: user},
+		{ActivityOperation: ModifyUser, ActivityDateTime: "2026-06-01T08:00:00.123Z", InitiatedByID: "i",
 			InitiatedByUPN: "admin@x", TargetID: "t\"1", TargetUPN: "u", User: user,
 			Operations: []scim.Operation{{Op: "replace", Path: "title", Value: "R&D"}, {Op: "remove", Path: "groups"},
 				{Op: "add", Path: "emails", Value: []any{map[string]any{"value": "x"}}}, {Op: "add", Path: "x", Value: map[string]any(nil)}}},
-		{ActivityOperation: scim.DeleteUser},
+		{ActivityOperation: DeleteUser},
 	} {
 		want, err := json.Marshal(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, at, err := appendMessage([]byte("prefix"), &m, nil)
+		got, at, err := AppendMessage([]byte("prefix"), &m, nil)
 		if err != nil || !bytes.Equal(got, append([]byte("prefix"), want...)) {
 			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
 		}
-		u, _ := appendJSON(nil, m.User)
+		u, _ := AppendJSON(nil, m.User)
 		if !bytes.Equal(got[at:len(got)-1], u) {
 			t.Errorf("the user is not at %d: %s", at, got[at:])
 		}
-		if got, _, _ := appendMessage(nil, &m, u); !bytes.Equal(got, want) {
+		if got, _, _ := AppendMessage(nil, &m, u); !bytes.Equal(got, want) {
 			t.Errorf("with the user encoded before: got %s\nwant %s", got, want)
 		}
 	}
@@ -93,66 +92,42 @@ func FuzzAppendJSON(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := appendJSON(nil, v)
+		got, err := AppendJSON(nil, v)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("got  %s (%v)\nwant %s", got, err, want)
 		}
 	})
 }
 
-func TestUserStateJSONIsEncodingJSON(t *testing.T) {
-	for _, us := range []UserState{
-		{Key: "emp 1/ø", User: scim.User{"userName": "a@b", "active": true}},
-		{Key: "k", User: scim.User{"groups": []any{}}, Dynamics: json.RawMessage(`{"ids":["dyn-managers"]}`), Gone: true, Revision: 9},
-		{},
-	} {
-		want, err := json.Marshal(&us)
+// BenchmarkAppendMessage encodes a message with the corpus's SCIM user, interleaved in every iteration with
+// json.Marshal of the same message, and reports append/marshal: the ratio stays meaningful on a shared machine.
+func BenchmarkAppendMessage(b *testing.B) {
+	var user scim.User
+	for _, v := range jsonCorpus() {
+		if u, ok := v.(scim.User); ok && u != nil {
+			user = u
+		}
+	}
+	m := &Message{ActivityOperation: ModifyUser, ActivityDateTime: "2026-06-01T08:00:00.123Z", TargetID: "t1",
+		Operations: []scim.Operation{{Op: "replace", Path: "title", Value: "R&D"}}, User: user}
+	b.ReportAllocs()
+	var tAppend, tMarshal time.Duration
+	buf := make([]byte, 0, 4096)
+	for b.Loop() {
+		t0 := time.Now()
+		out, _, err := AppendMessage(buf[:0], m, nil)
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
-		if got, err := us.appendJSON(nil); err != nil || !bytes.Equal(got, want) {
-			t.Errorf("got  %s (%v)\nwant %s", got, err, want)
+		t1 := time.Now()
+		want, err := json.Marshal(m)
+		if err != nil || len(want) != len(out) {
+			b.Fatalf("lengths %d and %d (%v)", len(out), len(want), err)
 		}
+		tAppend += t1.Sub(t0)
+		tMarshal += time.Since(t1)
 	}
-}
-
-// Message ids are those of json.Marshal'd views, whatever encoder made them: a collection repeated after an
-// upgrade still finds its earlier messages de-duplicated.
-func TestMessageIDsHashJSONMarshal(t *testing.T) {
-	bus := newTestBus(t)
-	ctx := context.Background()
-	p := &Pipeline{JS: bus.js, State: bus.state, Now: clockAt("2026-06-01T08:00:00Z")}
-	ten := entraTenant(t)
-	src := &listSource{typ: Entra}
-	src.set(entraUser("u1", "ada@example.com", "Senior Consultant <R&D>", "App1_Users", "Sales"))
-	if _, err := p.Collect(ctx, ten, src, false); err != nil {
-		t.Fatal(err)
-	}
-	us, err := bus.state.User(ctx, "u1")
-	if err != nil || us == nil {
-		t.Fatalf("state: %v %v", us, err)
-	}
-	src.set(Record{ID: "u1", Removed: true})
-	if _, err := p.Collect(ctx, ten, src, false); err != nil {
-		t.Fatal(err)
-	}
-	msgs := bus.messages(t, 0)
-	if len(msgs) != 4 {
-		t.Fatalf("want 2 creates and 2 deletes, got %d messages", len(msgs))
-	}
-	null, _ := json.Marshal(nil)
-	for _, m := range msgs {
-		user, err := json.Marshal(m.User)
-		if err != nil {
-			t.Fatal(err)
-		}
-		channel := strings.TrimPrefix(m.Subject, "ENTRA.")
-		want := messageID(ten, channel, "u1", m.ActivityOperation, 0, "", null, user)
-		if m.ActivityOperation == scim.DeleteUser {
-			want = messageID(ten, channel, "u1", m.ActivityOperation, us.Revision, "", user, null)
-		}
-		if m.MsgID != want {
-			t.Errorf("%s %s: Msg-Id %s, want %s", m.Subject, m.ActivityOperation, m.MsgID, want)
-		}
-	}
+	b.ReportMetric(float64(tAppend)/float64(b.N), "append-ns")
+	b.ReportMetric(float64(tMarshal)/float64(b.N), "marshal-ns")
+	b.ReportMetric(float64(tAppend)/float64(tMarshal), "append/marshal")
 }

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"context"
@@ -12,16 +12,16 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
-func init() {
-	RegisterRunner("scim-server", runSCIM)
-}
-
-// runSCIM is the gateway's SCIM side: the HTTP listener on scimgateway.port (serving the endpoint, or relaying
-// as a publisher when stream.publisher is enabled) and a responder for every subscriber entity with a GW.*
-// subject. Nothing to do when neither is configured.
-func runSCIM(ctx context.Context, g *Gateway) error {
+// Run is the gateway's SCIM side, a gateway.Runner: the HTTP listener on scimgateway.port (serving the endpoint,
+// or relaying as a publisher when stream.publisher is enabled) and a responder for every subscriber entity with a
+// GW.* subject. Nothing to do when neither is configured.
+func Run(ctx context.Context, g *gateway.Gateway) error {
 	cfg := g.Config
 	sc, err := LoadServerConfig(cfg)
 	if err != nil {
@@ -30,8 +30,8 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 	log := g.Log
 	opts := sc.Options(serverTenant(cfg), log)
 	// Every baseEntity the configuration names is served by the one endpoint under its /<baseEntity> prefix.
-	opts.Entities = map[string]Endpoint{}
-	for _, block := range []*Subscribers{cfg.Scimgateway.Stream.Subscriber, cfg.Scimgateway.Stream.Publisher} {
+	opts.Entities = map[string]endpoint.Endpoint{}
+	for _, block := range []*gateway.Subscribers{cfg.Scimgateway.Stream.Subscriber, cfg.Scimgateway.Stream.Publisher} {
 		if block == nil {
 			continue
 		}
@@ -53,7 +53,7 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 	if sub := cfg.Scimgateway.Stream.Subscriber; sub != nil && sub.Enabled {
 		for _, name := range sortedEntities(sub.Entity) {
 			e := sub.Entity[name]
-			if !strings.HasPrefix(e.NATS.Subject, "GW.") {
+			if typ, _ := wire.TypeOf(e.NATS.Subject); typ != wire.GW {
 				continue
 			}
 			nc, err := connectEntity(cfg, "responder", name, e, log)
@@ -87,7 +87,7 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 		popts.Server.Entities = nil
 		for _, name := range sortedEntities(pub.Entity) {
 			e := pub.Entity[name]
-			if !strings.HasPrefix(e.NATS.Subject, "GW.") || strings.ContainsAny(e.NATS.Subject, "*>") {
+			if typ, _ := wire.TypeOf(e.NATS.Subject); typ != wire.GW || strings.ContainsAny(e.NATS.Subject, "*>") {
 				return fmt.Errorf("gateway config %s: scimgateway.stream.publisher.entity.%s.nats.subject: %q: a publisher's subject is GW.<channel>, e.g. GW.APPX", cfg.Path, name, e.NATS.Subject)
 			}
 			nc, err := connectEntity(cfg, "publisher", name, e, log)
@@ -145,8 +145,8 @@ func runSCIM(ctx context.Context, g *Gateway) error {
 }
 
 // serverTenant names the deployment for AppRoles ids: the first entity's tenant, else the gateway name.
-func serverTenant(cfg *Config) string {
-	for _, block := range []*Subscribers{cfg.Scimgateway.Stream.Subscriber, cfg.Scimgateway.Stream.Publisher} {
+func serverTenant(cfg *gateway.Config) string {
+	for _, block := range []*gateway.Subscribers{cfg.Scimgateway.Stream.Subscriber, cfg.Scimgateway.Stream.Publisher} {
 		if block == nil {
 			continue
 		}
@@ -159,7 +159,7 @@ func serverTenant(cfg *Config) string {
 	return cfg.Name
 }
 
-func sortedEntities(m map[string]Entity) []string {
+func sortedEntities(m map[string]gateway.Entity) []string {
 	names := make([]string, 0, len(m))
 	for n := range m {
 		names = append(names, n)
@@ -169,7 +169,7 @@ func sortedEntities(m map[string]Entity) []string {
 }
 
 // connectEntity opens an entity's NATS connection (user JWT + seed, the broker's CA), reconnecting forever.
-func connectEntity(cfg *Config, role, entity string, e Entity, log *slog.Logger) (*nats.Conn, error) {
+func connectEntity(cfg *gateway.Config, role, entity string, e gateway.Entity, log *slog.Logger) (*nats.Conn, error) {
 	if len(cfg.Scimgateway.Stream.BaseURLs) == 0 {
 		return nil, fmt.Errorf("scimgateway.stream.baseUrls is mandatory for a %s, e.g. [\"tls://scim-stream.example.com:9012\"]", role)
 	}

@@ -1,4 +1,4 @@
-package gateway_test
+package scimserver_test
 
 import (
 	"context"
@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/broker/brokertest"
-	"github.com/scim-stream/scim-stream/gateway"
-	"github.com/scim-stream/scim-stream/natsauth"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // BenchmarkRelay measures the same SCIM requests served directly by a responder gateway's HTTP server and
@@ -29,20 +29,20 @@ func BenchmarkRelay(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	server := gateway.NewServer(st, gateway.ServerOptions{})
+	server := scimserver.NewServer(st, scimserver.ServerOptions{})
 	direct := httptest.NewServer(server)
 	b.Cleanup(direct.Close)
 	directURL := direct.URL
 
-	sjwt, sseed := env.SubscriberCreds(b, gwTenant, natsauth.GW, gwSubject)
-	resp, err := gateway.NewResponder(env.Connect(b, sjwt, sseed), gwSubject, server, gateway.ResponderOptions{})
+	sjwt, sseed := env.SubscriberCreds(b, gwTenant, wire.GW, gwSubject)
+	resp, err := scimserver.NewResponder(env.Connect(b, sjwt, sseed), gwSubject, server, scimserver.ResponderOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { resp.Stop(context.Background()) })
 	pjwt, pseed := env.GatewayPublisherCreds(b, gwTenant, gwSubject)
-	pub := httptest.NewServer(gateway.NewPublisher(gateway.PublisherOptions{
-		Entities: map[string]gateway.PublisherEntity{"undefined": {Conn: env.Connect(b, pjwt, pseed), Subject: gwSubject}},
+	pub := httptest.NewServer(scimserver.NewPublisher(scimserver.PublisherOptions{
+		Entities: map[string]scimserver.PublisherEntity{"undefined": {Conn: env.Connect(b, pjwt, pseed), Subject: gwSubject}},
 	}))
 	b.Cleanup(pub.Close)
 

@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"crypto/aes"
@@ -9,7 +9,7 @@ import (
 	"encoding/json"
 )
 
-// The GW request-reply wire format is the Node SCIM Gateway's (WIRE.md "Gateway request-reply"), so that a Node
+// The GW request-reply wire format is the Node SCIM Gateway's (package wire, "Gateway request-reply"), so that a Node
 // publisher can use our responder and ours a Node responder.
 
 // relayRequest is the request payload on GW.<channel>.

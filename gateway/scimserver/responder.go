@@ -1,4 +1,4 @@
-package gateway
+package scimserver
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ResponderOptions tune a Responder.
@@ -83,11 +85,11 @@ func (r *Responder) onMsg(m *nats.Msg) {
 			data = r.tooLarge(m, reply, len(data), mp)
 		}
 		if m.Reply == "" {
-			r.opts.Log.Warn("responder: request without a reply subject", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"))
+			r.opts.Log.Warn("responder: request without a reply subject", "subject", m.Subject, "msgId", m.Header.Get(wire.MsgIDHeader))
 			return
 		}
 		if err := m.Respond(data); err != nil {
-			r.opts.Log.Error("responder: reply not sent", "subject", m.Subject, "msgId", m.Header.Get("Msg-Id"), "err", err)
+			r.opts.Log.Error("responder: reply not sent", "subject", m.Subject, "msgId", m.Header.Get(wire.MsgIDHeader), "err", err)
 		}
 	}()
 }
@@ -97,7 +99,7 @@ func (r *Responder) onMsg(m *nats.Msg) {
 // client to page; a change keeps its status and headers (Location, ETag) without the body, as 204 for a 200.
 func (r *Responder) tooLarge(m *nats.Msg, reply relayReply, size int, max int64) []byte {
 	r.opts.Log.Warn("responder: reply larger than the broker's max_payload; body dropped", "subject", m.Subject,
-		"msgId", m.Header.Get("Msg-Id"), "bytes", size, "maxPayload", max)
+		"msgId", m.Header.Get(wire.MsgIDHeader), "bytes", size, "maxPayload", max)
 	var req struct {
 		Ctx struct {
 			Request struct{ Method string } `json:"request"`
@@ -125,7 +127,7 @@ func errorReply(name, format string, args ...any) relayReply {
 
 // execute turns the relayed request into an http.Request, serves it and captures the response.
 func (r *Responder) execute(m *nats.Msg) relayReply {
-	msgID := m.Header.Get("Msg-Id")
+	msgID := m.Header.Get(wire.MsgIDHeader)
 	var req relayRequest
 	if err := json.Unmarshal(m.Data, &req); err != nil {
 		r.opts.Log.Warn("responder: request is not JSON", "subject", m.Subject, "msgId", msgID)

@@ -4,11 +4,11 @@
 // the SCIM server over the store endpoint. Opt-in because it needs Node:
 //
 //	npm install --prefix /tmp/newman newman
-//	NEWMAN=/tmp/newman/node_modules/.bin/newman go test -tags newman ./gateway -run Newman
+//	NEWMAN=/tmp/newman/node_modules/.bin/newman go test -tags newman ./gateway/scimserver -run Newman
 //
-// SCIM_CONFORMANCE_DIR overrides where the collection is (default ../../shared/scim-conformance, i.e. the
+// SCIM_CONFORMANCE_DIR overrides where the collection is (default ../../../shared/scim-conformance, i.e. the
 // shared directory next to the repository).
-package gateway_test
+package scimserver_test
 
 import (
 	"encoding/json"
@@ -20,7 +20,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/scim-stream/scim-stream/gateway"
+	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/gateway/scimserver"
 )
 
 // newmanDeviations are the collection's checks of behaviour specific to Microsoft's reference server, keyed
@@ -40,7 +41,7 @@ func TestNewmanMicrosoftReferenceCollection(t *testing.T) {
 	}
 	dir := os.Getenv("SCIM_CONFORMANCE_DIR")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "shared", "scim-conformance")
+		dir = filepath.Join("..", "..", "..", "shared", "scim-conformance")
 	}
 	collection := filepath.Join(dir, "microsoft-scim-reference.postman_collection.json")
 	raw, err := os.ReadFile(collection)
@@ -55,9 +56,9 @@ func TestNewmanMicrosoftReferenceCollection(t *testing.T) {
 	}
 
 	st := scimStore(t, "newman")
-	srv := httptest.NewServer(gateway.NewServer(nil, gateway.ServerOptions{
-		Entities: map[string]gateway.Endpoint{"scim": st},
-		Auth:     gateway.Auth{BearerToken: []gateway.BearerToken{{Token: "newman-token"}}},
+	srv := httptest.NewServer(scimserver.NewServer(nil, scimserver.ServerOptions{
+		Entities: map[string]endpoint.Endpoint{"scim": st},
+		Auth:     scimserver.Auth{BearerToken: []scimserver.BearerToken{{Token: "newman-token"}}},
 	}))
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
