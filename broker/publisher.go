@@ -274,3 +274,15 @@ func accountOf(cfg *config.Config, tenant string, typ wire.Type) *config.Account
 
 // StateBucket is the KV bucket name of (tenant, typ).
 func StateBucket(tenant string, typ wire.Type) string { return "state_" + tenant + "_" + string(typ) }
+
+// StateJetStream is the JetStream context of the internal state account, the one StateKV's buckets are opened
+// with: the collector publishes its state writes to the buckets' subjects asynchronously, as a stream with a
+// window of acks rather than one round trip per user.
+func (b *Broker) StateJetStream() (jetstream.JetStream, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.state == nil {
+		return nil, errors.New("broker: nats.server.auth.state is missing: run scim-stream bootstrap again to add it")
+	}
+	return b.state.js, nil
+}

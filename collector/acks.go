@@ -18,15 +18,23 @@ import (
 // republished synchronously with the same Nats-Msg-Id until it is acknowledged or the collection is cancelled —
 // a publish is never given up silently.
 //
-// Commits (state writes, one KV round trip each) run on several goroutines: acknowledged records do not wait for
-// each other's state writes, whose order does not matter (a record's own write still follows its acks, and a
-// drain waits for all of them).
+// A record goes through stages, each on its own goroutine and in record order, so that no stage waits for a
+// round trip per record while the next records queue behind it:
+//
+//  1. loop: a record with unique values reserved from memory (before) waits until those reservations are stored,
+//     then its messages are published (a message must never carry a value that is not reserved durably: a crash
+//     would let the next collection hand it to someone else). Other records were published by add already.
+//  2. acked: the messages' acks are awaited; then the state write is published asynchronously (commitAsync), or,
+//     without one, handed to the committers, which write it with a round trip each on several goroutines.
+//  3. stored: the state write's ack is awaited (a failed one is written again synchronously).
 type ackQueue struct {
-	js      jetstream.JetStream
-	pending chan *pendingRecord
-	commits chan *pendingRecord
-	done    chan struct{}
-	onError func(error)
+	js        jetstream.JetStream
+	pending   chan *pendingRecord
+	published chan *pendingRecord
+	commits   chan *pendingRecord
+	stored    chan *pendingRecord
+	done      chan struct{}
+	onError   func(error)
 
 	mu      sync.Mutex
 	err     error
@@ -37,14 +45,25 @@ type ackQueue struct {
 type pendingRecord struct {
 	msgs    []*nats.Msg
 	futures []jetstream.PubAckFuture
-	commit  func(context.Context) error
+	// before, when set, must succeed before msgs are published (by the queue, in record order). When it fails
+	// because a unique value was reserved elsewhere meanwhile, redo maps the record again (the registry knows
+	// the holder now) and returns its new pending record (nil: nothing to publish, the record was skipped).
+	before func(context.Context) error
+	redo   func(context.Context) (*pendingRecord, error)
+	// commit writes the record's state with a round trip; commitAsync, when set, starts the same write without
+	// waiting (state is its ack), and commit is the fallback when that write fails.
+	commit      func(context.Context) error
+	commitAsync func() (jetstream.PubAckFuture, error)
+	state       jetstream.PubAckFuture
 }
 
-// committers is the number of concurrent state writes: enough to keep the KV busy while round trips are in flight.
+// committers is the number of concurrent synchronous state writes: enough to keep the KV busy while round trips
+// are in flight.
 const committers = 16
 
 func newAckQueue(ctx context.Context, js jetstream.JetStream, window int, onError func(error)) *ackQueue {
-	q := &ackQueue{js: js, pending: make(chan *pendingRecord, window), commits: make(chan *pendingRecord, window),
+	q := &ackQueue{js: js, pending: make(chan *pendingRecord, window), published: make(chan *pendingRecord, window),
+		commits: make(chan *pendingRecord, window), stored: make(chan *pendingRecord, window),
 		done: make(chan struct{}), onError: onError}
 	var wg sync.WaitGroup
 	for range committers {
@@ -61,28 +80,33 @@ func newAckQueue(ctx context.Context, js jetstream.JetStream, window int, onErro
 			}
 		}()
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		q.storeLoop(ctx)
+	}()
 	go func() {
 		q.loop(ctx)
+		close(q.published)
+	}()
+	go func() {
+		q.ackLoop(ctx)
 		close(q.commits)
+		close(q.stored)
 		wg.Wait()
 		close(q.done)
 	}()
 	return q
 }
 
-// add publishes msgs and queues commit to run after their acks. It blocks when the window is full.
-func (q *ackQueue) add(ctx context.Context, msgs []*nats.Msg, commit func(context.Context) error) error {
+// add queues a record: its messages are published at once (or after pr.before, by the queue) and pr.commit
+// runs after their acks. It blocks when the window is full.
+func (q *ackQueue) add(ctx context.Context, pr *pendingRecord) error {
 	if err := q.failed(); err != nil {
 		return err
 	}
-	pr := &pendingRecord{msgs: msgs, commit: commit}
-	for _, m := range msgs {
-		f, err := q.js.PublishMsgAsync(m)
-		if err != nil {
-			// Too many pending or disconnected: the loop republishes synchronously.
-			f = nil
-		}
-		pr.futures = append(pr.futures, f)
+	if pr.before == nil {
+		q.publish(pr)
 	}
 	q.mu.Lock()
 	q.queued++
@@ -91,7 +115,20 @@ func (q *ackQueue) add(ctx context.Context, msgs []*nats.Msg, commit func(contex
 	case q.pending <- pr:
 		return nil
 	case <-ctx.Done():
+		q.finish()
 		return context.Cause(ctx)
+	}
+}
+
+// publish sends a record's messages asynchronously; one that cannot be sent (too many pending, disconnected) is
+// republished synchronously when its ack is awaited.
+func (q *ackQueue) publish(pr *pendingRecord) {
+	for _, m := range pr.msgs {
+		f, err := q.js.PublishMsgAsync(m)
+		if err != nil {
+			f = nil
+		}
+		pr.futures = append(pr.futures, f)
 	}
 }
 
@@ -153,14 +190,87 @@ func (q *ackQueue) finish() {
 	}
 }
 
+// loop is stage 1: records whose messages wait for their reservations are published here, in order.
 func (q *ackQueue) loop(ctx context.Context) {
 	for pr := range q.pending {
-		if q.failed() == nil {
-			if err := q.settle(ctx, pr); err != nil {
+		if q.failed() != nil {
+			q.finish()
+			continue
+		}
+		if pr.before != nil {
+			skip, err := pr.reserved(ctx)
+			if err != nil {
 				q.fail(err)
-			} else {
-				q.commits <- pr
+			}
+			if err != nil || skip {
+				q.finish()
 				continue
+			}
+			q.publish(pr)
+		}
+		q.published <- pr
+	}
+}
+
+// maxRedo bounds the mappings of one record whose values were reserved elsewhere meanwhile (each learns a
+// holder; beyond it the collection stops and the next one starts from what the KV holds).
+const maxRedo = 100
+
+// reserved waits for the record's reservations, mapping it again as often as one of its values turns out to be
+// reserved elsewhere (each round learns that holder). skip: the new mapping publishes nothing.
+func (pr *pendingRecord) reserved(ctx context.Context) (skip bool, err error) {
+	for range maxRedo {
+		err = pr.before(ctx)
+		if !errors.Is(err, errReservedMeanwhile) || pr.redo == nil {
+			return false, err
+		}
+		next, err := pr.redo(ctx)
+		if err != nil || next == nil {
+			return true, err
+		}
+		*pr = *next
+		if pr.before == nil {
+			return false, nil
+		}
+	}
+	return false, err
+}
+
+// ackLoop is stage 2: a record's acks, then its state write.
+func (q *ackQueue) ackLoop(ctx context.Context) {
+	for pr := range q.published {
+		if q.failed() != nil {
+			q.finish()
+			continue
+		}
+		if err := q.settle(ctx, pr); err != nil {
+			q.fail(err)
+			q.finish()
+			continue
+		}
+		if pr.commitAsync != nil {
+			if f, err := pr.commitAsync(); err == nil {
+				pr.state = f
+				q.stored <- pr
+				continue
+			}
+		}
+		q.commits <- pr
+	}
+}
+
+// storeLoop is stage 3: the acks of state writes; a write that failed is repeated with a round trip.
+func (q *ackQueue) storeLoop(ctx context.Context) {
+	for pr := range q.stored {
+		if q.failed() == nil {
+			select {
+			case <-pr.state.Ok():
+			case <-pr.state.Err():
+				if err := pr.commit(ctx); err != nil {
+					q.fail(err)
+				}
+			case <-ctx.Done():
+				q.fail(context.Cause(ctx))
 			}
 		}
 		q.finish()

@@ -46,6 +46,8 @@ func newSFSource(tb testing.TB, n int) *sfSource {
 
 func (s *sfSource) Type() wire.Type { return wire.HR }
 
+func (s *sfSource) Policy() Policy { return testPolicy(wire.HR) }
+
 func (s *sfSource) Collect(ctx context.Context, _ Checkpoints, emit func(Record) error) (bool, error) {
 	for i := range s.n {
 		if err := emit(s.record(i)); err != nil {

@@ -374,7 +374,12 @@ func (r *Runner) startLease(ctx context.Context, l *loop, p *Pipeline, log *slog
 	lease.onChange = func(held bool) { r.Metrics.setLeader(l.name, l.typ, held) }
 	r.Metrics.setLeader(l.name, l.typ, false)
 	p.JS = fencedJS{p.JS, lease.Fence}
-	p.State = NewState(fencedKV{p.State.kv, lease.Fence})
+	// State writes go through the KV or, streamed, as publishes to the bucket's subjects: both are fenced.
+	st := &State{kv: fencedKV{p.State.kv, lease.Fence}}
+	if p.State.js != nil {
+		st.js = fencedJS{p.State.js, lease.Fence}
+	}
+	p.State = st
 	go lease.run(ctx)
 	return lease
 }

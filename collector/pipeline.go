@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"sync"
 	"time"
 
@@ -71,7 +70,7 @@ var ErrRecordFailed = errors.New("record failed")
 // repeats what was not acknowledged, with the same message ids).
 func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLoad bool) (Stats, error) {
 	start := p.now()
-	r := &collection{p: p, t: t, started: start, seen: map[digest]struct{}{}}
+	r := &collection{p: p, t: t, policy: src.Policy(), started: start, seen: map[digest]struct{}{}}
 	r.log = p.logger().With("tenant", t.Name, "type", string(t.Type))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -102,6 +101,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	r.uniq = newReservations(p.State)
 	var err error
 	if r.known, err = p.State.hasUsers(ctx); err != nil {
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
+	}
+	if err := r.streamWrites(ctx); err != nil {
 		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
 
@@ -174,6 +176,7 @@ func (p *Pipeline) inFlight() int {
 type collection struct {
 	p       *Pipeline
 	t       *Tenant
+	policy  Policy
 	log     *slog.Logger
 	started time.Time
 	epoch   string
@@ -264,7 +267,7 @@ func (r *collection) process(ctx context.Context, key string, prev *UserState, r
 			user["onCreate"] = oc
 		}
 	}
-	if r.t.Type == wire.HR && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
+	if r.policy.Lifecycle && !lifecycle(user, r.p.now(), r.t.Config.General.HR.PreActivateDays) {
 		// A future joiner: not published yet, and not remembered, so the day their activation comes the user is
 		// published as a new one.
 		r.count(func(s *Stats) { s.Skipped++ })
@@ -303,26 +306,19 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prevUser, user, r.fields(rec, wire.ModifyUser)) {
-		if !d.Matched && !d.PreviouslyMatched {
+	for _, pl := range Plan(r.t.Router, prevUser, user, r.fields(rec, wire.ModifyUser), reload) {
+		if !pl.Publish {
 			continue
 		}
-		op := wire.ModifyUser
-		if d.Previous == nil || !d.PreviouslyMatched {
-			op = wire.CreateUser
-		}
-		e, err := b.get(op, d.Previous, d.Current)
+		e, err := b.get(pl)
 		if err != nil {
 			return err
 		}
-		if e.noOps && !reload {
-			continue
-		}
-		msgs = append(msgs, r.message(key, d.Channel, op, revision, e))
+		msgs = append(msgs, r.message(key, pl.Channel, pl.Op, revision, e))
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.PutUser(ctx, next) })
+	return r.queue(ctx, r.userWrite(key, msgs, next, prev, rec))
 }
 
 // remove publishes deleteUser to every channel the user was published to, then forgets the user.
@@ -333,18 +329,18 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, d := range r.t.Router.Route(prev.User, nil, r.fields(rec, wire.DeleteUser)) {
-		if !d.PreviouslyMatched {
+	for _, pl := range Plan(r.t.Router, prev.User, nil, r.fields(rec, wire.DeleteUser), false) {
+		if !pl.Publish {
 			continue
 		}
-		e, err := b.get(wire.DeleteUser, d.Previous, nil)
+		e, err := b.get(pl)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, r.message(key, d.Channel, wire.DeleteUser, prev.Revision, e))
+		msgs = append(msgs, r.message(key, pl.Channel, pl.Op, prev.Revision, e))
 	}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.acks.add(ctx, msgs, func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) })
+	return r.queue(ctx, &pendingRecord{msgs: msgs, commit: func(ctx context.Context) error { return r.p.State.DeleteUser(ctx, key) }})
 }
 
 // vanished handles the users a full collection did not return. An Entra full resync that no longer lists a user
@@ -369,7 +365,7 @@ func (r *collection) vanished(ctx context.Context) error {
 			if err != nil || us == nil {
 				return err
 			}
-			if r.t.Type != wire.HR {
+			if r.policy.Leavers == LeaversDeleted {
 				return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
 			}
 			if us.Gone {
@@ -384,7 +380,7 @@ func (r *collection) vanished(ctx context.Context) error {
 
 // bodies encodes the messages of one change. rules.Router hands out one map per distinct view of a user, so
 // channels whose rules keep the same groups and roles get the same previous and current maps, hence the same
-// operations and the same message body: those are computed once per change, not once per channel.
+// operations and the same message body: those are encoded once per change, not once per channel.
 type bodies struct {
 	r    *collection
 	key  string
@@ -398,25 +394,16 @@ type encoded struct {
 	op                      string
 	prev, cur               uintptr // map identities
 	prevJSON, curJSON, body []byte
-	noOps                   bool
 }
-
-func mapID(u scim.User) uintptr { return reflect.ValueOf(u).Pointer() }
 
 var jsonNull = []byte("null")
 
-func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
+func (b *bodies) get(pl Planned) (*encoded, error) {
+	op, prev, cur := pl.Op, pl.Previous, pl.Current
 	pid, cid := mapID(prev), mapID(cur)
 	for _, e := range b.done {
 		if e.op == op && e.prev == pid && e.cur == cid {
 			return e, nil
-		}
-	}
-	ops := []scim.Operation{}
-	if op != wire.DeleteUser {
-		ops = scim.Diff(prev, cur)
-		if ops == nil {
-			ops = []scim.Operation{}
 		}
 	}
 	if b.when == "" {
@@ -426,22 +413,8 @@ func (b *bodies) get(op string, prev, cur scim.User) (*encoded, error) {
 		}
 		b.when = when.UTC().Format(time.RFC3339Nano)
 	}
-	user := cur
-	if op == wire.DeleteUser {
-		user = prev
-	}
-	userName, _ := user["userName"].(string)
-	m := wire.Message{
-		ActivityOperation: op,
-		ActivityDateTime:  b.when,
-		InitiatedByID:     b.rec.InitiatedByID,
-		InitiatedByUPN:    b.rec.InitiatedByUPN,
-		TargetID:          b.key,
-		TargetUPN:         userName,
-		Operations:        ops,
-		User:              user,
-	}
-	e := &encoded{op: op, prev: pid, cur: cid, noOps: len(ops) == 0}
+	m := pl.Message(About{TargetID: b.key, ActivityDateTime: b.when, InitiatedByID: b.rec.InitiatedByID, InitiatedByUPN: b.rec.InitiatedByUPN})
+	e := &encoded{op: op, prev: pid, cur: cid}
 	// Each view is encoded once, for the message id and for the body: the body's user is the view the id
 	// hashes, sliced out of it.
 	body, at, err := wire.AppendMessage(make([]byte, 0, 3072), &m, nil)
@@ -488,6 +461,7 @@ func (r *collection) fields(rec Record, op string) rules.Fields {
 }
 
 func (r *collection) fail(rec Record, key string, err error) {
+	r.uniq.forget(key)
 	r.count(func(s *Stats) { s.Failed++ })
 	if r.p.Metrics != nil {
 		r.p.Metrics.failed(r.t)

@@ -10,10 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/scim"
 	"github.com/scim-stream/scim-stream/wire"
@@ -28,24 +27,7 @@ type testBus struct {
 
 func newTestBus(t testing.TB) *testBus {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := brokertest.BareJetStream(t)
 	ctx := context.Background()
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "acme", Subjects: []string{"ENTRA.>", "HR.>"},
 		Duplicates: 24 * time.Hour, Storage: jetstream.FileStorage})
@@ -56,7 +38,7 @@ func newTestBus(t testing.TB) *testBus {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testBus{js: js, stream: st, state: NewState(kv)}
+	return &testBus{js: js, stream: st, state: NewStateAsync(kv, js)}
 }
 
 // received is a published message as a subscriber sees it.
@@ -114,6 +96,16 @@ type listSource struct {
 }
 
 func (s *listSource) Type() wire.Type { return s.typ }
+
+func (s *listSource) Policy() Policy { return testPolicy(s.typ) }
+
+// testPolicy is what the HR and Entra sources declare, for the test sources standing in for them.
+func testPolicy(typ wire.Type) Policy {
+	if typ == wire.HR {
+		return Policy{Leavers: LeaversDeactivated, Lifecycle: true}
+	}
+	return Policy{Leavers: LeaversDeleted}
+}
 
 func (s *listSource) set(recs ...Record) {
 	s.mu.Lock()
@@ -372,6 +364,7 @@ func TestInterruptedCollectionRepeatsWithoutDuplicates(t *testing.T) {
 type sourceFunc func(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error)
 
 func (f sourceFunc) Type() wire.Type { return wire.HR }
+func (f sourceFunc) Policy() Policy  { return testPolicy(wire.HR) }
 func (f sourceFunc) Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (bool, error) {
 	return f(ctx, cp, emit)
 }

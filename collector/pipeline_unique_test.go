@@ -38,6 +38,16 @@ func onCreate(u scim.User) (upn, sam string) {
 // Two processes collecting into the same state at once (two pipelines, each with its own reservation cache):
 // the KV create stays the authority, so no value is given twice.
 func TestUniqueValuesAcrossConcurrentCollections(t *testing.T) {
+	concurrentCollections(t, func(bus *testBus) *State { return NewState(bus.state.kv) })
+}
+
+// The same with asynchronous states: both collections start on an empty state, so both answer reservations from
+// memory; the KV's create check on each reservation written makes the loser map its user again.
+func TestUniqueValuesAcrossConcurrentCollectionsFromMemory(t *testing.T) {
+	concurrentCollections(t, func(bus *testBus) *State { return NewStateAsync(bus.state.kv, bus.js) })
+}
+
+func concurrentCollections(t *testing.T, newState func(*testBus) *State) {
 	bus := newTestBus(t)
 	ten := benchTenant(t)
 	var wg sync.WaitGroup
@@ -46,7 +56,7 @@ func TestUniqueValuesAcrossConcurrentCollections(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := &Pipeline{JS: bus.js, State: NewState(bus.state.kv), Now: clockAt("2026-06-01T08:00:00Z")}
+			p := &Pipeline{JS: bus.js, State: newState(bus), Now: clockAt("2026-06-01T08:00:00Z")}
 			src := johnSmiths(t, prefix, 60)
 			src.full = false // each process sees only its own people: none of the others is a leaver
 			_, errs[i] = p.Collect(context.Background(), ten, src, false)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
-	"sort"
 	"sync"
 	"time"
 
@@ -34,17 +33,19 @@ type SourceFactory func(t *Tenant) (Source, error)
 type Runner struct {
 	Broker  Broker
 	Sources map[wire.Type]SourceFactory
-	// ConfigPath is written back (do_initial_load: false) after an initial load completed.
-	ConfigPath string
-	Log        *slog.Logger
-	Metrics    *Metrics
-	Now        func() time.Time
+	Log     *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
 	// OnError is told about every failed collection (e-mail notification).
 	OnError func(tenant string, typ wire.Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
 	// ImportState is a `scim-stream state-export` file imported into empty state buckets (state_transfer.go).
 	ImportState string
+	// OnInitialLoad is told when a tenant's initial load (general.do_initial_load) completed; the command turns
+	// do_initial_load off in the configuration file with it. Until a snapshot without do_initial_load arrives,
+	// the runner does not repeat the initial load.
+	OnInitialLoad func(tenant string, typ wire.Type) error
 
 	mu    sync.Mutex
 	ctx   context.Context
@@ -97,52 +98,43 @@ func (r *Runner) Apply(cfg *config.Config) error {
 	}
 	want := map[string]bool{}
 	var errs []error
-	for _, kind := range []struct {
-		typ     wire.Type
-		tenants map[string]*config.Tenant
-	}{{wire.Entra, cfg.Entra}, {wire.HR, cfg.HR}} {
-		names := make([]string, 0, len(kind.tenants))
-		for n := range kind.tenants {
-			names = append(names, n)
+	for k, tc := range cfg.Tenants() {
+		name := k.Name
+		typ, _ := wire.ParseType(k.Kind) // a configuration section: entra or hr
+		id := string(typ) + "/" + name
+		want[id] = true
+		l := r.loops[id]
+		if l != nil && l.cur != nil && reflect.DeepEqual(l.cur.tenant.Config, tc) {
+			continue
 		}
-		sort.Strings(names)
-		for _, name := range names {
-			tc := kind.tenants[name]
-			id := string(kind.typ) + "/" + name
-			want[id] = true
-			l := r.loops[id]
-			if l != nil && l.cur != nil && reflect.DeepEqual(l.cur.tenant.Config, tc) {
-				continue
-			}
-			snap, err := r.compile(name, kind.typ, tc, l)
-			if err != nil {
-				r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(kind.typ), "error", err)
-				errs = append(errs, err)
-				continue
-			}
-			if l == nil {
-				l = &loop{name: name, typ: kind.typ, snap: make(chan *snapshot, 1), wake: make(chan struct{}, 1)}
-				l.cur = snap
-				ctx, cancel := context.WithCancel(r.ctx)
-				l.cancel = cancel
-				r.loops[id] = l
-				r.wg.Add(1)
-				go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
-				r.log().Info("tenant started", "tenant", name, "type", string(kind.typ), "collect_interval", tc.General.CollectInterval.String())
-				continue
-			}
+		snap, err := r.compile(name, typ, tc, l)
+		if err != nil {
+			r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(typ), "error", err)
+			errs = append(errs, err)
+			continue
+		}
+		if l == nil {
+			l = &loop{name: name, typ: typ, snap: make(chan *snapshot, 1), wake: make(chan struct{}, 1)}
 			l.cur = snap
-			select { // replace a snapshot not picked up yet
-			case <-l.snap:
-			default:
-			}
-			l.snap <- snap
-			select {
-			case l.wake <- struct{}{}:
-			default:
-			}
-			r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(kind.typ))
+			ctx, cancel := context.WithCancel(r.ctx)
+			l.cancel = cancel
+			r.loops[id] = l
+			r.wg.Add(1)
+			go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
+			r.log().Info("tenant started", "tenant", name, "type", string(typ), "collect_interval", tc.General.CollectInterval.String())
+			continue
 		}
+		l.cur = snap
+		select { // replace a snapshot not picked up yet
+		case <-l.snap:
+		default:
+		}
+		l.snap <- snap
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+		r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(typ))
 	}
 	for id, l := range r.loops {
 		if !want[id] {
@@ -288,8 +280,8 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		}
 		if initial {
 			l.initialDone = tc
-			if r.ConfigPath != "" {
-				if err := config.ClearInitialLoad(r.ConfigPath, l.typ.Key(), l.name); err != nil {
+			if r.OnInitialLoad != nil {
+				if err := r.OnInitialLoad(l.name, l.typ); err != nil {
 					log.Error("initial load done, but do_initial_load could not be set back to false; set it by hand", "error", err)
 				} else {
 					log.Info("initial load done; do_initial_load set to false in the configuration file")
@@ -319,7 +311,15 @@ func NewPipeline(ctx context.Context, b Broker, tenant string, typ wire.Type) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Pipeline{JS: js, State: NewState(kv)}, nil
+	state := NewState(kv)
+	if sb, ok := b.(stateJetStream); ok {
+		sjs, err := sb.StateJetStream()
+		if err != nil {
+			return nil, err
+		}
+		state = NewStateAsync(kv, sjs)
+	}
+	return &Pipeline{JS: js, State: state}, nil
 }
 
 // next is the wait before the next collection: collect_interval seconds after the previous one ended, or the

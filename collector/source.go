@@ -59,4 +59,28 @@ type Source interface {
 	// Checkpoints given to Collect are committed by the source only after emit returned for every record, so a
 	// crash mid-collection repeats the collection rather than losing changes.
 	Collect(ctx context.Context, cp Checkpoints, emit func(Record) error) (full bool, err error)
+	// Policy declares what the source's kind of system means for the pipeline (leavers, lifecycle).
+	Policy() Policy
 }
+
+// Policy is what a source declares about its kind of system, so that the pipeline applies it without branching
+// on the collector type.
+type Policy struct {
+	// Leavers is what a complete collection that no longer lists a known user means.
+	Leavers Leavers
+	// Lifecycle: mapped users carry startDate and endDate (joiners, movers, leavers by date): a user is published
+	// from startDate minus the tenant's general.hr.pre_activate_days on, and is inactive after endDate.
+	Lifecycle bool
+}
+
+// Leavers is a Policy's treatment of users a complete collection no longer lists.
+type Leavers int
+
+const (
+	// LeaversDeleted: the user was deleted at the source (a directory's full resync after a gap no longer lists
+	// it): every channel the user was in gets deleteUser.
+	LeaversDeleted Leavers = iota
+	// LeaversDeactivated: the person left (an HR system no longer lists them): the user is published inactive,
+	// never deleted, so that a wrong query cannot wipe accounts.
+	LeaversDeactivated
+)

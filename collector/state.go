@@ -60,6 +60,8 @@ func (us *UserState) appendJSON(dst []byte) ([]byte, error) {
 // an internal account that no subscriber can join.
 type State struct {
 	kv jetstream.KeyValue
+	// js publishes writes asynchronously (NewStateAsync); nil: every write is a round trip.
+	js jetstream.JetStream
 }
 
 // NewState wraps a KV bucket (see broker's state buckets).

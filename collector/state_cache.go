@@ -97,6 +97,10 @@ type reservations struct {
 	held   map[heldID]struct{}
 	series mapper.Series
 	attrs  map[string]digest
+	// taken, when set, answers from memory (streamFromMemory): the reservations the state held as the
+	// collection started; granted are those granted from memory since, per owner, until their writes are awaited.
+	taken   map[uniqID]struct{}
+	granted map[string][]*pendingReservation
 }
 
 type uniqID struct{ attribute, value digest }
@@ -136,6 +140,9 @@ func (r *reservations) Reserve(ctx context.Context, attribute, value, owner stri
 	r.mu.Unlock()
 	if known {
 		return holder == owner, nil
+	}
+	if granted, ok := r.grant(id, attribute, value, owner); ok {
+		return granted, nil
 	}
 	holder, err := r.s.claim(ctx, reservationKey(id), owner)
 	if err != nil {

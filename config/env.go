@@ -173,7 +173,7 @@ func (l *loader) applyOverride(root *yaml.Node, o override) error {
 				// the documentation's spelling leaves out the auth level
 				if af, aused := structField(authType, toks); aused > 0 {
 					n = mapChild(n, "auth")
-					path, t = joinPath(path, "auth"), authType
+					path = joinPath(path, "auth")
 					f, used = af, aused
 				}
 			}

@@ -27,12 +27,6 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-// copyTestdata copies testdata/config/<name> into a temporary directory.
-func copyTestdata(t *testing.T, name string) string {
-	t.Helper()
-	return writeConfig(t, readFile(t, filepath.Join("..", "testdata", "config", name)))
-}
-
 func seed(t *testing.T, create func() (nkeys.KeyPair, error)) string {
 	t.Helper()
 	kp, err := create()

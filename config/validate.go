@@ -34,11 +34,8 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func (l *loader) validate(c *Config) {
-	for _, name := range sortedKeys(c.Entra) {
-		l.validateTenant("entra", name, c.Entra[name])
-	}
-	for _, name := range sortedKeys(c.HR) {
-		l.validateTenant("hr", name, c.HR[name])
+	for k, t := range c.Tenants() {
+		l.validateTenant(k.Kind, k.Name, t)
 	}
 	l.validateLog(c.Log)
 	l.validateEmail(c.Email)

@@ -427,6 +427,14 @@ func (a *applier) memberships(ctx context.Context, userID string, existing scim.
 	return nil
 }
 
+// forgetGroups empties the group id cache: after a rolled-back batch it may hold ids of groups that were never
+// committed.
+func (a *applier) forgetGroups() {
+	a.mu.Lock()
+	clear(a.groupIDs)
+	a.mu.Unlock()
+}
+
 func (a *applier) forget(value string) {
 	a.mu.Lock()
 	delete(a.groupIDs, strings.ToLower(value))

@@ -56,8 +56,8 @@ type Stream struct {
 	// BaseURLs are the broker's NATS URLs (several for a cluster).
 	BaseURLs    []string          `yaml:"baseUrls"`
 	Certificate StreamCertificate `yaml:"certificate"`
-	Subscriber  *Subscribers      `yaml:"subscriber"`
-	Publisher   *Subscribers      `yaml:"publisher"`
+	Subscriber  *Subscribers      `yaml:"subscriber,omitempty"`
+	Publisher   *Subscribers      `yaml:"publisher,omitempty"`
 }
 
 // StreamCertificate is `stream.certificate`.
@@ -77,15 +77,15 @@ type Subscribers struct {
 type Entity struct {
 	NATS NATS `yaml:"nats"`
 	// DeleteUserOnLastGroupRoleRemoval deletes the user when a message removes their last group or role.
-	DeleteUserOnLastGroupRoleRemoval bool `yaml:"deleteUserOnLastGroupRoleRemoval"`
+	DeleteUserOnLastGroupRoleRemoval bool `yaml:"deleteUserOnLastGroupRoleRemoval,omitempty"`
 	// SkipConvertRolesToGroups keeps roles as the user's roles attribute instead of group memberships.
-	SkipConvertRolesToGroups bool `yaml:"skipConvertRolesToGroups"`
+	SkipConvertRolesToGroups bool `yaml:"skipConvertRolesToGroups,omitempty"`
 	// GenerateUserPassword gives a created user a random password.
-	GenerateUserPassword bool `yaml:"generateUserPassword"`
+	GenerateUserPassword bool `yaml:"generateUserPassword,omitempty"`
 	// ModifyOnly updates existing users only: no creates, no deletes.
-	ModifyOnly bool `yaml:"modifyOnly"`
+	ModifyOnly bool `yaml:"modifyOnly,omitempty"`
 	// ReplaceDomains rewrites the domain of userName and e-mail addresses.
-	ReplaceDomains []ReplaceDomain `yaml:"replaceDomains"`
+	ReplaceDomains []ReplaceDomain `yaml:"replaceDomains,omitempty"`
 }
 
 // NATS is an entity's connection: the two halves of a .creds file plus where to read.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -235,8 +234,6 @@ func nextID() string {
 	seq++
 	return fmt.Sprintf("m-%d-%d", time.Now().UnixNano(), seq)
 }
-
-func storePath(dir, name string) string { return filepath.Join(dir, name+".db") }
 
 // options are these tests' gateway options: the store endpoint, logging to log (nil: nowhere).
 func options(log *slog.Logger) gateway.Options {

@@ -16,7 +16,7 @@ import (
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 

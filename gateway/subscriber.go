@@ -184,25 +184,20 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 		if err != nil {
 			return fmt.Errorf("pull from consumer %s: %w", s.durable, err)
 		}
-		var pause time.Duration
-		// held are the failed message and every one after it in this pull. They are handed back (nak'ed) only
-		// when the pull has ended: a nak'ed message would otherwise be redelivered into this same pull and
-		// bounce, each bounce counting as a delivery (escalating the back-off) and the retry waiting for the
-		// pull to end anyway. Handing them back in order keeps later messages for a user behind the failed one.
-		var held []jetstream.Msg
-		var failedAt time.Time
-		for msg := range batch.Messages() {
-			if pause > 0 || ctx.Err() != nil {
-				held = append(held, msg)
-				continue
+		// The pull's messages are applied in groups of what has arrived (one endpoint transaction per group where
+		// the endpoint can batch); an idle subscriber still applies a lone message at once.
+		p := pull{blocked: map[string]bool{}}
+		msgs := batch.Messages()
+		for {
+			group := nextGroup(msgs)
+			if len(group) == 0 {
+				break
 			}
 			began := time.Now()
-			pause = s.handle(ctx, msg)
-			if pause > 0 {
-				held, failedAt = append(held, msg), time.Now()
-			}
-			perMsg = (3*perMsg + time.Since(began)) / 4
+			s.applyGroup(ctx, group, &p)
+			perMsg = (3*perMsg + time.Since(began)/time.Duration(len(group))) / 4
 		}
+		pause, held, failedAt := p.pause, p.held, p.failedAt
 		if pause > 0 {
 			// The back-off runs from the failure: the time the pull took to end counts.
 			pause = max(0, pause-time.Since(failedAt))
@@ -248,24 +243,48 @@ func (s *subscriber) nak(msg jetstream.Msg, delay time.Duration) {
 	}
 }
 
-// handle applies one message and acks or terms it. When it returns a back-off (> 0) the message was not
-// applied: the caller naks it with that delay and waits before the next pull.
-func (s *subscriber) handle(ctx context.Context, msg jetstream.Msg) time.Duration {
-	ev := Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get(wire.MsgIDHeader)}
-	delivered := uint64(1)
+// item is one pulled message on its way through the endpoint.
+type item struct {
+	msg       jetstream.Msg
+	ev        Event
+	delivered uint64
+	log       *slog.Logger
+	m         *wire.Message
+	// key names the user the message is about (the publisher's targetId, else the userName): a user's messages
+	// are applied in stream order, so when one of them fails the user's later messages in the pull wait with it.
+	key string
+	err error
+}
+
+// prepare decodes a message; a body that is not a message leaves err set (permanent).
+func (s *subscriber) prepare(msg jetstream.Msg) *item {
+	it := &item{msg: msg, delivered: 1,
+		ev: Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get(wire.MsgIDHeader)}}
 	if md, err := msg.Metadata(); err == nil {
-		ev.Seq, delivered = md.Sequence.Stream, md.NumDelivered
+		it.ev.Seq, it.delivered = md.Sequence.Stream, md.NumDelivered
 	}
-	log := s.log.With("msgId", ev.MsgID, "seq", ev.Seq)
-	if ev.MsgID == "" {
+	it.log = s.log.With("msgId", it.ev.MsgID, "seq", it.ev.Seq)
+	if it.ev.MsgID == "" {
 		// The Node client acks and drops such a message silently; it is still a valid change, so apply it.
-		log.Warn("gateway: message without Msg-Id header; applying it anyway")
+		it.log.Warn("gateway: message without Msg-Id header; applying it anyway")
 	}
-	m, _, err := decodeMessage(msg.Data())
-	if err == nil {
-		ev.Operation = m.ActivityOperation
-		ev.Result, err = s.ap.apply(ctx, m)
+	var name string
+	it.m, name, it.err = decodeMessage(msg.Data())
+	if it.err == nil {
+		it.ev.Operation = it.m.ActivityOperation
+		it.key = "u:" + strings.ToLower(name)
+		if it.m.TargetID != "" {
+			it.key = "t:" + it.m.TargetID
+		}
 	}
+	return it
+}
+
+// settle acks, terms or reports for retry a message whose apply ended with it.err. When it returns a back-off
+// (> 0) the message was not applied: the caller naks it with that delay and waits before the next pull.
+func (s *subscriber) settle(ctx context.Context, it *item) time.Duration {
+	msg, ev, log, err := it.msg, it.ev, it.log, it.err
+	delivered := it.delivered
 	switch {
 	case err == nil:
 		if err := msg.Ack(); err != nil {

@@ -2,49 +2,29 @@ package mapper
 
 import (
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/wire"
 )
 
-// CheckConfig compiles every tenant's mapper of a loaded configuration, offline, and returns each problem as a
-// *config.Error (file:line: entra.<tenant>.mapper.user: "<source>" (map_to "<attr>"): column N: what was
-// expected). It has the signature of the check command's steps: checkSteps = append(checkSteps, mapper.CheckConfig).
-func CheckConfig(cfgPath string, c *config.Config) []error {
+// ConfigErrors turns an error of Compile for the mapper at key (entra.<tenant>.mapper) into one *config.Error
+// per problem, with the line of the mapping and the key of its section (file:line: entra.<tenant>.mapper.user:
+// "<source>" (map_to "<attr>"): column N: what was expected). collector.CheckConfig reports mapper problems with it.
+func ConfigErrors(cfgPath, key string, err error) []error {
 	var out []error
-	for _, kind := range []wire.Type{wire.Entra, wire.HR} {
-		tenants := c.Entra
-		if kind == wire.HR {
-			tenants = c.HR
+	for _, e := range flatten(err) {
+		ce := &config.Error{File: cfgPath, Path: key}
+		var me *Error
+		if errors.As(e, &me) {
+			ce.Line = me.Line
+			ce.Path += "." + strings.TrimPrefix(me.Section, "mapper.")
+			me2 := *me
+			me2.Line, me2.Section = 0, ""
+			ce.Msg = strings.TrimPrefix(me2.Error(), " ")
+		} else {
+			ce.Msg = e.Error()
 		}
-		names := make([]string, 0, len(tenants))
-		for n := range tenants {
-			names = append(names, n)
-		}
-		slices.Sort(names)
-		for _, n := range names {
-			t := tenants[n]
-			if t == nil {
-				continue
-			}
-			_, err := Compile(kind, t.Mapper)
-			for _, e := range flatten(err) {
-				ce := &config.Error{File: cfgPath, Path: kind.Key() + "." + n + ".mapper"}
-				var me *Error
-				if errors.As(e, &me) {
-					ce.Line = me.Line
-					ce.Path += "." + strings.TrimPrefix(me.Section, "mapper.")
-					me2 := *me
-					me2.Line, me2.Section = 0, ""
-					ce.Msg = strings.TrimPrefix(me2.Error(), " ")
-				} else {
-					ce.Msg = e.Error()
-				}
-				out = append(out, ce)
-			}
-		}
+		out = append(out, ce)
 	}
 	return out
 }

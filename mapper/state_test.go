@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/mapper"
@@ -24,29 +21,7 @@ import (
 // pipeline gives the mapper.
 func newState(t *testing.T) *collector.State {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "mapper_state_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return collector.NewState(kv)
+	return collector.NewState(brokertest.BareKV(t, "mapper_state_test"))
 }
 
 // TestGetUniqueValueOnCollectorState runs the documentation's SuccessFactors mapping against the real KV-backed

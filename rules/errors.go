@@ -1,8 +1,11 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/scim-stream/scim-stream/config"
 )
 
 // Error is one problem in a filter. Key names the filter in the configuration ("streams[1].rules[0].filter"),
@@ -64,4 +67,33 @@ func at(err error, key string, line int) *Error {
 		return &c
 	}
 	return &Error{Key: key, Line: line, Msg: err.Error()}
+}
+
+// ConfigErrors turns an error of Compile, dynamics.Compile or CompileFilter for the tenant key path prefix
+// (entra.<tenant>, or the filter's own key) into one *config.Error per problem: file:line: key: column N: problem.
+func ConfigErrors(cfgPath, prefix string, err error) []error {
+	if err == nil {
+		return nil
+	}
+	var list Errors
+	if !errors.As(err, &list) {
+		var one *Error
+		if !errors.As(err, &one) {
+			return []error{&config.Error{File: cfgPath, Path: prefix, Msg: err.Error()}}
+		}
+		list = Errors{one}
+	}
+	out := make([]error, 0, len(list))
+	for _, e := range list {
+		path := prefix
+		if e.Key != "" {
+			path += "." + e.KeyText()
+		}
+		msg := e.Msg
+		if e.Column > 0 {
+			msg = fmt.Sprintf("column %d: %s", e.Column, msg)
+		}
+		out = append(out, &config.Error{File: cfgPath, Line: e.Line, Path: path, Msg: msg})
+	}
+	return out
 }

@@ -12,11 +12,6 @@ const (
 	OpReplace = "replace"
 )
 
-// valueArrays are multi-valued attributes whose elements are whole values: a change is the elements added and
-// removed, each as a value array ({"op":"add","path":"groups","value":[{…}]}), which is what the product's
-// message example shows and what Entra sends for memberships.
-var valueArrays = map[string]bool{"groups": true, "roles": true, "entitlements": true}
-
 // CreateOnly is the user attribute holding create-only values (map_to: onCreate.<attr>). Diff ignores it: its
 // values are applied when a subscriber creates the user and are not changes to an existing one.
 const CreateOnly = "onCreate"

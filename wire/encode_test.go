@@ -14,7 +14,7 @@ func jsonCorpus() []any {
 	return []any{
 		nil, "", "plain", `quote " backslash \ slash /`, "<script>&amp;</script>", "\x00\x01\b\f\n\r\t\x1f\x7f",
 		"Åse Ødegård ß 漢字 🙂", "line\u2028para\u2029", "bad \xff utf-8 \xc3", true, false,
-		0.0, -0.0, 1.0, -1.5, 1e20, 1e21, 123456789012345680000.0, 1e-6, 1e-7, 3.14159e-12, math.MaxFloat64,
+		0.0, math.Copysign(0, -1), 1.0, -1.5, 1e20, 1e21, 123456789012345680000.0, 1e-6, 1e-7, 3.14159e-12, math.MaxFloat64,
 		math.SmallestNonzeroFloat64, 42, int64(-7),
 		[]any(nil), []any{}, []any{1.0, "a", nil, []any{map[string]any{}}},
 		map[string]any(nil), map[string]any{}, scim.User(nil),

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/scim-stream/scim-stream/config"
@@ -10,12 +11,32 @@ import (
 	"github.com/scim-stream/scim-stream/wire"
 )
 
-// planCluster adds nats.server.cluster for nodes (their host names, also put into the certificate by the caller):
-// the routes of every node and 3 replicas (fewer with fewer nodes). Every node uses the same file; its name comes
-// from its host name or SCIM_STREAM_NATS_SERVER_CLUSTER_NAME.
-func (p *bootstrapPlan) planCluster(cfg *config.Config, nodes []string, routePort int) error {
-	if p.err != nil {
-		return p.err
+// planCluster adds to p what cluster mode needs: the role templates of the existing accounts brought up to date
+// (credentials issued before gain the cluster's JetStream API forms), and for nodes (their host names, also put
+// into the certificate by the caller) nats.server.cluster with the routes of every node and 3 replicas (fewer with
+// fewer nodes). Every node uses the same file; its name comes from its host name or
+// SCIM_STREAM_NATS_SERVER_CLUSTER_NAME.
+func planCluster(cfg *config.Config, p *natsauth.BootstrapPlan, nodes []string, routePort int) error {
+	auth := cfg.Nats.Server.Auth
+	for _, t := range sortedTenants(auth.Account) {
+		ta := auth.Account[t]
+		for _, a := range []struct {
+			typ  wire.Type
+			key  string
+			keys *config.AccountKeys
+		}{{wire.Entra, "entra", ta.Entra}, {wire.HR, "hr", ta.HR}, {wire.GW, "gw", ta.GW}} {
+			if a.keys == nil || a.keys.JWT == "" {
+				continue
+			}
+			n, changed, err := natsauth.RefreshTemplates(auth.Operator, a.keys, t, a.typ)
+			if err != nil {
+				return err
+			}
+			if changed {
+				p.Changes = append(p.Changes, config.Change{Path: []string{"nats", "server", "auth", "account", t, a.key, "jwt"}, Value: n.JWT})
+				p.Created = append(p.Created, fmt.Sprintf("account %s: role permissions updated", natsauth.AccountName(t, a.typ)))
+			}
+		}
 	}
 	if len(nodes) == 0 {
 		return nil
@@ -30,41 +51,40 @@ func (p *bootstrapPlan) planCluster(cfg *config.Config, nodes []string, routePor
 		}
 		routes = append(routes, fmt.Sprintf("nats-route://%s:%d", n, routePort))
 	}
-	p.nodes = nodes
 	if c := cfg.Nats.Server.Cluster; c != nil && strings.Join(c.Routes, ",") == strings.Join(routes, ",") {
 		return nil
 	}
-	p.set(routes, "nats", "server", "cluster", "routes")
-	if routePort != config.DefaultClusterPort {
-		p.set(routePort, "nats", "server", "cluster", "port")
+	set := func(v any, path ...string) {
+		p.Changes = append(p.Changes, config.Change{Path: append([]string{"nats", "server", "cluster"}, path...), Value: v})
 	}
-	p.set(min(3, len(nodes)), "nats", "server", "cluster", "replicas")
-	p.created = append(p.created, fmt.Sprintf("nats.server.cluster: %d nodes (%s), route port %d, %d replicas",
+	set(routes, "routes")
+	if routePort != config.DefaultClusterPort {
+		set(routePort, "port")
+	}
+	set(min(3, len(nodes)), "replicas")
+	p.Created = append(p.Created, fmt.Sprintf("nats.server.cluster: %d nodes (%s), route port %d, %d replicas",
 		len(nodes), strings.Join(nodes, ", "), routePort, min(3, len(nodes))))
 	return nil
 }
 
-// refreshTemplates brings an existing account's role permission templates up to this version's (credentials
-// issued before keep working and gain, for instance, the cluster's JetStream API forms).
-func (p *bootstrapPlan) refreshTemplates(op config.Operator, acc *config.AccountKeys, tenant string, typ wire.Type, key string) {
-	a, changed, err := natsauth.RefreshTemplates(op, acc, tenant, typ)
-	if err != nil {
-		p.err = err
-		return
+func sortedTenants(m map[string]*config.TenantAccounts) []string {
+	var out []string
+	for t, ta := range m {
+		if ta != nil {
+			out = append(out, t)
+		}
 	}
-	if changed {
-		p.set(a.JWT, "nats", "server", "auth", "account", tenant, key, "jwt")
-		p.created = append(p.created, fmt.Sprintf("account %s: role permissions updated", natsauth.AccountName(tenant, typ)))
-	}
+	slices.Sort(out)
+	return out
 }
 
 // reportCluster tells how to start the nodes.
-func (p *bootstrapPlan) reportCluster(w io.Writer, cfgPath string) {
-	if len(p.nodes) == 0 {
+func reportCluster(w io.Writer, nodes []string, cfgPath string) {
+	if len(nodes) == 0 {
 		return
 	}
 	fmt.Fprintf(w, "\nCluster: copy %s and its certs/ directory to every node (same SEED on each), then start each node:\n", cfgPath)
-	for _, n := range p.nodes {
+	for _, n := range nodes {
 		name, _, _ := strings.Cut(n, ".")
 		fmt.Fprintf(w, "  on %s: SCIM_STREAM_NATS_SERVER_CLUSTER_NAME=%s scim-stream -config %s\n", n, name, cfgPath)
 	}

@@ -5,13 +5,15 @@ import (
 	"io"
 	"strings"
 
+	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 )
 
-// checkSteps are the offline checks run after the configuration loaded: other packages' files in this command
-// append theirs (compiling mapper expressions, stream rules, dynamics) in init. Each returns every problem it finds;
-// a problem that is a *config.Error is printed as file:line: key: message.
-var checkSteps []func(cfgPath string, c *config.Config) []error
+// checkSteps are the offline checks run after the configuration loaded; files of this command may append theirs
+// in init. The first compiles every tenant's mapper, stream rules, dynamics and initial-load filter as the
+// collectors do. Each returns every problem it finds; a problem that is a *config.Error is printed as
+// file:line: key: message.
+var checkSteps = []func(cfgPath string, c *config.Config) []error{collector.CheckConfig}
 
 func init() {
 	register("check", "validate a configuration offline and print every problem", runCheck)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -25,13 +26,13 @@ func TestClusterGrowsFromSingleNode(t *testing.T) {
 	r.stop(t)
 	export := filepath.Join(f.dir, "state.jsonl")
 	out, errOut := mustCLI(t, "state-export", "-config", f.cfgPath, "-out", export)
-	if !strings.Contains(out, "state_"+demoTenant+"_HR:") {
+	if !strings.Contains(out, "state_"+demo.Tenant+"_HR:") {
 		t.Fatalf("state-export: %s %s", out, errOut)
 	}
 
 	ports := make([]int, 6)
 	for i := range ports {
-		p, err := freePort()
+		p, err := demo.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func TestClusterGrowsFromSingleNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range nodes {
-		n.env.Runner.Trigger(wire.HR, demoTenant)
+		n.env.Runner.Trigger(wire.HR, demo.Tenant)
 	}
 	got := csub.exactly(t, 1)
 	if len(got) != 1 || got[0].ActivityOperation != wire.ModifyUser || got[0].TargetID != "1004" {

@@ -23,8 +23,9 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/demo"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -92,7 +93,7 @@ func (n *clusterNode) kill() {
 
 func (n *clusterNode) alive() bool { return n.cmd != nil }
 
-var leaderRE = regexp.MustCompile(`(?m)^scimstream_collector_leader\{tenant="` + demoTenant + `",type="HR"\} (\d)`)
+var leaderRE = regexp.MustCompile(`(?m)^scimstream_collector_leader\{tenant="` + demo.Tenant + `",type="HR"\} (\d)`)
 
 // leader reports whether the node's /metrics says it holds the HR collector lease.
 func (n *clusterNode) leader() bool {
@@ -181,7 +182,7 @@ func startClusterSubscriber(t *testing.T, cfgPath, ca string, urls []string) *cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, "ha", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, "ha", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func startClusterSubscriber(t *testing.T, cfgPath, ca string, urls []string) *cl
 	waitFor(t, "the cluster's stream", 3*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		cons, err = js.CreateOrUpdateConsumer(ctx, demoTenant, jetstream.ConsumerConfig{Durable: "ha",
+		cons, err = js.CreateOrUpdateConsumer(ctx, demo.Tenant, jetstream.ConsumerConfig{Durable: "ha",
 			DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: "HR.SF"})
 		return err == nil
 	})
@@ -320,7 +321,7 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 
 	ports := make([]int, 9)
 	for i := range ports {
-		p, err := freePort()
+		p, err := demo.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +340,7 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out syncBuffer
-	if code := runBootstrap([]string{"-config", base, "-hr", demoTenant}, &out, &out); code != 0 {
+	if code := runBootstrap([]string{"-config", base, "-hr", demo.Tenant}, &out, &out); code != 0 {
 		t.Fatalf("bootstrap: %s", out.String())
 	}
 	var out2 syncBuffer
@@ -555,7 +556,7 @@ func TestClusterProcessesSurviveKills(t *testing.T) {
 	if err := os.WriteFile(single.cfgPath, []byte(hrConfig(sf.URL, ports[0], "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code := runBootstrap([]string{"-config", single.cfgPath, "-hr", demoTenant}, &out, &out); code != 0 {
+	if code := runBootstrap([]string{"-config", single.cfgPath, "-hr", demo.Tenant}, &out, &out); code != 0 {
 		t.Fatalf("bootstrap: %s", out.String())
 	}
 	single.start(t)
@@ -581,7 +582,7 @@ func waitStreamLeader(t *testing.T, cfgPath, ca string, urls []string, want int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, err := natsauth.TenantAccount(cfg, demoTenant, wire.HR)
+	acc, err := natsauth.TenantAccount(cfg, demo.Tenant, wire.HR)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,7 +601,7 @@ func waitStreamLeader(t *testing.T, cfgPath, ca string, urls []string, want int)
 	waitFor(t, "the stream's leader and replicas", 3*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		s, err := js.Stream(ctx, demoTenant)
+		s, err := js.Stream(ctx, demo.Tenant)
 		if err != nil {
 			return false
 		}
@@ -689,7 +690,7 @@ func startClusterGateway(t *testing.T, bin, work, cfgPath, ca string, urls []str
 		t.Fatal(err)
 	}
 	durable := wire.DurableName("hagw", "undefined")
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, wire.HR, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -709,7 +710,7 @@ scimgateway:
 endpoint:
   type: store
   file: %q
-`, strings.Join(urls, ", "), ca, demoTenant, u.JWT, u.Seed.Reveal(), g.db)
+`, strings.Join(urls, ", "), ca, demo.Tenant, u.JWT, u.Seed.Reveal(), g.db)
 	gwPath := filepath.Join(work, "hagw.yaml")
 	if err := os.WriteFile(gwPath, []byte(yml), 0o600); err != nil {
 		t.Fatal(err)
@@ -736,7 +737,7 @@ endpoint:
 	g.cons = func() (*jetstream.ConsumerInfo, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		c, err := js.Consumer(ctx, demoTenant, durable)
+		c, err := js.Consumer(ctx, demo.Tenant, durable)
 		if err != nil {
 			return nil, err
 		}

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
@@ -22,34 +20,6 @@ func init() {
 // tenantAccount returns the account of (tenant, typ) or an error naming the bootstrap that creates it.
 func tenantAccount(cfg *config.Config, tenant string, typ wire.Type) (*config.AccountKeys, error) {
 	return natsauth.TenantAccount(cfg, tenant, typ)
-}
-
-// gatewayStream is the Node SCIM Gateway's scimgateway.stream block (our gateway reads the same shape).
-type gatewayStream struct {
-	BaseURLs    []string        `json:"baseUrls" yaml:"baseUrls"`
-	Certificate gatewayCA       `json:"certificate" yaml:"certificate"`
-	Subscriber  *gatewayEntries `json:"subscriber,omitempty" yaml:"subscriber,omitempty"`
-	Publisher   *gatewayEntries `json:"publisher,omitempty" yaml:"publisher,omitempty"`
-}
-
-type gatewayCA struct {
-	CA string `json:"ca" yaml:"ca"`
-}
-
-type gatewayEntries struct {
-	Enabled bool                     `json:"enabled" yaml:"enabled"`
-	Entity  map[string]gatewayEntity `json:"entity" yaml:"entity"`
-}
-
-type gatewayEntity struct {
-	Nats gatewayNats `json:"nats" yaml:"nats"`
-}
-
-type gatewayNats struct {
-	Tenant  string `json:"tenant" yaml:"tenant"`
-	Subject string `json:"subject" yaml:"subject"`
-	JWT     string `json:"jwt" yaml:"jwt"`
-	Secret  string `json:"secret" yaml:"secret"`
 }
 
 // clientURLs are the URLs a gateway uses: the external server's, or this host (or nats.server.hosts[0]).
@@ -149,26 +119,20 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	case "creds":
 		fmt.Fprint(stdout, u.Creds())
 	default:
-		entries := &gatewayEntries{Enabled: true, Entity: map[string]gatewayEntity{*entity: {Nats: gatewayNats{
-			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed.Reveal()}}}}
+		entries := &gateway.Subscribers{Enabled: true, Entity: map[string]gateway.Entity{*entity: {NATS: gateway.NATS{
+			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed}}}}
 		ca := cfg.Nats.Server.Certificate.CAFile
 		if ca == "" {
 			ca = config.DefaultCAFile
 		}
-		block := gatewayStream{BaseURLs: clientURLs(cfg, *tenant), Certificate: gatewayCA{CA: ca}}
+		block := gateway.Stream{BaseURLs: clientURLs(cfg, *tenant), Certificate: gateway.StreamCertificate{CA: ca}}
 		if role == natsauth.GWPub {
 			block.Publisher = entries
 		} else {
 			block.Subscriber = entries
 		}
-		if *format == "gateway-json" {
-			out, _ := json.MarshalIndent(block, "", "  ")
-			fmt.Fprintln(stdout, string(out))
-		} else {
-			enc := yaml.NewEncoder(stdout)
-			enc.SetIndent(2)
-			_ = enc.Encode(map[string]any{"stream": block})
-			_ = enc.Close()
+		if err := gateway.EncodeStream(stdout, block, strings.TrimPrefix(*format, "gateway-")); err != nil {
+			return fail(err)
 		}
 	}
 	bound := "any durable"

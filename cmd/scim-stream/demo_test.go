@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scim-stream/scim-stream/internal/demo"
 )
 
 // TestDemo runs `scim-stream demo -interactive` as a user would: the initial load reaches the gateway's store
@@ -23,7 +25,7 @@ func TestDemo(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan int, 1)
 	go func() {
-		done <- demoWith(ctx, demoOptions{Dir: dir, People: 8, Interactive: true, Stdin: in, Stdout: &out, Stderr: &errOut})
+		done <- demoWith(ctx, demo.Options{Dir: dir, People: 8, Interactive: true, Stdin: in, Stdout: &out, Stderr: &errOut})
 	}()
 	waitOutput(t, &out, &errOut, "Summary after", 60*time.Second)
 	summary := out.String()

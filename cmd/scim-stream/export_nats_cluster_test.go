@@ -15,6 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
@@ -42,7 +43,7 @@ func TestExportNatsClusterOnStockServers(t *testing.T) {
 	for i := range 3 {
 		var p [4]int
 		for j := range p {
-			if p[j], err = freePort(); err != nil {
+			if p[j], err = demo.FreePort(); err != nil {
 				t.Fatal(err)
 			}
 		}

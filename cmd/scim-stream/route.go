@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 
+	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/dynamics"
 	"github.com/scim-stream/scim-stream/rules"
@@ -61,14 +61,15 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	router, err := rules.Compile(t.Streams)
+	wt, err := wire.ParseType(kind)
 	if err != nil {
-		return fail(fmt.Errorf("%s.%s: %w", kind, name, err))
+		return fail(err)
 	}
-	set, err := dynamics.Compile(t.Dynamics)
+	ct, err := collector.Compile(name, wt, t)
 	if err != nil {
-		return fail(fmt.Errorf("%s.%s: %w", kind, name, err))
+		return fail(err)
 	}
+	router, set := ct.Router, ct.Dynamics
 	cur, fields, err := readUserFile(*userFile)
 	if err != nil {
 		return fail(err)
@@ -96,33 +97,14 @@ func runRoute(args []string, stdout, stderr io.Writer) int {
 		cur, _ = set.Apply(cur, applied)
 	}
 
-	prefix := strings.ToUpper(kind)
+	about := collector.About{TargetID: fields["targetId"], ActivityDateTime: fields["activityDateTime"],
+		InitiatedByID: fields["initiatedById"], InitiatedByUPN: fields["initiatedByUpn"]}
 	var results []routeResult
-	for _, d := range router.Route(prev, cur, fields) {
-		res := routeResult{Channel: d.Channel, Subject: prefix + "." + d.Channel, Matched: d.Matched, PreviouslyMatched: d.PreviouslyMatched}
-		if d.Matched || d.PreviouslyMatched {
-			op, user, ops := wire.ModifyUser, d.Current, scim.Diff(d.Previous, d.Current)
-			switch {
-			case deleted:
-				// As the collector: every channel the user was in gets deleteUser with the user as it was there.
-				op, user, ops = wire.DeleteUser, d.Previous, []scim.Operation{}
-			case d.Previous == nil || !d.PreviouslyMatched:
-				op = wire.CreateUser
-			}
-			userName, _ := user["userName"].(string)
-			res.Publish = len(ops) > 0 || deleted
-			if res.Publish {
-				res.Message = &wire.Message{
-					ActivityOperation: op,
-					ActivityDateTime:  fields["activityDateTime"],
-					InitiatedByID:     fields["initiatedById"],
-					InitiatedByUPN:    fields["initiatedByUpn"],
-					TargetID:          fields["targetId"],
-					TargetUPN:         userName,
-					Operations:        ops,
-					User:              user,
-				}
-			}
+	for _, p := range collector.Plan(router, prev, cur, fields, false) {
+		res := routeResult{Channel: p.Channel, Subject: wire.Subject(wt, p.Channel), Matched: p.Matched, PreviouslyMatched: p.PreviouslyMatched, Publish: p.Publish}
+		if p.Publish {
+			m := p.Message(about)
+			res.Message = &m
 		}
 		results = append(results, res)
 	}
@@ -168,14 +150,9 @@ func pickTenant(c *config.Config, tenant, typ string) (kind, name string, t *con
 		t          *config.Tenant
 	}
 	var all []cand
-	for _, k := range []struct {
-		kind    string
-		tenants map[string]*config.Tenant
-	}{{"entra", c.Entra}, {"hr", c.HR}} {
-		for n, tt := range k.tenants {
-			if (typ == "" || strings.EqualFold(typ, k.kind)) && (tenant == "" || n == tenant) {
-				all = append(all, cand{k.kind, n, tt})
-			}
+	for k, tt := range c.Tenants() {
+		if (typ == "" || strings.EqualFold(typ, k.Kind)) && (tenant == "" || k.Name == tenant) {
+			all = append(all, cand{k.Kind, k.Name, tt})
 		}
 	}
 	if typ != "" && !strings.EqualFold(typ, "entra") && !strings.EqualFold(typ, "hr") {
@@ -187,11 +164,10 @@ func pickTenant(c *config.Config, tenant, typ string) (kind, name string, t *con
 	case 0:
 		return "", "", nil, fmt.Errorf("no %s tenant %q in the configuration", orAny(typ), tenant)
 	}
-	names := make([]string, len(all))
+	names := make([]string, len(all)) // in the order of config.Tenants: sorted
 	for i, a := range all {
 		names[i] = a.kind + "." + a.name
 	}
-	sort.Strings(names)
 	return "", "", nil, fmt.Errorf("several tenants fit (%s): choose one with -tenant and -type", strings.Join(names, ", "))
 }
 

@@ -48,9 +48,11 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 	var mailMu sync.Mutex
 	mailer := notify.New(cfg.Email, env.Log)
 	r := &collector.Runner{
-		Broker:      b,
-		Sources:     sourcesFor(env),
-		ConfigPath:  env.ConfigPath,
+		Broker:  b,
+		Sources: sourcesFor(env),
+		OnInitialLoad: func(tenant string, typ wire.Type) error {
+			return config.ClearInitialLoad(env.ConfigPath, typ.Key(), tenant)
+		},
 		Log:         env.Log,
 		Metrics:     metrics,
 		OnCollected: env.OnCollected,

@@ -23,8 +23,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/demo"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 
 // hrConfig is the documentation's SuccessFactors tenant against sfURL, with console logging and a broker port.
 func hrConfig(sfURL string, port int, extra string) string {
-	return strings.NewReplacer("{{SF}}", sfURL).Replace(demoHRSection) +
+	return strings.NewReplacer("{{SF}}", sfURL).Replace(demo.HRSection) +
 		fmt.Sprintf("log:\n  console: true\n  level: debug\nnats:\n  server:\n    port: %d\n", port) + extra
 }
 
@@ -64,7 +65,7 @@ func newHRFixture(t *testing.T, people int, extra string) *hrFixture {
 	srv := httptest.NewServer(f.api)
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
-	port, err := freePort()
+	port, err := demo.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +77,7 @@ func newHRFixture(t *testing.T, people int, extra string) *hrFixture {
 		t.Fatal(err)
 	}
 	var out syncBuffer
-	if code := runBootstrap([]string{"-config", f.cfgPath, "-hr", demoTenant}, &out, &out); code != 0 {
+	if code := runBootstrap([]string{"-config", f.cfgPath, "-hr", demo.Tenant}, &out, &out); code != 0 {
 		t.Fatalf("bootstrap: %s", out.String())
 	}
 	return f
@@ -132,7 +133,7 @@ func (r *running) stop(t *testing.T) {
 func (r *running) collect(t *testing.T) {
 	t.Helper()
 	before := strings.Count(r.out.String(), "collection done") + strings.Count(r.out.String(), "collection failed")
-	r.env.Runner.Trigger(wire.HR, demoTenant)
+	r.env.Runner.Trigger(wire.HR, demo.Tenant)
 	waitFor(t, "a collection", 60*time.Second, func() bool {
 		return strings.Count(r.out.String(), "collection done")+strings.Count(r.out.String(), "collection failed") > before
 	})
@@ -157,7 +158,7 @@ func subscribe(t *testing.T, cfgPath, url, ca, subject, durable string) *subscri
 		t.Fatal(err)
 	}
 	typ, _ := wire.TypeOf(subject)
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, typ, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func subscribe(t *testing.T, cfgPath, url, ca, subject, durable string) *subscri
 	waitFor(t, "the stream", 60*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		cons, err = js.CreateOrUpdateConsumer(ctx, demoTenant, jetstream.ConsumerConfig{Durable: durable,
+		cons, err = js.CreateOrUpdateConsumer(ctx, demo.Tenant, jetstream.ConsumerConfig{Durable: durable,
 			DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject})
 		return err == nil
 	})
@@ -236,7 +237,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 func TestRunHRJoinersMoversLeavers(t *testing.T) {
 	f := newHRFixture(t, 6, "")
 	// Activation two days before the start date.
-	if err := config.Update(f.cfgPath, config.Change{Path: []string{"hr", demoTenant, "general", "hr", "pre_activate_days"}, Value: 2}); err != nil {
+	if err := config.Update(f.cfgPath, config.Change{Path: []string{"hr", demo.Tenant, "general", "hr", "pre_activate_days"}, Value: 2}); err != nil {
 		t.Fatal(err)
 	}
 	r := f.run(t, "")

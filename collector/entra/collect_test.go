@@ -10,7 +10,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 )
 
 // The seeded company has 19 people, a sync account and a service account (members) and one guest.

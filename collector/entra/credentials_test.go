@@ -82,8 +82,7 @@ func TestWorkloadIdentityCredential(t *testing.T) {
 
 func TestManagedIdentityCredential(t *testing.T) {
 	tweak := noSecrets(t)
-	var e *env
-	e = newEnvWith(t, tweak, func(e *env) {
+	e := newEnvWith(t, tweak, func(e *env) {
 		e.srv.EnableManagedIdentity("identity-header-value")
 		t.Setenv("IDENTITY_ENDPOINT", e.ts.URL+"/msi/token")
 		t.Setenv("IDENTITY_HEADER", "identity-header-value")

@@ -17,8 +17,8 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/graph"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -96,8 +96,6 @@ type world struct {
 	src    *entra.Source
 	p      *collector.Pipeline
 	cons   map[string]jetstream.Consumer
-	// log collects the source's log lines (shown when a test fails).
-	log *strings.Builder
 }
 
 // newWorld builds the chain. setup runs on the company before anything is collected (seed changes the first

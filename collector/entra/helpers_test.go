@@ -2,7 +2,6 @@ package entra
 
 import (
 	"context"
-	"fmt"
 	"net/http/httptest"
 	"slices"
 	"sort"
@@ -11,42 +10,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 
+	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 )
 
 // newCheckpoints returns the collector's real KV-backed checkpoints on a bare embedded JetStream server.
 func newCheckpoints(t testing.TB) collector.Checkpoints {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(s.Shutdown)
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.CreateKeyValue(context.Background(), jetstream.KeyValueConfig{Bucket: "entra_test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return collector.NewState(kv).Checkpoints()
+	return collector.NewState(brokertest.BareKV(t, "entra_test")).Checkpoints()
 }
 
 // env is one imitation tenant served over HTTPS, a source configured against it and its checkpoints.
@@ -188,5 +163,3 @@ func (e *env) requests(part string) []graph.Request {
 	}
 	return out
 }
-
-func str(v any) string { return fmt.Sprint(v) }

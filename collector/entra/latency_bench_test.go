@@ -18,7 +18,7 @@ import (
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/entra"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
 	"github.com/scim-stream/scim-stream/wire"
 )
 

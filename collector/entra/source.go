@@ -119,6 +119,12 @@ func firstOf(v ...string) string {
 // Type implements collector.Source.
 func (s *Source) Type() wire.Type { return wire.Entra }
 
+// Policy: a user a full resync no longer lists was deleted in the directory during the gap; users have no
+// start and end dates.
+func (s *Source) Policy() collector.Policy {
+	return collector.Policy{Leavers: collector.LeaversDeleted}
+}
+
 // RequestFull makes the next collection a full one (an initial load requested on a running source).
 func (s *Source) RequestFull() {
 	s.mu.Lock()

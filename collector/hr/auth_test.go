@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 )
 
 func samlAuthConfig(tokenURL, certFile string) config.Auth {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 )
 
 // BenchmarkCollect measures records/s collected from the imitation (10,000 people, the documentation's

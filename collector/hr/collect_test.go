@@ -14,7 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 )
 
 func basicAuth(srv *httptest.Server, sf *successfactors.Server) config.Auth {

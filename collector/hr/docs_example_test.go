@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/mapper"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 

@@ -14,7 +14,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 )
 
 // docsQuery is the SuccessFactors example's collect_query_string, raw spaces included, as operators copy it.

@@ -134,6 +134,12 @@ func New(tenant string, t config.Tenant, opts Options) (*Source, error) {
 // Type is wire.HR.
 func (s *Source) Type() wire.Type { return wire.HR }
 
+// Policy: a person the HR system no longer lists has left and is deactivated, never deleted; people have start
+// and end dates.
+func (s *Source) Policy() collector.Policy {
+	return collector.Policy{Leavers: collector.LeaversDeactivated, Lifecycle: true}
+}
+
 // Collect emits every person, page by page. HR is a full source: it returns full=true, and the pipeline treats
 // a person missing from a successful collection as a leaver. It keeps no checkpoints.
 func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func(collector.Record) error) (bool, error) {

@@ -104,3 +104,12 @@ func (f Factories) Open(ctx context.Context, typ string, node *yaml.Node, env En
 	}
 	return open(ctx, node, env)
 }
+
+// Batcher is implemented by endpoints that can apply several messages in one transaction (the store: one bbolt
+// commit, one fsync, for a pulled batch instead of two per message). Every endpoint call made with the context fn
+// gets belongs to the transaction; it is committed when fn returns nil and nothing of it is kept otherwise. An
+// endpoint call that fails with a sentinel error (ErrConflict, ErrNotFound, ErrInvalid) must leave the
+// transaction as it was, so the caller can go on with the next message.
+type Batcher interface {
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+}

@@ -12,7 +12,7 @@ import (
 	"github.com/scim-stream/scim-stream/broker/brokertest"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/collector/hr"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 

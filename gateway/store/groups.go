@@ -103,6 +103,9 @@ func (s *Store) CreateGroup(ctx context.Context, in scim.Group) (scim.Group, err
 		if names.Get(nameKey(name)) != nil {
 			return fmt.Errorf("store: group %q: displayName is taken: %w", name, endpoint.ErrConflict)
 		}
+		if err := checkMembers(tx, id, members); err != nil {
+			return err
+		}
 		if err := names.Put(nameKey(name), []byte(id)); err != nil {
 			return err
 		}
@@ -146,6 +149,11 @@ func (s *Store) ReplaceGroup(ctx context.Context, id string, in scim.Group) (sci
 			return fmt.Errorf("store: group id %q: %w", id, endpoint.ErrNotFound)
 		}
 		oldName, _ := old["displayName"].(string)
+		if replaceMembers {
+			if err := checkMembers(tx, id, members); err != nil {
+				return err
+			}
+		}
 		if !bytes.Equal(nameKey(oldName), nameKey(name)) {
 			names := tx.Bucket(bucketGroupNames)
 			if names.Get(nameKey(name)) != nil {
@@ -226,11 +234,22 @@ func (s *Store) RemoveMembers(ctx context.Context, groupID string, userIDs ...st
 
 func pair(a, b string) []byte { return []byte(a + "\x00" + b) }
 
-func addMembers(tx *bolt.Tx, groupID string, userIDs []string) error {
+// checkMembers reports the first of userIDs that is not a user. Writes check before they write, so that a
+// sentinel error leaves the transaction untouched (a batch transaction goes on with the next message).
+func checkMembers(tx *bolt.Tx, groupID string, userIDs []string) error {
 	for _, uid := range userIDs {
 		if tx.Bucket(bucketUsers).Get([]byte(uid)) == nil {
 			return fmt.Errorf("store: group id %q: member user id %q: %w", groupID, uid, endpoint.ErrNotFound)
 		}
+	}
+	return nil
+}
+
+func addMembers(tx *bolt.Tx, groupID string, userIDs []string) error {
+	if err := checkMembers(tx, groupID, userIDs); err != nil {
+		return err
+	}
+	for _, uid := range userIDs {
 		if err := tx.Bucket(bucketMembers).Put(pair(groupID, uid), nil); err != nil {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"gopkg.in/yaml.v3"
 
 	"github.com/scim-stream/scim-stream/gateway/endpoint"
@@ -59,7 +60,7 @@ func Open(path string) (*Store, error) {
 func (s *Store) open() error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return fmt.Errorf("store %s: the file is locked by another process (another gateway on the same store?): %w", s.path, endpoint.ErrUnavailable)
 		}
 		return fmt.Errorf("store %s: %w", s.path, err)
@@ -124,6 +125,12 @@ func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 
 func (s *Store) tx(ctx context.Context, write bool, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
+	}
+	if err, ok := s.inBatch(ctx, write, fn); ok {
+		if err == nil || isSentinel(err) {
+			return err
+		}
 		return fmt.Errorf("store %s: %w: %w", s.path, endpoint.ErrUnavailable, err)
 	}
 	s.mu.RLock()

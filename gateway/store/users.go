@@ -264,17 +264,19 @@ func (s *Store) changeUser(ctx context.Context, id string, change func(old map[s
 		if err != nil {
 			return fmt.Errorf("store: user %q: %w", oldName, err)
 		}
+		newName, _ := u["userName"].(string)
+		renamed := !bytes.Equal(nameKey(oldName), nameKey(newName))
+		// Checks come before the first write: a sentinel error leaves the transaction untouched (a batch goes on).
+		if renamed && tx.Bucket(bucketUserNames).Get(nameKey(newName)) != nil {
+			return fmt.Errorf("store: user %q: userName %q is taken: %w", oldName, newName, endpoint.ErrConflict)
+		}
 		if hash != nil {
 			if err := tx.Bucket(bucketPasswords).Put([]byte(id), hash); err != nil {
 				return err
 			}
 		}
-		newName, _ := u["userName"].(string)
-		if !bytes.Equal(nameKey(oldName), nameKey(newName)) {
+		if renamed {
 			names := tx.Bucket(bucketUserNames)
-			if names.Get(nameKey(newName)) != nil {
-				return fmt.Errorf("store: user %q: userName %q is taken: %w", oldName, newName, endpoint.ErrConflict)
-			}
 			if err := names.Delete(nameKey(oldName)); err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // demoConfig is the demo's config.yaml before bootstrap adds the NATS keys: the documentation's Entra example
 // (five channels, the default Entra mapper, one dynamic) and its SuccessFactors example (the documented mapper),
 // pointed at the imitation servers. Placeholders: {{GRAPH}}, {{SF}}, {{PORT}}, {{APP1}}.
-const demoConfig = demoEntraSection + demoHRSection + demoTail
+const demoConfig = demoEntraSection + HRSection + demoTail
 
 const demoEntraSection = `# SCIM Stream demo configuration: the documentation's examples against imitation servers.
 entra:
@@ -69,9 +69,9 @@ entra:
               type: App1
 `
 
-// demoHRSection is the documentation's SuccessFactors tenant with basic auth against the imitation, collected
+// HRSection is the documentation's SuccessFactors tenant with basic auth against the imitation, collected
 // every 5 seconds instead of nightly.
-const demoHRSection = `hr:
+const HRSection = `hr:
   mycompany:
     auth:
       base_urls:
@@ -134,7 +134,7 @@ func writeDemoConfig(path, graphURL, sfURL, app1 string) (bool, error) {
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return false, err
 	}
@@ -145,8 +145,8 @@ func writeDemoConfig(path, graphURL, sfURL, app1 string) (bool, error) {
 	return true, os.WriteFile(path, []byte(body), 0o600)
 }
 
-// freePort asks the kernel for a free loopback port, so the demo never collides with a running broker on 9012.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free loopback port, so the demo never collides with a running broker on 9012.
+func FreePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("demo: no free port for the NATS broker: %w", err)

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -15,13 +15,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/scim"
-	"github.com/scim-stream/scim-stream/testdata/graph"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -31,8 +32,9 @@ type demo struct {
 	start time.Time
 	sf    *successfactors.Company
 	co    *graph.Company
-	env   *runEnv
-	store *store.Store
+	// runner is the main job's collector runner, which interactive changes trigger.
+	runner *collector.Runner
+	store  *store.Store
 
 	mu          sync.Mutex
 	collections map[string]int
@@ -66,7 +68,7 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 // with a subscriber identity issued for it: what any subscriber sees.
 func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type) error {
 	durable := "demo-monitor"
-	u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, durable, 0)
+	u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, durable, 0)
 	if err != nil {
 		return err
 	}
@@ -83,7 +85,7 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, 
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	cons, err := js.CreateOrUpdateConsumer(cctx, demoTenant, jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(cctx, Tenant, jetstream.ConsumerConfig{
 		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: wire.Subject(typ, ">"),
 	})
 	if err != nil {

@@ -195,6 +195,15 @@ func odataError(w http.ResponseWriter, status int, code, msg string) {
 		"message": map[string]any{"lang": "en-US", "value": msg}}})
 }
 
+// odataMessage is the text of an OData error body, worded and capitalized as SuccessFactors words it (not a Go
+// error message to be wrapped).
+type odataMessage string
+
+func (m odataMessage) Error() string { return string(m) }
+
+// badRequest is the message of a COE_GENERAL_BAD_REQUEST answer.
+func badRequest(format string, args ...any) error { return odataMessage(fmt.Sprintf(format, args...)) }
+
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	lat := s.latency
@@ -303,7 +312,7 @@ func (s *Server) parse(r *http.Request, d Dialect) (query, error) {
 		}
 		n, perr := strconv.Atoi(v)
 		if perr != nil || n < 0 {
-			return out, fmt.Errorf("Invalid value for %s: %q", k, v)
+			return out, badRequest("Invalid value for %s: %q", k, v)
 		}
 		switch k {
 		case "$skip":

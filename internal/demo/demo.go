@@ -1,4 +1,7 @@
-package main
+// Package demo is `scim-stream demo`: imitation Entra ID and SuccessFactors servers, the command's own bootstrap
+// and main job against them, a bundled gateway provisioning its embedded store, and a line per message published
+// and per user provisioned. The command parses the flags and wires its bootstrap and main job in (Options).
+package demo
 
 import (
 	"bufio"
@@ -11,59 +14,66 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
+	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/store"
+	"github.com/scim-stream/scim-stream/internal/imitation/graph"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/testdata/graph"
-	"github.com/scim-stream/scim-stream/testdata/successfactors"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
-func init() {
-	register("demo", "run everything in one process against imitation Entra ID and SuccessFactors servers (no cloud account)", runDemo)
-}
-
-// demoTenant is the tenant name of both demo collectors.
-const demoTenant = "mycompany"
+// Tenant is the tenant name of both demo collectors.
+const Tenant = "mycompany"
 
 // demoSubjects are what the demo's gateway subscribes to, one entity each.
 var demoSubjects = map[string]string{"entra": "ENTRA.APP5", "hr": "HR.SF"}
 
-type demoOptions struct {
+// Options are the demo's flags and what the command wires in: the demo runs the command's own bootstrap and
+// main job, so that it shows exactly what `scim-stream bootstrap` and `scim-stream run` do.
+type Options struct {
 	Dir         string
 	People      int
 	Interactive bool
 	// Stdin feeds -interactive commands.
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+
+	// Bootstrap runs `scim-stream bootstrap` with args and returns its exit code.
+	Bootstrap func(args []string, stdout, stderr io.Writer) int
+	// Run runs the main job (`scim-stream run`) on configPath until ctx is cancelled, with its console output and
+	// log going to log, and returns its exit code. It applies hooks before the parts start and calls
+	// hooks.Started once they have.
+	Run func(ctx context.Context, configPath string, log io.Writer, hooks Hooks) int
+	// Gateway is the bundled gateway's parts (endpoint types, SCIM side), as `scim-stream gateway` runs it.
+	Gateway func(log *slog.Logger) gateway.Options
 }
 
-func runDemo(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("demo", stderr)
-	dir := fs.String("dir", "", "keep configuration, NATS store and gateway store in this directory (default: a temporary one, removed on exit)")
-	people := fs.Int("people", 20, "people in the imitation SuccessFactors company")
-	interactive := fs.Bool("interactive", false, "read commands from the terminal to change people, groups and roles in the imitation sources")
-	if code, ok := parseFlags(fs, args); !ok {
-		return code
-	}
-	if *people < 1 || *people > 10000 {
-		fmt.Fprintf(stderr, "scim-stream demo: -people %d: use 1 to 10000\n", *people)
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return demoWith(ctx, demoOptions{Dir: *dir, People: *people, Interactive: *interactive, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr})
+// Hooks is what the demo sets on the main job it runs.
+type Hooks struct {
+	// HTTPClient is what the collectors call the imitation sources with (it trusts their test certificates).
+	HTTPClient *http.Client
+	// OnCollected is told about every finished collection.
+	OnCollected func(t *collector.Tenant, s collector.Stats, err error)
+	// Started is called once every part of the main job has started.
+	Started func(Main)
 }
 
-// demoWith runs the demo until ctx is cancelled (or "quit" in interactive mode).
-func demoWith(ctx context.Context, o demoOptions) int {
+// Main is what the demo uses of the running main job.
+type Main struct {
+	Broker *broker.Broker
+	Runner *collector.Runner
+	// Config is the configuration snapshot the main job started on.
+	Config *config.Config
+}
+
+// Run runs the demo until ctx is cancelled (or "quit" in interactive mode) and returns the exit code.
+func Run(ctx context.Context, o Options) int {
 	d := &demo{out: o.Stdout, start: time.Now()}
 	if err := d.run(ctx, o); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(o.Stderr, "scim-stream demo:", config.MaskSecrets(err.Error()))
@@ -72,7 +82,7 @@ func demoWith(ctx context.Context, o demoOptions) int {
 	return 0
 }
 
-func (d *demo) run(ctx context.Context, o demoOptions) error {
+func (d *demo) run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	dir := o.Dir
@@ -115,7 +125,7 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 		}
 	}
 	var bootOut logBuffer
-	if code := runBootstrap([]string{"-config", cfgPath, "-entra", demoTenant, "-hr", demoTenant}, &bootOut, &bootOut); code != 0 {
+	if code := o.Bootstrap([]string{"-config", cfgPath, "-entra", Tenant, "-hr", Tenant}, &bootOut, &bootOut); code != 0 {
 		return fmt.Errorf("bootstrap of the demo configuration failed:\n%s", bootOut.String())
 	}
 
@@ -128,16 +138,12 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	defer logFile.Close()
-	started := make(chan *runEnv, 1)
+	started := make(chan Main, 1)
 	runDone := make(chan int, 1)
 	go func() {
-		runDone <- runOpts(ctx, runOptions{ConfigPath: cfgPath, Stdout: logFile, Stderr: logFile, Prepare: func(env *runEnv) {
-			env.HTTPClient = client
-			env.OnCollected = d.collected
-			env.started = func(env *runEnv) { started <- env }
-		}})
+		runDone <- o.Run(ctx, cfgPath, logFile, Hooks{HTTPClient: client, OnCollected: d.collected, Started: func(m Main) { started <- m }})
 	}()
-	var env *runEnv
+	var env Main
 	select {
 	case env = <-started:
 	case code := <-runDone:
@@ -146,11 +152,11 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 		<-runDone
 		return nil
 	}
-	d.env = env
+	d.runner = env.Runner
 	d.line("", "broker", fmt.Sprintf("NATS JetStream %s (log: %s)", env.Broker.ClientURL(), logPath))
 
 	// A subscriber that prints every published message (a pull consumer of its own, like any subscriber).
-	cfg := env.Config()
+	cfg := env.Config
 	for _, typ := range []wire.Type{wire.Entra, wire.HR} {
 		if err := d.monitor(ctx, cfg, env.Broker.ClientURL(), env.Broker.CAFile(), typ); err != nil {
 			cancel()
@@ -164,16 +170,16 @@ func (d *demo) run(ctx context.Context, o demoOptions) error {
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
 		typ, _ := wire.TypeOf(subject)
-		u, err := natsauth.IssueSubscriber(cfg, demoTenant, typ, wire.DurableName("demo", entity), 0)
+		u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, wire.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone
 			return err
 		}
-		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: demoTenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
+		entities[entity] = gateway.Entity{NATS: gateway.NATS{Tenant: Tenant, Subject: subject, JWT: u.JWT, Secret: u.Seed}}
 	}
 	gcfg := gateway.SubscriberConfig("demo", dir, []string{env.Broker.ClientURL()}, env.Broker.CAFile(), entities)
-	g, err := gateway.Open(ctx, gcfg, gatewayOptions(gwLog))
+	g, err := gateway.Open(ctx, gcfg, o.Gateway(gwLog))
 	if err != nil {
 		cancel()
 		<-runDone

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bufio"
@@ -224,7 +224,7 @@ func (d *demo) command(ctx context.Context, line string) error {
 		return fmt.Errorf("unknown command %q (help lists them)", f[0])
 	}
 	d.line(string(typ), "changed", line)
-	d.env.Runner.Trigger(typ, demoTenant)
+	d.runner.Trigger(typ, Tenant)
 	return nil
 }
 

@@ -53,7 +53,7 @@ func validateExpand(t *tree, typ, path string) error {
 	}
 	for name, kid := range t.kids {
 		if _, ok := navs[typ][name]; !ok {
-			return fmt.Errorf("Invalid $expand: %s%s is not a navigation property of %s", path, name, typ)
+			return badRequest("Invalid $expand: %s%s is not a navigation property of %s", path, name, typ)
 		}
 		if err := validateExpand(kid, navTarget[name], path+name+"/"); err != nil {
 			return err
@@ -85,17 +85,17 @@ func parseFilter(s string) (filter, error) {
 	var and []comparison
 	for i := 0; i < len(toks); {
 		if i+3 > len(toks) {
-			return nil, fmt.Errorf("Invalid $filter %q: expected <property> <op> <value> at %q", s, strings.Join(toks[i:], " "))
+			return nil, badRequest("Invalid $filter %q: expected <property> <op> <value> at %q", s, strings.Join(toks[i:], " "))
 		}
 		op := strings.ToLower(toks[i+1])
 		switch op {
 		case "eq", "ne", "gt", "ge", "lt", "le":
 		default:
-			return nil, fmt.Errorf("Invalid $filter %q: unsupported operator %q", s, toks[i+1])
+			return nil, badRequest("Invalid $filter %q: unsupported operator %q", s, toks[i+1])
 		}
 		v, err := literal(toks[i+2])
 		if err != nil {
-			return nil, fmt.Errorf("Invalid $filter %q: %v", s, err)
+			return nil, badRequest("Invalid $filter %q: %v", s, err)
 		}
 		and = append(and, comparison{path: strings.Split(toks[i], "/"), op: op, val: v})
 		i += 3
@@ -107,11 +107,11 @@ func parseFilter(s string) (filter, error) {
 		case "or":
 			f, and = append(f, and), nil
 		default:
-			return nil, fmt.Errorf("Invalid $filter %q: expected and/or at %q", s, toks[i])
+			return nil, badRequest("Invalid $filter %q: expected and/or at %q", s, toks[i])
 		}
 		i++
 		if i == len(toks) {
-			return nil, fmt.Errorf("Invalid $filter %q: dangling %s", s, toks[i-1])
+			return nil, badRequest("Invalid $filter %q: dangling %s", s, toks[i-1])
 		}
 	}
 	return append(f, and), nil
@@ -133,13 +133,13 @@ func tokenize(s string) ([]string, error) {
 				cur.Reset()
 			}
 		case (r == '(' || r == ')') && !quoted:
-			return nil, fmt.Errorf("Invalid $filter %q: parentheses and functions are not supported by this imitation", s)
+			return nil, badRequest("Invalid $filter %q: parentheses and functions are not supported by this imitation", s)
 		default:
 			cur.WriteRune(r)
 		}
 	}
 	if quoted {
-		return nil, fmt.Errorf("Invalid $filter %q: unterminated string", s)
+		return nil, badRequest("Invalid $filter %q: unterminated string", s)
 	}
 	if cur.Len() > 0 {
 		toks = append(toks, cur.String())
