@@ -80,6 +80,9 @@ type Broker struct {
 	frontResolver *server.MemAccResolver
 	frontOpts     *server.Options
 	hubLeaf       *url.URL
+
+	// lost is the last connection loss of each account name (health.go).
+	lost sync.Map
 }
 
 // Start starts the embedded server (unless nats.server.use_external_server), connects SCIM Stream's publishers and

@@ -108,6 +108,7 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 			b.log.Error("nats publisher connection", "account", name, "error", err)
 		}),
 	}
+	opts = append(opts, b.connHealthOptions(name)...)
 	url := ""
 	if b.srv != nil {
 		opts = append(opts, nats.InProcessServer(b.srv))

@@ -47,6 +47,10 @@ type Stats struct {
 	Seen, Changed, Published, Failed, Skipped int
 	Full                                      bool
 	Duration                                  time.Duration
+	// Held is the number of leavers the mass-change guard held; Warning is a problem that did not fail the
+	// collection but needs an operator (held leavers, an incomplete source): the runner mails it.
+	Held    int
+	Warning error
 }
 
 func (s Stats) String() string {
@@ -70,7 +74,7 @@ var ErrRecordFailed = errors.New("record failed")
 // repeats what was not acknowledged, with the same message ids).
 func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLoad bool) (Stats, error) {
 	start := p.now()
-	r := &collection{p: p, t: t, policy: src.Policy(), started: start, seen: map[digest]struct{}{}}
+	r := &collection{p: p, t: t, policy: src.Policy(), started: start, seen: map[digest]int{}}
 	r.log = p.logger().With("tenant", t.Name, "type", string(t.Type))
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -106,13 +110,21 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 	if err := r.streamWrites(ctx); err != nil {
 		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
 	}
+	if err = r.startSafety(ctx); err != nil {
+		return r.stats, fmt.Errorf("%s tenant %q: collection: %w", t.Type.Key(), t.Name, err)
+	}
 
 	var full bool
-	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.flush}, func(rec Record) error {
+	full, err = src.Collect(ctx, drainingCheckpoints{cp, r.drain}, func(rec Record) error {
 		return r.record(ctx, rec)
 	})
+	// An incomplete source publishes what it read, and nobody is a leaver.
+	full, err = r.integrity(full, err)
 	if err == nil {
 		err = r.flush(ctx)
+	}
+	if err == nil {
+		err = r.publishHeldBack(ctx)
 	}
 	// When the state had no user as the collection started, everybody in it now was seen by this collection:
 	// nobody vanished, and the listing of every user (which makes the server read the whole bucket) is skipped.
@@ -121,6 +133,9 @@ func (p *Pipeline) Collect(ctx context.Context, t *Tenant, src Source, initialLo
 		if err == nil {
 			err = r.flush(ctx)
 		}
+	}
+	if err == nil {
+		err = r.finishSafety(ctx, src)
 	}
 	// No record is in a worker any more: the statistics are final.
 	r.work.stop()
@@ -180,8 +195,8 @@ type collection struct {
 	log     *slog.Logger
 	started time.Time
 	epoch   string
-	// seen holds the state digests of the records of this collection.
-	seen map[digest]struct{}
+	// seen holds the state digests of the records of this collection, with their position (1-based).
+	seen map[digest]int
 	// known is false when the state had no user as the collection started: no record has a previous state.
 	known    bool
 	uniq     *reservations
@@ -189,6 +204,7 @@ type collection struct {
 	work     *workers
 	expected int
 	lastLog  time.Time
+	safety
 
 	mu    sync.Mutex // guards stats: the workers count too
 	stats Stats
@@ -212,14 +228,19 @@ func (r *collection) flush(ctx context.Context) error {
 // record takes one source record from the source and hands it to a worker. Mapping problems are counted and
 // logged, not returned: the rest of the collection goes on.
 func (r *collection) record(ctx context.Context, rec Record) error {
-	r.count(func(s *Stats) { s.Seen++ })
+	var pos int
+	r.count(func(s *Stats) { s.Seen++; pos = s.Seen })
 	r.progress()
 	key := recordKey(rec)
 	if key == "" {
+		r.unkeyed++ // it may be anybody: nobody is a leaver this time
 		r.fail(rec, "", errors.New("the record has no id (no id, personIdExternal, userId or externalId attribute): map one or fix the collect query"))
 		return nil
 	}
 	id := digestOf(key)
+	if first, again := r.seen[id]; again && r.t.Type == wire.HR {
+		return r.duplicate(key, first, pos)
+	}
 	if _, again := r.seen[id]; again {
 		// The same object twice in one collection (a delta page can repeat one): its first change must be
 		// acknowledged and stored before the second is diffed against it, with the revision it was stored at.
@@ -232,7 +253,10 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 		}
 		return r.work.submit(ctx, func() error { return r.process(ctx, key, prev, rec) })
 	}
-	r.seen[id] = struct{}{}
+	r.seen[id] = pos
+	if r.knownDuplicate(key, rec) {
+		return nil
+	}
 	return r.work.submit(ctx, func() error {
 		// The previous state is read here, on the worker: the reads of several records overlap, and a
 		// collection reads the state of the records it gets only (an incremental one, a handful).
@@ -250,7 +274,7 @@ func (r *collection) record(ctx context.Context, rec Record) error {
 // process maps one record and publishes its change (on a worker).
 func (r *collection) process(ctx context.Context, key string, prev *UserState, rec Record) error {
 	if rec.Removed {
-		return r.remove(ctx, key, prev, rec)
+		return r.removeGuarded(ctx, key, prev, rec)
 	}
 	user, err := r.t.Mapper.Map(ctx, rec.Data, mapper.Options{New: prev == nil, Owner: key, Unique: r.uniq, Now: r.p.now()})
 	if err != nil {
@@ -273,7 +297,7 @@ func (r *collection) process(ctx context.Context, key string, prev *UserState, r
 		r.count(func(s *Stats) { s.Skipped++ })
 		return nil
 	}
-	return r.change(ctx, key, prev, user, rec)
+	return r.changeGuarded(ctx, key, prev, user, rec)
 }
 
 // change applies dynamics, routes and publishes the difference between prev and user.
@@ -286,6 +310,9 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 		}
 	}
 	user, applied = r.t.Dynamics.Apply(user, applied)
+	if applied.Err != nil {
+		return r.routingFailed(key, applied.Err)
+	}
 	appliedJSON, err := json.Marshal(applied)
 	if err != nil {
 		return fmt.Errorf("user %q: encode dynamics state: %w", key, err)
@@ -306,7 +333,11 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, pl := range Plan(r.t.Router, prevUser, user, r.fields(rec, wire.ModifyUser), reload) {
+	plans, err := PlanErr(r.t.Router, prevUser, user, r.fields(rec, wire.ModifyUser), reload)
+	if err != nil {
+		return r.routingFailed(key, err)
+	}
+	for _, pl := range plans {
 		if !pl.Publish {
 			continue
 		}
@@ -318,7 +349,7 @@ func (r *collection) change(ctx context.Context, key string, prev *UserState, us
 	}
 	next := &UserState{Key: key, User: user, Dynamics: appliedJSON}
 	r.count(func(s *Stats) { s.Published += len(msgs) })
-	return r.queue(ctx, r.userWrite(key, msgs, next, prev, rec))
+	return r.publish(ctx, key, r.userWrite(key, msgs, next, prev, rec))
 }
 
 // remove publishes deleteUser to every channel the user was published to, then forgets the user.
@@ -329,7 +360,11 @@ func (r *collection) remove(ctx context.Context, key string, prev *UserState, re
 	r.count(func(s *Stats) { s.Changed++ })
 	var msgs []*nats.Msg
 	b := bodies{r: r, key: key, rec: rec}
-	for _, pl := range Plan(r.t.Router, prev.User, nil, r.fields(rec, wire.DeleteUser), false) {
+	plans, err := PlanErr(r.t.Router, prev.User, nil, r.fields(rec, wire.DeleteUser), false)
+	if err != nil {
+		return r.routingFailed(key, err)
+	}
+	for _, pl := range plans {
 		if !pl.Publish {
 			continue
 		}
@@ -366,14 +401,14 @@ func (r *collection) vanished(ctx context.Context) error {
 				return err
 			}
 			if r.policy.Leavers == LeaversDeleted {
-				return r.remove(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
+				return r.removeGuarded(ctx, us.Key, us, Record{ID: us.Key, Removed: true})
 			}
 			if us.Gone {
 				return nil
 			}
 			user := us.User.Clone()
 			user["active"] = false
-			return r.change(ctx, us.Key, us, user, Record{ID: us.Key})
+			return r.changeGuarded(ctx, us.Key, us, user, Record{ID: us.Key})
 		})
 	})
 }

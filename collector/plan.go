@@ -31,8 +31,15 @@ type Planned struct {
 //
 // fields describe the change for the rules (activityOperation, initiatedBy...).
 func Plan(router *rules.Router, prev, cur scim.User, fields rules.Fields, reload bool) []Planned {
+	out, _ := PlanErr(router, prev, cur, fields, reload)
+	return out
+}
+
+// PlanErr is Plan that reports a regex match time-out (rules.TimeoutError): the plan is then not to be published,
+// since a channel's answer is unknown.
+func PlanErr(router *rules.Router, prev, cur scim.User, fields rules.Fields, reload bool) ([]Planned, error) {
 	removed := cur == nil
-	deliveries := router.Route(prev, cur, fields)
+	deliveries, err := router.RouteErr(prev, cur, fields)
 	out := make([]Planned, len(deliveries))
 	// The router hands out one map per distinct view of the user, so channels that keep the same groups and
 	// roles share their operations: each pair of views is diffed once.
@@ -54,7 +61,7 @@ func Plan(router *rules.Router, prev, cur scim.User, fields rules.Fields, reload
 		}
 		out[i] = p
 	}
-	return out
+	return out, err
 }
 
 // viewDiff is the diff of one pair of views, by map identity.

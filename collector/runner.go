@@ -46,11 +46,15 @@ type Runner struct {
 	// do_initial_load off in the configuration file with it. Until a snapshot without do_initial_load arrives,
 	// the runner does not repeat the initial load.
 	OnInitialLoad func(tenant string, typ wire.Type) error
+	// RetryBudget is how many consecutive failed collections leave a tenant ready (Health); 0 means
+	// DefaultRetryBudget.
+	RetryBudget int
 
-	mu    sync.Mutex
-	ctx   context.Context
-	loops map[string]*loop
-	wg    sync.WaitGroup
+	mu     sync.Mutex
+	failed map[string]failedStart // tenants whose configuration did not compile (Health)
+	ctx    context.Context
+	loops  map[string]*loop
+	wg     sync.WaitGroup
 }
 
 type snapshot struct {
@@ -68,6 +72,7 @@ type loop struct {
 	// initialDone is the tenant config an initial load completed for; until the written-back config arrives,
 	// the same snapshot must not repeat it.
 	initialDone *config.Tenant
+	health      loopHealth
 }
 
 // Start binds the runner to ctx; loops stop when ctx ends. Call Apply with each snapshot.
@@ -108,6 +113,7 @@ func (r *Runner) Apply(cfg *config.Config) error {
 			continue
 		}
 		snap, err := r.compile(name, typ, tc, l)
+		r.noteStart(id, err)
 		if err != nil {
 			r.log().Error("configuration not applied; the tenant keeps its previous configuration", "tenant", name, "type", string(typ), "error", err)
 			errs = append(errs, err)
@@ -119,6 +125,7 @@ func (r *Runner) Apply(cfg *config.Config) error {
 			ctx, cancel := context.WithCancel(r.ctx)
 			l.cancel = cancel
 			r.loops[id] = l
+			r.Metrics.start(name, typ)
 			r.wg.Add(1)
 			go func() { defer r.wg.Done(); r.run(ctx, l, snap) }()
 			r.log().Info("tenant started", "tenant", name, "type", string(typ), "collect_interval", tc.General.CollectInterval.String())
@@ -136,10 +143,16 @@ func (r *Runner) Apply(cfg *config.Config) error {
 		}
 		r.log().Info("tenant configuration applied; effective at the next collection", "tenant", name, "type", string(typ))
 	}
+	for id := range r.failed {
+		if !want[id] {
+			delete(r.failed, id)
+		}
+	}
 	for id, l := range r.loops {
 		if !want[id] {
 			l.cancel()
 			delete(r.loops, id)
+			r.Metrics.stop(l.name, l.typ)
 			r.log().Info("tenant removed; its collection stops", "tenant", l.name, "type", string(l.typ))
 		}
 	}
@@ -188,6 +201,7 @@ func (r *Runner) compile(name string, typ wire.Type, tc *config.Tenant, prev *lo
 // run is one tenant's collection loop.
 func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 	log := r.log().With("tenant", l.name, "type", string(l.typ))
+	l.health.setPhase(StateStarting)
 	var p *Pipeline
 	for p == nil {
 		var err error
@@ -205,6 +219,7 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 	// In a cluster, only the holder of the (tenant, type)'s lease collects (lease.go).
 	lease := r.startLease(ctx, l, p, log)
 	imported := false
+	l.health.setPhase(StateCollecting)
 	// A tenant that never completed a collection runs at once, whatever its cron says.
 	immediate := true
 	if snap.tenant.Config.General.CollectInterval.IsCron() && !snap.tenant.Config.General.DoInitialLoad {
@@ -261,7 +276,13 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 			log.Warn("collection stopped: the collector lease was lost; the node that holds it now continues where this one stopped", "stats", stats.String())
 			continue
 		}
-		r.Metrics.observe(snap.tenant, stats, err, time.Now())
+		end := time.Now()
+		r.Metrics.observe(snap.tenant, stats, err, end)
+		if err != nil {
+			l.health.track.Failure(end, err)
+		} else {
+			l.health.track.Success(end)
+		}
 		if r.OnCollected != nil {
 			r.OnCollected(snap.tenant, stats, err)
 		}
@@ -271,6 +292,10 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 				r.OnError(l.name, l.typ, err)
 			}
 			continue
+		}
+		if stats.Warning != nil && r.OnError != nil {
+			// Held leavers and incomplete sources were logged by the pipeline; they are mailed like errors.
+			r.OnError(l.name, l.typ, stats.Warning)
 		}
 		if stats.Published > 0 || stats.Failed > 0 || stats.Duration > 5*time.Second {
 			log.Info("collection done", "seen", stats.Seen, "changed", stats.Changed, "published", stats.Published,

@@ -10,6 +10,7 @@ const (
 	DefaultMaxAgeDays      = 14
 	DefaultRequestTimeout  = 90
 	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
 	DefaultLogMaxSize      = 10
 	DefaultLogMaxBackups   = 10
 	DefaultLogMaxAge       = 0
@@ -41,6 +42,8 @@ func (l *loader) defaults(c *Config) {
 			if !l.present(p + ".general.request_timeout") {
 				g.RequestTimeout = DefaultRequestTimeout
 			}
+			setDefault(l, p+".general.guard.max_leavers_percent", &g.Guard.MaxLeaversPercent, DefaultGuardPercent)
+			setDefault(l, p+".general.guard.max_leavers", &g.Guard.MaxLeavers, DefaultGuardLeavers)
 			if kind == "entra" && !l.present(p+".general.entra.attribution_wait") {
 				g.Entra.AttributionWait = DefaultAttributionWait
 			}
@@ -54,6 +57,7 @@ func (l *loader) defaults(c *Config) {
 		}
 	}
 	setDefault(l, "log.level", &c.Log.Level, DefaultLogLevel)
+	setDefault(l, "log.format", &c.Log.Format, DefaultLogFormat)
 	setDefault(l, "log.max_size", &c.Log.MaxSize, DefaultLogMaxSize)
 	setDefault(l, "log.max_backups", &c.Log.MaxBackups, DefaultLogMaxBackups)
 	setDefault(l, "email.on_error.send_interval", &c.Email.OnError.SendInterval, DefaultSendInterval)

@@ -18,6 +18,7 @@ hr: null
 log:
   console: false
   level: info
+  format: text
   max_size: 10
   max_backups: 10
   max_age: 0

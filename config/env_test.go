@@ -118,7 +118,7 @@ func TestEnvErrors(t *testing.T) {
 	got := mustErrors(t, path).Error()
 	for _, want := range []string{
 		`environment SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLECTINTERVAL: SCIM_STREAM_ENTRA_MYCOMPANY_GENERAL_COLECTINTERVAL does not name a configuration key: no key "colectinterval" under "entra.MyCompany.general"`,
-		`environment SCIM_STREAM_LOG_LEVEL: log.level: "loud" must be debug, info, error or disabled`,
+		`environment SCIM_STREAM_LOG_LEVEL: log.level: "loud" must be debug, info, warn, error or disabled`,
 		`environment SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[5]_CLIENTID: SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS[5]_CLIENTID: entra.MyCompany.auth.oauth.clients has 1 elements, index 5 would leave a gap`,
 		`environment SCIM_STREAM_NATS_SERVER_AUTH_OPERATOR_SECRET: nats.server.auth.operator.secret: is not a valid NATS NKey seed`,
 		vault + `:1: nats.server.port: "many" must be a whole number`,

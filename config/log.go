@@ -41,15 +41,25 @@ func NewLogger(cfg Log, dir string) (*slog.Logger, io.Closer, error) {
 		}
 		w, c = lj, lj
 	}
-	return NewWriterLogger(w, cfg.Level), c, nil
+	return NewFormatLogger(w, cfg.Level, cfg.Format), c, nil
 }
 
-// NewWriterLogger is a masked text logger on w at level (debug, info, error, disabled).
+// NewWriterLogger is a masked text logger on w at level (debug, info, warn, error, disabled).
 func NewWriterLogger(w io.Writer, level string) *slog.Logger {
+	return NewFormatLogger(w, level, "text")
+}
+
+// NewFormatLogger is a masked logger on w at level, writing format "text" (key=value) or "json" (one object per
+// line, for log shippers); anything else means text (validation rejects it).
+func NewFormatLogger(w io.Writer, level, format string) *slog.Logger {
 	if level == "disabled" {
 		return slog.New(slog.DiscardHandler)
 	}
-	return slog.New(MaskingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: ParseLevel(level)})))
+	o := &slog.HandlerOptions{Level: ParseLevel(level)}
+	if format == "json" {
+		return slog.New(MaskingHandler(slog.NewJSONHandler(w, o)))
+	}
+	return slog.New(MaskingHandler(slog.NewTextHandler(w, o)))
 }
 
 // ParseLevel maps the log.level values to slog levels (unknown values mean info; validation rejects them).
@@ -57,6 +67,8 @@ func ParseLevel(level string) slog.Level {
 	switch level {
 	case "debug":
 		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
 	case "error":
 		return slog.LevelError
 	}

@@ -86,6 +86,8 @@ type General struct {
 	RequestTimeout int          `yaml:"request_timeout"`
 	Entra          EntraGeneral `yaml:"entra"`
 	HR             HRGeneral    `yaml:"hr"`
+	// Guard is the mass-change guard (general.guard): see config/guard.go.
+	Guard Guard `yaml:"guard"`
 }
 
 // Timeout is RequestTimeout as a duration.
@@ -164,6 +166,8 @@ type Mapping struct {
 type Log struct {
 	Console bool   `yaml:"console"`
 	Level   string `yaml:"level"`
+	// Format is text (logfmt-style key=value lines, the default) or json (one JSON object per line).
+	Format string `yaml:"format"`
 	// MaxAge is in days (0 keeps old files forever), MaxSize in megabytes.
 	MaxAge     int `yaml:"max_age"`
 	MaxBackups int `yaml:"max_backups"`

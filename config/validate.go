@@ -133,6 +133,7 @@ func (l *loader) validateGeneral(kind, p string, g *General) {
 	if g.RequestTimeout < 1 {
 		l.errAt(p+".request_timeout", fmt.Sprintf("%d must be at least 1 second (default %d)", g.RequestTimeout, DefaultRequestTimeout))
 	}
+	l.validateGuard(p+".guard", g.Guard)
 	switch kind {
 	case "entra":
 		if g.Entra.TenantID == "" {
@@ -269,8 +270,11 @@ func (l *loader) validateMapper(kind, p string, m *Mapper) {
 }
 
 func (l *loader) validateLog(g Log) {
-	if !slices.Contains([]string{"debug", "info", "error", "disabled"}, g.Level) {
-		l.errAt("log.level", fmt.Sprintf("%q must be debug, info, error or disabled", g.Level))
+	if !slices.Contains([]string{"debug", "info", "warn", "error", "disabled"}, g.Level) {
+		l.errAt("log.level", fmt.Sprintf("%q must be debug, info, warn, error or disabled", g.Level))
+	}
+	if !slices.Contains([]string{"text", "json"}, g.Format) {
+		l.errAt("log.format", fmt.Sprintf("%q must be text or json", g.Format))
 	}
 	for _, f := range []struct {
 		key string

@@ -20,6 +20,8 @@ type Watcher struct {
 	path  string
 	fw    *fsnotify.Watcher
 	names map[string]bool // absolute names of the config and vault files
+	// kick asks Run to reload now (SIGHUP), even if no change was seen.
+	kick chan struct{}
 }
 
 // NewWatcher watches the directory of path (editors save by replacing the file) and that of the vault file.
@@ -36,7 +38,7 @@ func NewWatcher(path string) (*Watcher, error) {
 		fw.Close()
 		return nil, fmt.Errorf("config: watching %s: %w", filepath.Dir(abs), err)
 	}
-	w := &Watcher{path: path, fw: fw, names: map[string]bool{abs: true}}
+	w := &Watcher{path: path, fw: fw, names: map[string]bool{abs: true}, kick: make(chan struct{}, 1)}
 	if vf := vaultFileName(); vf != "" {
 		if va, err := filepath.Abs(vf); err == nil {
 			w.names[va] = true
@@ -47,6 +49,15 @@ func NewWatcher(path string) (*Watcher, error) {
 		}
 	}
 	return w, nil
+}
+
+// Reload makes Run load the file now, as if it had changed (SIGHUP: a change on a file system without change
+// notifications, e.g. some network or container mounts, takes effect at once).
+func (w *Watcher) Reload() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Close stops watching (Run closes the watcher itself when it returns).
@@ -83,6 +94,8 @@ func (w *Watcher) Run(ctx context.Context, debounce time.Duration, onConfig func
 				return nil
 			}
 			onError(fmt.Errorf("config: watching %s: %w", w.path, err))
+		case <-w.kick:
+			timer.Reset(0)
 		case <-timer.C:
 			cfg, err := Load(w.path)
 			if err != nil {

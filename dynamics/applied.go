@@ -15,6 +15,9 @@ type Applied struct {
 	IDs []string `json:"ids,omitempty"`
 	// Changes are, per dynamic id, the changes it made, in the order made.
 	Changes map[string][]Change `json:"changes,omitempty"`
+	// Err is a rule of a dynamic whose regex match timed out (rules.TimeoutError): whether it applies is
+	// unknown, so the user must not be published with this result. Not stored.
+	Err error `json:"-"`
 }
 
 // Change is one change a dynamic made to a user attribute.

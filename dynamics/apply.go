@@ -1,6 +1,7 @@
 package dynamics
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -35,7 +36,7 @@ func (s *Set) Apply(user scim.User, previous Applied) (scim.User, Applied) {
 	}
 	for i := range s.ds {
 		d := &s.ds[i]
-		if !d.matches(u) {
+		if !d.matches(u, &out.Err) {
 			continue
 		}
 		if !owned {
@@ -61,9 +62,14 @@ func (s *Set) Apply(user scim.User, previous Applied) (scim.User, Applied) {
 	return u, out
 }
 
-func (d *dynamic) matches(u scim.User) bool {
+func (d *dynamic) matches(u scim.User, errp *error) bool {
 	for _, f := range d.filters {
-		if f.Match(u, nil) {
+		ok, err := f.MatchErr(u, nil)
+		if err != nil && *errp == nil {
+			// No answer: the caller must not publish this user (see Applied.Err).
+			*errp = fmt.Errorf("dynamic %s: %w", d.id, err)
+		}
+		if ok {
 			return true
 		}
 	}

@@ -28,8 +28,11 @@ type Gateway struct {
 	OnEvent func(Event)
 	// RetryMin and RetryMax bound the nak back-off after an endpoint failure (doubling per delivery).
 	RetryMin, RetryMax time.Duration
+	// Metrics, when set before Run, records messages and SCIM requests (see NewMetrics).
+	Metrics *Metrics
 
 	runners map[string]Runner
+	health  gwHealth
 }
 
 // Event is one handled stream message.
@@ -83,7 +86,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	subs := g.subscribers()
+	g.health.mu.Lock()
+	g.health.subs = subs
+	g.health.mu.Unlock()
 	for _, s := range subs {
+		g.Metrics.startEntity(s.entity, g.Config.EndpointType())
 		wg.Go(func() {
 			if err := s.run(ctx); err != nil && ctx.Err() == nil {
 				cancel(fmt.Errorf("gateway %s: subscriber: %w", g.Config.Name, err))

@@ -41,6 +41,7 @@ type subscriber struct {
 	// denied is the broker's last permission violation for this connection: denied JetStream requests look like
 	// time-outs, so a failure is reported together with it.
 	denied atomic.Pointer[error]
+	health subHealth
 }
 
 func newSubscriber(g *Gateway, entity string, e Entity) *subscriber {
@@ -64,6 +65,7 @@ func (s *subscriber) run(ctx context.Context) error {
 		return fmt.Errorf("entity %s: %w", s.entity, err)
 	}
 	defer nc.Close()
+	s.health.conn.Store(nc)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("entity %s: %w", s.entity, err)
@@ -72,6 +74,7 @@ func (s *subscriber) run(ctx context.Context) error {
 	wait := s.g.RetryMin
 	for ctx.Err() == nil {
 		s.denied.Store(nil)
+		s.health.set(subStarting)
 		cons, err := s.consumer(ctx, js)
 		if d := s.denied.Load(); err != nil && d != nil {
 			err = fmt.Errorf("%w: the broker denied it (%v): nats.tenant, nats.subject and the gateway name %q with entity %q must be those the creds were issued for (scim-stream creds -tenant T -type %s -plugin %s -entity %s)",
@@ -79,11 +82,14 @@ func (s *subscriber) run(ctx context.Context) error {
 		}
 		if err == nil {
 			wait = s.g.RetryMin
+			s.health.set(subConsuming)
 			err = s.consume(ctx, cons)
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
+		s.health.setup.Failure(time.Now(), err)
+		s.health.set(subRetrying)
 		s.log.Warn("gateway: subscription interrupted; retrying", "err", err, "retryIn", wait)
 		if !sleep(ctx, wait) {
 			return nil
@@ -198,6 +204,7 @@ func (s *subscriber) consume(ctx context.Context, cons jetstream.Consumer) error
 			perMsg = (3*perMsg + time.Since(began)/time.Duration(len(group))) / 4
 		}
 		pause, held, failedAt := p.pause, p.held, p.failedAt
+		s.health.held.Store(int64(len(held)))
 		if pause > 0 {
 			// The back-off runs from the failure: the time the pull took to end counts.
 			pause = max(0, pause-time.Since(failedAt))
@@ -262,6 +269,7 @@ func (s *subscriber) prepare(msg jetstream.Msg) *item {
 		ev: Event{Time: time.Now(), Entity: s.entity, Subject: msg.Subject(), MsgID: msg.Headers().Get(wire.MsgIDHeader)}}
 	if md, err := msg.Metadata(); err == nil {
 		it.ev.Seq, it.delivered = md.Sequence.Stream, md.NumDelivered
+		s.health.pending.Store(md.NumPending)
 	}
 	it.log = s.log.With("msgId", it.ev.MsgID, "seq", it.ev.Seq)
 	if it.ev.MsgID == "" {
@@ -285,6 +293,10 @@ func (s *subscriber) prepare(msg jetstream.Msg) *item {
 func (s *subscriber) settle(ctx context.Context, it *item) time.Duration {
 	msg, ev, log, err := it.msg, it.ev, it.log, it.err
 	delivered := it.delivered
+	if ctx.Err() == nil && it.m != nil {
+		s.g.noteEndpoint(err) // a body that is no message says nothing about the endpoint
+	}
+	s.observe(ev.Time, err, ctx.Err() != nil)
 	switch {
 	case err == nil:
 		if err := msg.Ack(); err != nil {
@@ -314,6 +326,25 @@ func (s *subscriber) settle(ctx context.Context, it *item) time.Duration {
 		s.g.emit(ev)
 		return delay // the caller naks it with this delay when the pull has ended
 	}
+}
+
+// observe records a handled message for the metrics and /readyz (not when it was interrupted by shutdown).
+func (s *subscriber) observe(began time.Time, err error, stopping bool) {
+	if stopping {
+		return
+	}
+	result := resultApplied
+	switch {
+	case err == nil:
+		s.health.track.Success(time.Now())
+	case isPermanent(err):
+		result = resultTerminated
+		s.health.track.Failure(time.Now(), err)
+	default:
+		result = resultRetry
+		s.health.track.Failure(time.Now(), err)
+	}
+	s.g.Metrics.message(s.entity, s.g.Config.EndpointType(), result, time.Since(began).Seconds())
 }
 
 // maxRetryAfter caps an endpoint's Retry-After: a value of days (or a date far ahead) would park the entity.

@@ -73,7 +73,7 @@ func TestFunctions(t *testing.T) {
 		{"phoneNav.phoneNumber", "111"},  // OData collection: first element
 		{"emailNav.emailAddress", "e@x"}, // OData collection without results in the path
 		{"list.k", "first"},              // a key on an array reads the first element
-		{"phones", "1"},                  // title is single-valued here only through the array rule below
+		{"phones", nil},                  // a list cannot be SCIM title (a string): a mapping error, below
 		{`  LowerCase( mail )  `, "anne.marie@mycompany.com"},
 		{`Join(“x”, "y", ”z“)`, "xyz"}, // typographic quotes open and close strings
 		{`Join("a\"b")`, `a"b`},
@@ -81,18 +81,19 @@ func TestFunctions(t *testing.T) {
 		{`Join(GetUniqueValue(Join("u", Increment("1", true))), "!")`, "u1!"},
 		{`"Employee"`, "Employee"}, // constants
 		{`42`, "42"},
-		{`true`, true},
+		{`true`, "true"}, // title is a SCIM string: scalars become strings
+		{"n", "42"},
 	}
 	for _, c := range cases {
 		got, err := mapOne(t, c.src, raw)
-		if err != nil {
-			t.Errorf("%s: %v", c.src, err)
+		if c.src == "phones" {
+			if err == nil || !strings.Contains(err.Error(), "the value is a list, and SCIM title is a string") {
+				t.Errorf("phones: want a mapping error naming the type, got %v %v", got, err)
+			}
 			continue
 		}
-		if c.src == "phones" { // an array to a simple attribute is kept as the array
-			if !scim.Equal(got, []any{"1", "2"}) {
-				t.Errorf("phones: %v", got)
-			}
+		if err != nil {
+			t.Errorf("%s: %v", c.src, err)
 			continue
 		}
 		if !scim.Equal(got, c.want) {
@@ -402,5 +403,33 @@ func TestTargetSpelling(t *testing.T) {
 		"Emails": []any{map[string]any{"Type": "WORK", "value": "c@x", "display": "C"}}}
 	if !scim.Equal(u, want) {
 		t.Fatalf("got %v", u)
+	}
+}
+
+// Scalars mapped to SCIM string attributes are strings, booleans to active are booleans; what cannot become the
+// attribute's type is a mapping error naming it.
+func TestSCIMTypesOfTargets(t *testing.T) {
+	m, err := hrWith(config.Mapping{Source: "id", MapTo: "userName"}, config.Mapping{Source: "id", MapTo: "externalId"},
+		config.Mapping{Source: "zip", MapTo: `addresses[type eq "work"].postalCode`},
+		config.Mapping{Source: "cc", MapTo: scim.EnterpriseUserSchema + ":costCenter"},
+		config.Mapping{Source: "status", MapTo: "active"}, config.Mapping{Source: "n", MapTo: "customNumber"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.Map(context.Background(), map[string]any{"id": 1003.0, "zip": 8001.0, "cc": 4711.5, "status": "false", "n": 7.0},
+		Options{New: true, Owner: "o", Unique: NewMemory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, _ := u.Get(scim.EnterpriseUserSchema + ":costCenter")
+	zip, _ := u.Get(`addresses[type eq "work"].postalCode`)
+	if u["userName"] != "1003" || u["externalId"] != "1003" || zip != "8001" || cc != "4711.5" || u["active"] != false || u["customNumber"] != 7.0 {
+		t.Fatalf("types: %#v", u)
+	}
+	for _, bad := range []map[string]any{{"id": map[string]any{"a": 1.0}}, {"id": "1", "status": "maybe"}} {
+		if _, err := m.Map(context.Background(), bad, Options{New: true, Owner: "o", Unique: NewMemory()}); err == nil ||
+			!strings.Contains(err.Error(), "SCIM") {
+			t.Errorf("%v: want a mapping error naming the SCIM type, got %v", bad, err)
+		}
 	}
 }

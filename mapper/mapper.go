@@ -38,6 +38,7 @@ type mapping struct {
 	createOnly bool   // map_to: onCreate.<attr>
 	unique     string // the attribute GetUniqueValue reserves under (target without onCreate.)
 	single     bool   // target is a sub-attribute of a selected element: an array source gives its first value
+	kind       scimKind
 }
 
 // Options are per-record inputs of Map.
@@ -187,6 +188,7 @@ func compileMappings(section string, ms []config.Mapping, errs *[]error) []*mapp
 			x.unique = p.String()
 		}
 		x.targetText = x.target.String()
+		x.kind = scimKindOf(x.target)
 		bad := ""
 		for _, e := range x.target.Elems {
 			if e.Select != nil {
@@ -373,6 +375,10 @@ func (x *mapping) set(u scim.User, v any) error {
 		if v, err = scim.Normalize(v); err != nil { // copies: the user must not share state with the raw record
 			return err
 		}
+	}
+	v, err := x.kind.coerce(v, x.targetText)
+	if err != nil {
+		return err
 	}
 	return u.SetNormalized(x.target, v)
 }

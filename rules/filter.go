@@ -80,33 +80,29 @@ func (f *Filter) Match(user scim.User, fields Fields) bool {
 	if user == nil {
 		return false
 	}
-	for _, t := range f.terms {
-		if !t.matches(user, fields) {
-			return false
-		}
-	}
-	return true
+	ok, _ := f.MatchErr(user, fields)
+	return ok
 }
 
 // matches evaluates one term without recording which groups/roles it selected.
-func (t *term) matches(user scim.User, fields Fields) bool {
+func (t *term) matches(user scim.User, fields Fields, sc *scratch) bool {
 	switch {
 	case t.all:
 		return true
 	case t.path.kind == fieldPath:
-		return t.pat.match(fields[t.path.field])
+		return t.pat.matchSc(fields[t.path.field], sc)
 	case user == nil:
 		return false
 	case t.path.kind == groupsPath || t.path.kind == rolesPath:
 		_, elems := elementsOf(user, t.path.segs[0])
 		for _, e := range elems {
-			if t.path.selects(e, t.pat, nil) {
+			if t.path.selects(e, t.pat, sc) {
 				return true
 			}
 		}
 		return false
 	}
-	return t.path.anyValue(map[string]any(user), 0, t.pat)
+	return t.path.anyValue(map[string]any(user), 0, t.pat, sc)
 }
 
 // UsesMessageFields reports whether a term tests a message field (initiatedByUpn…) rather than the user.

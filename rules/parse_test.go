@@ -108,35 +108,50 @@ func TestCompileErrorsNameTheKey(t *testing.T) {
 	}
 }
 
-// TestCatastrophicRegexIsBounded: a backtracking bomb is stopped by the match timeout and counts as no match. The
-// inputs need 2^64 steps to answer, so the timeout is what ends them on any machine; without MatchTimeout the test
-// would hang until the test binary's own timeout.
-func TestCatastrophicRegexIsBounded(t *testing.T) {
-	bomb := strings.Repeat("a", 64)
-	for _, pat := range []string{`(a+)+b`, `(a|aa)+b`, `(.*a){64}x`} {
-		f := mustFilter(t, `(user.title -match "`+pat+`")`)
-		p := f.terms[0].pat
-		if p.kind != patRegex || p.re.MatchTimeout != MatchTimeout {
-			t.Fatalf("%s: kind %d, timeout %v", pat, p.kind, p.re.MatchTimeout)
-		}
-		if _, err := p.re.MatchString(bomb); err == nil || !strings.Contains(err.Error(), "timeout") {
-			t.Fatalf("%s: the engine answered (%v) instead of timing out: the input is not catastrophic", pat, err)
-		}
-		if f.Match(user(t, `{"title":"`+bomb+`"}`), nil) {
-			t.Errorf("%s: a match that timed out counts as a match", pat)
+// TestCatastrophicRegexIsRefused: a backtracking bomb is refused where it is compiled (check and run alike),
+// with its column, and Compile names the line; the issue's pattern is among them.
+func TestCatastrophicRegexIsRefused(t *testing.T) {
+	for _, pat := range []string{`(a+)+b`, `(a|aa)+b`, `(.*a){64}x`, `(\w*\w*\s*)*Q|.*Manager.*`} {
+		_, err := CompileFilter(`(user.title -match "` + pat + `")`)
+		if err == nil || !strings.Contains(err.Error(), "catastrophic backtracking") || !strings.Contains(err.Error(), "column 20") {
+			t.Errorf("%s: want a refusal with its column, got %v", pat, err)
 		}
 	}
-	// Through Route too, on a group: the channel is not selected and the other channels are routed as usual.
+	_, err := Compile([]config.Stream{{Channel: "BOMB", Rules: []config.Filter{{Filter: `(user.groups.display -match "(a+)+b")`, Line: 12}}}})
+	if err == nil || !strings.Contains(err.Error(), "line 12") || !strings.Contains(err.Error(), "channel BOMB") {
+		t.Fatalf("Compile: want the line and channel, got %v", err)
+	}
+}
+
+// TestRegexTimeoutIsAnError: a pattern that passes the probes but backtracks on one real value is stopped by the
+// match timeout, and the time-out is an error (MatchErr, RouteErr naming the channel), not "no match"; the inputs
+// need 2^64 steps, so the timeout is what ends them on any machine.
+func TestRegexTimeoutIsAnError(t *testing.T) {
+	bomb := strings.Repeat("x", 64)
+	f := mustFilter(t, `(user.title -match "(x+x+)+y")`)
+	if p := f.terms[0].pat; p.kind != patRegex || p.re.MatchTimeout != MatchTimeout {
+		t.Fatalf("kind %d, timeout %v", p.kind, p.re.MatchTimeout)
+	}
+	if ok, err := f.MatchErr(user(t, `{"title":"`+bomb+`"}`), nil); ok || !IsTimeout(err) {
+		t.Fatalf("MatchErr = %v, %v; want a TimeoutError", ok, err)
+	}
+	if ok, err := f.MatchErr(user(t, `{"title":"xxy"}`), nil); !ok || err != nil {
+		t.Fatalf("an ordinary value: %v %v", ok, err)
+	}
 	r, err := Compile([]config.Stream{
-		{Channel: "BOMB", Rules: []config.Filter{{Filter: `(user.groups.display -match "(a+)+b")`}}},
 		{Channel: "ALL", Rules: []config.Filter{{Filter: `(.*)`}}},
+		{Channel: "BOMB", Rules: []config.Filter{{Filter: `(user.groups.display -match "(x+x+)+y")`}}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ds := r.Route(nil, user(t, `{"userName":"u","groups":[{"display":"`+bomb+`"}]}`), nil)
-	if ds[0].Matched || !ds[1].Matched {
-		t.Errorf("Route = %+v", ds)
+	_, err = r.RouteErr(nil, user(t, `{"userName":"u","groups":[{"display":"`+bomb+`"}]}`), nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Channel != "BOMB" || te.Pattern != "(x+x+)+y" {
+		t.Fatalf("RouteErr: want a TimeoutError naming BOMB and the pattern, got %v", err)
+	}
+	if _, err := r.RouteErr(nil, user(t, `{"userName":"u","groups":[{"display":"xy"}]}`), nil); err != nil {
+		t.Fatalf("an ordinary group: %v", err)
 	}
 }
 

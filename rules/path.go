@@ -146,7 +146,7 @@ func elementsOf(u scim.User, name string) (string, []any) {
 
 // selects reports whether a group/role element passes the path's type selector and has a tested value that
 // satisfies pat.
-func (p *path) selects(elem any, pat *pattern, buf *[]rune) bool {
+func (p *path) selects(elem any, pat *pattern, buf *scratch) bool {
 	m, ok := elem.(map[string]any)
 	if !ok {
 		return false
@@ -158,7 +158,7 @@ func (p *path) selects(elem any, pat *pattern, buf *[]rune) bool {
 }
 
 // selectsAttr reports whether the element's tested attribute satisfies pat (the selector aside).
-func (p *path) selectsAttr(m map[string]any, pat *pattern, buf *[]rune) bool {
+func (p *path) selectsAttr(m map[string]any, pat *pattern, buf *scratch) bool {
 	k, ok := lookup(m, p.attr)
 	if !ok {
 		return false
@@ -184,12 +184,12 @@ func hasSelector(m map[string]any, sel string) bool {
 // at an array, a name equal to an element's type (or appId) selects those elements (user.emails.work.value,
 // user.addresses.work.postalCode), otherwise the name is an attribute of every element (user.emails.value).
 // A typed selection without a following name tests the element's value (user.emails.work).
-func (p *path) anyValue(v any, i int, pat *pattern) bool {
+func (p *path) anyValue(v any, i int, pat *pattern, sc *scratch) bool {
 	switch x := v.(type) {
 	case map[string]any:
-		return p.inMap(x, i, pat)
+		return p.inMap(x, i, pat, sc)
 	case scim.User:
-		return p.inMap(x, i, pat)
+		return p.inMap(x, i, pat, sc)
 	case []any:
 		for _, e := range x {
 			if i < len(p.segs) {
@@ -197,19 +197,19 @@ func (p *path) anyValue(v any, i int, pat *pattern) bool {
 					if n := p.typeMatch(m, i); n > 0 {
 						next := i + n
 						if next == len(p.segs) {
-							if k, ok := lookup(m, "value"); ok && p.anyValue(m[k], next, pat) {
+							if k, ok := lookup(m, "value"); ok && p.anyValue(m[k], next, pat, sc) {
 								return true
 							}
 							continue
 						}
-						if p.anyValue(m, next, pat) {
+						if p.anyValue(m, next, pat, sc) {
 							return true
 						}
 						continue
 					}
 				}
 			}
-			if p.anyValue(e, i, pat) {
+			if p.anyValue(e, i, pat, sc) {
 				return true
 			}
 		}
@@ -219,16 +219,16 @@ func (p *path) anyValue(v any, i int, pat *pattern) bool {
 		return false
 	}
 	s, ok := scalar(v)
-	return ok && pat.match(s)
+	return ok && pat.matchSc(s, sc)
 }
 
-func (p *path) inMap(m map[string]any, i int, pat *pattern) bool {
+func (p *path) inMap(m map[string]any, i int, pat *pattern, sc *scratch) bool {
 	if i >= len(p.segs) {
 		return false // a complex value is not text
 	}
 	for k, name := range p.joins[i] {
 		if key, ok := lookup(m, name); ok {
-			return p.anyValue(m[key], i+k+1, pat)
+			return p.anyValue(m[key], i+k+1, pat, sc)
 		}
 	}
 	return false

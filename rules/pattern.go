@@ -9,7 +9,7 @@ import (
 )
 
 // MatchTimeout bounds one regex match: regexp2 backtracks, so a pathological pattern such as (a+)+$ could
-// otherwise stall a collection. A match that times out counts as "no match".
+// otherwise stall a collection. A match that times out is no answer: RouteErr and MatchErr report it (TimeoutError).
 const MatchTimeout = 100 * time.Millisecond
 
 // pattern is the compiled argument of -match. Most patterns in practice are a literal, a prefix ("App1_.*"), a
@@ -59,6 +59,11 @@ func compilePattern(src string) (*pattern, error) {
 	re.MatchTimeout = MatchTimeout
 	p := &pattern{src: src, kind: patRegex, re: re}
 	p.fastPath()
+	if p.kind == patRegex {
+		if err := probe(src, re); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -161,16 +166,19 @@ func (p *pattern) match(v string) bool {
 
 // matchBuf is match with a caller-owned rune buffer for the regex engine, which otherwise converts every value
 // to a new []rune; Route reuses one buffer for all the values of a call.
-func (p *pattern) matchBuf(v string, buf *[]rune) bool {
+func (p *pattern) matchBuf(v string, buf *scratch) bool {
 	if p.kind != patRegex || buf == nil {
 		return p.match(v)
 	}
-	b := (*buf)[:0]
+	b := buf.runes[:0]
 	for _, r := range v {
 		b = append(b, r)
 	}
-	*buf = b
+	buf.runes = b
 	ok, err := p.re.MatchRunes(b)
+	if err != nil {
+		buf.fail(p, err) // no answer: the caller's routing fails (TimeoutError)
+	}
 	return ok && err == nil
 }
 

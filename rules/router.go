@@ -109,6 +109,13 @@ func (r *Router) Channels() []string {
 //
 // Channels that keep the same groups and roles of a user share one view of it.
 func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
+	ds, _ := r.RouteErr(previous, current, top)
+	return ds
+}
+
+// RouteErr is Route that reports a regex match time-out (TimeoutError, naming the channel and the pattern): the
+// deliveries are then not to be published, since a channel's answer is unknown.
+func (r *Router) RouteErr(previous, current scim.User, top Fields) ([]Delivery, error) {
 	st := statePool.Get().(*routeState)
 	defer st.release()
 	n := len(r.terms)
@@ -124,6 +131,7 @@ func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
 	out := make([]Delivery, len(r.channels))
 	for i := range r.channels {
 		ch := &r.channels[i]
+		st.sc.channel = ch.name
 		d := Delivery{Channel: ch.name, Matched: cur.matchesAny(ch), PreviouslyMatched: prev.matchesAny(ch)}
 		if d.Matched || d.PreviouslyMatched {
 			d.Previous = prev.prune(ch)
@@ -131,7 +139,7 @@ func (r *Router) Route(previous, current scim.User, top Fields) []Delivery {
 		}
 		out[i] = d
 	}
-	return out
+	return out, st.sc.err()
 }
 
 // routeState is the bookkeeping of one Route call. Route runs for every change of every user, so it is pooled:
@@ -144,7 +152,7 @@ type routeState struct {
 	// the element attribute caches; both are handed out in pieces and reset by release.
 	slab  []uint64
 	attrs [][numElemAttrs]elemAttr
-	runes []rune
+	sc    scratch // the regex engine's rune buffer and the call's first time-out
 	// pruned keeps each view's pruned-view list between calls, for its capacity.
 	pruned [2][]prunedView
 }
@@ -185,6 +193,7 @@ func (st *routeState) release() {
 	}
 	clear(st.bits)
 	clear(st.attrs)
+	st.sc.timeout, st.sc.channel = nil, ""
 	st.slab, st.attrs = st.slab[:0], st.attrs[:0]
 	statePool.Put(st)
 }
@@ -287,7 +296,7 @@ func (v *view) term(n int) bool {
 	case t.path.kind == rolesPath:
 		v.bits[n], ok = v.selectElements(n, &v.roles, &v.other.roles)
 	default:
-		ok = t.matches(v.user, v.fields)
+		ok = t.matches(v.user, v.fields, &v.st.sc)
 	}
 	v.state[n] = 1
 	if ok {
@@ -314,13 +323,13 @@ func (v *view) selectElements(n int, tab, other *elemTable) ([]uint64, bool) {
 		var ok bool
 		if t.path.attrIdx < 0 {
 			m, isMap := tab.elems[i].(map[string]any)
-			ok = isMap && t.path.selectsAttr(m, t.pat, &v.st.runes)
+			ok = isMap && t.path.selectsAttr(m, t.pat, &v.st.sc)
 		} else if c := tab.attr(i, t.path.attrIdx); c.kind >= attrScalar {
 			if reuse && i < len(other.elems) && other.attrs[i][t.path.attrIdx].kind >= attrScalar && other.attrs[i][t.path.attrIdx].s == c.s &&
 				(t.path.sel == "" || other.selected(i, t.path.sel)) {
 				ok = i/64 < len(otherBits) && otherBits[i/64]&(1<<(i%64)) != 0
 			} else {
-				ok = t.pat.matchBuf(c.s, &v.st.runes)
+				ok = t.pat.matchBuf(c.s, &v.st.sc)
 			}
 		}
 		if ok {

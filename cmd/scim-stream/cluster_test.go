@@ -33,17 +33,6 @@ import (
 // size is SCIMSTREAM_CLUSTER_PEOPLE (default 500: CI); the benchmark size is 10000 (see README, High
 // availability).
 
-// buildBinary builds scim-stream into dir.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "scim-stream")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // clusterNode is one `scim-stream run` process of the cluster, with its own configuration directory and store.
 type clusterNode struct {
 	name                      string

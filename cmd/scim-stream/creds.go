@@ -43,7 +43,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
 	tenant := fs.String("tenant", "", "tenant name (mandatory)")
 	typFlag := fs.String("type", "", "entra, hr or gw (mandatory)")
-	roleFlag := fs.String("role", "", "for -type gw: gw_sub (responder, default) or gw_pub (requester)")
+	roleFlag := fs.String("role", "", "for -type gw: gw_sub (responder, default) or gw_pub (requester); ops: read-only operator (entra, hr)")
 	subject := fs.String("subject", "", "subject, e.g. ENTRA.APP1, HR.SF or GW.APPX (default <TYPE>.>)")
 	durable := fs.String("durable", "", "durable consumer the user is bound to ('*' = any); default from -plugin/-entity")
 	plugin := fs.String("plugin", "", "Node SCIM Gateway plugin name, e.g. plugin-loki (gives the durable name)")
@@ -65,6 +65,9 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	typ, err := wire.ParseType(*typFlag)
 	if err != nil {
 		return fail(err)
+	}
+	if natsauth.Role(strings.ToLower(*roleFlag)) == natsauth.Ops {
+		return opsCreds(*cfgPath, *tenant, typ, *format, *expires, stdout, stderr)
 	}
 	role := natsauth.SubscriberRole(typ)
 	if *roleFlag != "" {

@@ -14,10 +14,12 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/internal/imitation/successfactors"
 )
 
-// TestCheckTestdata runs `check` on every configuration in testdata/config: the documentation examples must pass,
-// every invalid variant must print exactly the lines of its .errors file and exit 1.
+// TestCheckTestdata runs `check` on every configuration in testdata/config: the documentation examples must pass
+// once bootstrapped (as is, they have no NATS keys, which run refuses), every invalid variant must print exactly
+// the lines of its .errors file and exit 1.
 func TestCheckTestdata(t *testing.T) {
 	dir, err := filepath.Abs("../../testdata/config")
 	if err != nil {
@@ -40,6 +42,11 @@ func TestCheckTestdata(t *testing.T) {
 			code := dispatch([]string{"check", "-config", name}, &stdout, &stderr)
 			if os.IsNotExist(err) {
 				valid++
+				if code != 1 || !strings.Contains(stdout.String(), "no NATS operator") {
+					t.Fatalf("check %s without bootstrap = %d, want 1 naming the missing operator; output:\n%s", name, code, stdout.String())
+				}
+				stdout.Reset()
+				code = dispatch([]string{"check", "-config", bootstrappedCopy(t, f)}, &stdout, &stderr)
 				if code != 0 || stdout.Len() != 0 {
 					t.Fatalf("check %s = %d, want 0; output:\n%s%s", name, code, stdout.String(), stderr.String())
 				}
@@ -80,7 +87,7 @@ func TestCheckStepsRun(t *testing.T) {
 		return []error{errors.New("mapper: bad expression")}
 	})
 	var stdout, stderr bytes.Buffer
-	path := "../../testdata/config/entra-example.yaml"
+	path := bootstrappedCopy(t, "../../testdata/config/entra-example.yaml")
 	if code := dispatch([]string{"check", "-config", path}, &stdout, &stderr); code != 1 {
 		t.Fatalf("check with a failing step = %d, want 1", code)
 	}
@@ -235,4 +242,51 @@ func TestVersion(t *testing.T) {
 	if stdout.String() != "scim-stream v1.2.3\n" {
 		t.Errorf("version with -X main.version: %q", stdout.String())
 	}
+}
+
+// bootstrappedCopy copies a configuration into a temporary config directory and bootstraps it (NATS operator and
+// accounts for its tenants), as an operator does before the first run.
+func bootstrappedCopy(t *testing.T, src string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "config", "config.yaml")
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := dispatch([]string{"bootstrap", "-config", dst}, &out, &out); code != 0 {
+		t.Fatalf("bootstrap %s: %s", src, out.String())
+	}
+	// The SAML key pair the SuccessFactors example names, which its operator puts in the certs directory.
+	c, err := config.Check(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range c.HR {
+		if s := tc.Auth.OAuthSAMLAssertion; s != nil {
+			kp, err := successfactors.GenerateKeyPair("scim-stream test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, pem := range map[string][]byte{s.KeyFile: kp.KeyPEM, s.CertFile: kp.CertPEM} {
+				if name == "" {
+					continue
+				}
+				p := filepath.Join(config.CertsDir(dst), name)
+				if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, pem, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	return dst
 }

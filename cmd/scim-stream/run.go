@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -102,7 +103,7 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runWith(ctx, *cfgPath, *httpAddr, stdout, stderr)
+	return runOpts(ctx, runOptions{ConfigPath: *cfgPath, HTTPAddr: *httpAddr, Stdout: stdout, Stderr: stderr, Hangup: hangups()})
 }
 
 // runWith is the main job until ctx is cancelled; tests call it with their own context.
@@ -118,6 +119,8 @@ type runOptions struct {
 	Prepare func(env *runEnv)
 	// Logger replaces the logger from the configuration's log section.
 	Logger *slog.Logger
+	// Hangup delivers SIGHUP: reopen the log file and reload the configuration (nil: no signal handling).
+	Hangup <-chan os.Signal
 }
 
 func runOpts(ctx context.Context, o runOptions) int {
@@ -161,6 +164,12 @@ func runOpts(ctx context.Context, o runOptions) int {
 		return 1
 	}
 	defer closer.Close()
+	// A start-up failure is always printed on stderr too, naming the log file when there is one: with file logging
+	// the terminal would otherwise stay silent, and stderr is what service managers show for a failed start.
+	logFile := ""
+	if o.Logger == nil && !cfg.Log.Console && cfg.Log.Level != "disabled" {
+		logFile = filepath.Join(wd, "logs", config.LogFileName)
+	}
 	if o.Logger != nil {
 		logger = o.Logger
 	}
@@ -194,6 +203,7 @@ func runOpts(ctx context.Context, o runOptions) int {
 	for _, hook := range runHooks {
 		if err := hook(ctx, env); err != nil {
 			logger.Error("start-up failed", "error", err)
+			fatalOnStderr(stderr, err, logFile)
 			cancel()
 			wg.Wait()
 			env.work.Wait()
@@ -201,6 +211,13 @@ func runOpts(ctx context.Context, o runOptions) int {
 		}
 	}
 
+	if o.Hangup != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			onHangup(ctx, o.Hangup, logger, closer, watcher)
+		}()
+	}
 	if env.started != nil {
 		env.started(env)
 	}
@@ -216,7 +233,7 @@ func runOpts(ctx context.Context, o runOptions) int {
 // newRunLogger is config.NewLogger, with console output going to the command's stdout.
 func newRunLogger(l config.Log, dir string, stdout io.Writer) (*slog.Logger, io.Closer, error) {
 	if l.Console {
-		return config.NewWriterLogger(stdout, l.Level), noClose{}, nil
+		return config.NewFormatLogger(stdout, l.Level, l.Format), noClose{}, nil
 	}
 	return config.NewLogger(l, dir)
 }

@@ -2,22 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/scim-stream/scim-stream/broker"
 	"github.com/scim-stream/scim-stream/collector"
 	"github.com/scim-stream/scim-stream/config"
+	"github.com/scim-stream/scim-stream/health"
 	"github.com/scim-stream/scim-stream/notify"
 	"github.com/scim-stream/scim-stream/wire"
 )
@@ -87,32 +82,26 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 		old.Close()
 	})
 
-	var srv *http.Server
+	reg.MustRegister(b.JetStreamCollector())
+	checks := &health.Registry{}
+	checks.Add(b.Health)
+	checks.Add(r.Health)
+	var httpDone <-chan struct{}
 	if env.HTTPAddr != "" {
-		ln, err := net.Listen("tcp", env.HTTPAddr)
+		addr, done, err := health.Serve(ctx, env.HTTPAddr, health.Handler(checks, reg, buildVersion()), env.Log)
 		if err != nil {
 			b.Shutdown()
-			return fmt.Errorf("-http %s: %w", env.HTTPAddr, err)
+			return fmt.Errorf("-http: %w", err)
 		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w, b) })
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		env.Go(func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				env.Log.Error("metrics listener stopped", "error", err)
-			}
-		})
-		env.Log.Info("metrics and health endpoint listening", "addr", ln.Addr().String())
+		httpDone = done
+		env.Log.Info("metrics and health endpoint listening", "addr", addr, "paths", "/healthz /readyz /metrics")
 	}
 
 	env.Go(func() {
 		<-ctx.Done()
 		r.Wait()
-		if srv != nil {
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = srv.Shutdown(sctx)
-			cancel()
+		if httpDone != nil {
+			<-httpDone
 		}
 		mailMu.Lock()
 		mailer.Close()
@@ -120,15 +109,4 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 		b.Shutdown()
 	})
 	return nil
-}
-
-// healthz answers 200 while the broker serves clients, 503 otherwise.
-func healthz(w http.ResponseWriter, b *broker.Broker) {
-	w.Header().Set("Content-Type", "application/json")
-	status := map[string]any{"status": "ok", "nats": b.ClientURL()}
-	if s := b.Server(); s != nil && !s.ReadyForConnections(time.Second) {
-		status["status"] = "nats server not ready"
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_ = json.NewEncoder(w).Encode(status)
 }

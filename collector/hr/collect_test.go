@@ -271,7 +271,7 @@ func TestBadPayloads(t *testing.T) {
 		"/badnext":   `{"d":{"results":[],"__next":42}}`,
 		"/loop":      `{"d":{"results":[{"id":"1"}],"__next":"BASE/loop?api_key=k-secret-1"}}`,
 		"/notarray":  `{"d":{"results":{"id":"1"}}}`,
-		"/emptynext": `{"d":{"results":[{"id":"1"}],"__next":""}}`,
+		"/emptynext": `{"d":{"results":[{"personIdExternal":"1"}],"__next":""}}`,
 		"/foreign":   `{"d":{"results":[{"id":"1"}],"__next":"https://evil.example/odata/v2/PerPerson?$skiptoken=1"}}`,
 	})
 	cases := []struct {

@@ -110,7 +110,7 @@ func New(tenant string, t config.Tenant, opts Options) (*Source, error) {
 	if !strings.HasPrefix(q, "/") {
 		q = "/" + q
 	}
-	s.query = escapeRequestURI(q)
+	s.query = escapeRequestURI(withCount(q, t.General.HR.CollectQueryResultPath))
 	if rp := strings.TrimSpace(t.General.HR.CollectQueryResultPath); rp != "" {
 		s.resultPath = strings.Split(rp, ".")
 		for _, seg := range s.resultPath {
@@ -147,6 +147,8 @@ func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func
 	lastLog := start
 	count, pages := 0, 0
 	seen := map[string]bool{}
+	var tally integrity
+	tally.skip, tally.top = windowOf(s.query)
 	for ref := s.query; ref != ""; {
 		if seen[ref] {
 			return false, fmt.Errorf("hr tenant %q: GET %s: the server sent the same next link twice; stopping instead of looping", s.tenant, s.display(ref))
@@ -154,7 +156,7 @@ func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func
 		seen[ref] = true
 		body, base, err := s.get(ctx, ref)
 		if err != nil {
-			return false, err
+			return s.pageFailed(ctx, pages, count, tally, err)
 		}
 		var doc any
 		if err := json.Unmarshal(body, &doc); err != nil {
@@ -164,15 +166,23 @@ func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func
 		if err != nil {
 			return false, fmt.Errorf("hr tenant %q: GET %s: %w", s.tenant, s.display(base+ref), err)
 		}
+		if pages == 0 {
+			tally.announced = announcedCount(doc)
+		}
 		for i, it := range items {
 			obj, ok := it.(map[string]any)
 			if !ok {
 				return false, fmt.Errorf("hr tenant %q: GET %s: collect_query_result_path %q: element [%d] is %s, not a user object", s.tenant, s.display(base+ref), s.pathText(), i, kind(it))
 			}
-			if err := emit(collector.Record{ID: lookupID(obj, s.idPath), Data: obj}); err != nil {
+			count++
+			id := lookupID(obj, s.idPath)
+			if id == "" && s.idPath != nil {
+				s.badID(&tally, obj, pages+1, i, count)
+				continue
+			}
+			if err := emit(collector.Record{ID: id, Data: obj}); err != nil {
 				return false, err
 			}
-			count++
 		}
 		pages++
 		cur := base + ref
@@ -187,6 +197,9 @@ func (s *Source) Collect(ctx context.Context, _ collector.Checkpoints, emit func
 		}
 	}
 	s.log.Debug("hr collection read", "users", count, "pages", pages, "duration", s.now().Sub(start).Round(time.Millisecond).String())
+	if err := tally.check(count, pages); err != nil {
+		return true, err
+	}
 	return true, nil
 }
 

@@ -61,6 +61,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
 			}
 			conns = append(conns, nc)
+			g.TrackConn(name+" responder", nc)
 			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log})
 			if err != nil {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
@@ -95,6 +96,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 				return fmt.Errorf("scimgateway.stream.publisher.entity.%s: %w", name, err)
 			}
 			conns = append(conns, nc)
+			g.TrackConn(name+" publisher", nc)
 			popts.Entities[name] = PublisherEntity{Conn: nc, Subject: e.NATS.Subject}
 		}
 		handler = NewPublisher(popts)
@@ -115,7 +117,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 	if err != nil {
 		return fmt.Errorf("gateway config %s: scimgateway.port %d: %w", cfg.Path, port, err)
 	}
-	srv := &http.Server{Handler: handler, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: g.Metrics.Instrument(handler), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() {
@@ -183,6 +185,9 @@ func connectEntity(cfg *gateway.Config, role, entity string, e gateway.Entity, l
 			if err != nil {
 				log.Warn("gateway: disconnected from the broker; reconnecting", "entity", entity, "role", role, "err", err)
 			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("gateway: reconnected to the broker", "entity", entity, "role", role, "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			log.Warn("gateway: broker reported an error", "entity", entity, "role", role, "err", err)

@@ -63,6 +63,7 @@ type Server struct {
 	stats     Stats
 	requests  []Request
 	cache     pageCache
+	faults    Faults
 }
 
 // New serves c. The server's clock is c's clock.
@@ -408,6 +409,8 @@ func (s *Server) page(r *http.Request, d Dialect) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	f := s.currentFaults()
+	items = f.faulty(items, d)
 	total := len(items)
 	end := total
 	if q.top >= 0 {
@@ -424,8 +427,14 @@ func (s *Server) page(r *http.Request, d Dialect) ([]byte, error) {
 		size = q.size
 	}
 	stop := min(start+size, end)
+	if f.SingleRecord {
+		stop = min(start+1, end)
+	}
+	// The page number of this request: its offset in pages of this size.
+	cut := f.SingleRecord || (f.CutAfterPages > 0 && (start-q.skip)/max(size, 1)+1 >= f.CutAfterPages)
+	total += f.CountDelta
 	next := ""
-	if stop < end {
+	if stop < end && !cut {
 		u := *r.URL
 		v := u.Query()
 		v.Set("$skiptoken", strconv.Itoa(q.token+stop-start))
