@@ -86,7 +86,7 @@ func (m *Metrics) stop(tenant string, typ wire.Type) {
 	for _, c := range []*prometheus.CounterVec{m.collections, m.seen, m.changed, m.published, m.failedRecs, m.errors} {
 		c.DeleteLabelValues(l...)
 	}
-	for _, g := range []*prometheus.GaugeVec{m.running, m.lastRun, m.lastOK, m.duration} {
+	for _, g := range []*prometheus.GaugeVec{m.running, m.lastRun, m.lastOK, m.duration, m.leader} {
 		g.DeleteLabelValues(l...)
 	}
 	m.safety.each(func(c prometheus.Collector) { withLabels(c, l, true) })
