@@ -14,8 +14,8 @@ import (
 
 // Environment overrides: SCIM-STREAM_<PATH>=value (as documented) or SCIM_STREAM_<PATH>=value (what a shell can
 // export). <PATH> is the key path upper-cased, '_' between keys, keys' own underscores dropped (CLIENTSECRET),
-// list elements as CLIENTS[0]. The documentation's spelling without the AUTH level
-// (SCIM-STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS[0]_CLIENTSECRET) is accepted as well. SCIM-STREAM_VAULTFILE names a
+// list elements as CLIENTS[0] or, for shells that cannot export a name with '[', CLIENTS_0. The documentation's
+// spelling without the AUTH level (SCIM-STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS[0]_CLIENTSECRET) is accepted as well. SCIM-STREAM_VAULTFILE names a
 // file of NAME=value lines applied the same way, before the environment (so the environment wins).
 
 var envPrefixes = []string{"SCIM-STREAM_", "SCIM_STREAM_"}
@@ -194,6 +194,9 @@ func (l *loader) applyOverride(root *yaml.Node, o override) error {
 		path = joinPath(path, key)
 		idx := toks[k-1].index
 		toks = toks[k:]
+		if i, ok := listIndexToken(t, idx, toks); ok {
+			idx, toks = i, toks[1:]
+		}
 		if idx >= 0 {
 			for t.Kind() == reflect.Pointer {
 				t = t.Elem()
@@ -232,6 +235,24 @@ func (l *loader) applyOverride(root *yaml.Node, o override) error {
 	}
 	l.origin[n] = o.from
 	return nil
+}
+
+// listIndexToken reads CLIENTS_0_CLIENTSECRET's "0" as the list index of CLIENTS: a name with '[' is not
+// valid for bash's or dash's export, nor for a Kubernetes env entry or a systemd Environment= line, so a list
+// element may also be spelt with its index as a key of its own. It applies when t (the key just matched) is a
+// list, no [index] was given, and the next token is a number (no configuration key is one).
+func listIndexToken(t reflect.Type, idx int, toks []token) (int, bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if idx >= 0 || t.Kind() != reflect.Slice || len(toks) == 0 || toks[0].index >= 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(toks[0].name)
+	if err != nil || n < 0 || strconv.Itoa(n) != toks[0].name {
+		return 0, false
+	}
+	return n, true
 }
 
 func pathOrRoot(p string) string {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -163,5 +164,79 @@ func TestEnvTenantNameSpellings(t *testing.T) {
 	}
 	if hc.Auth.OAuth.Clients[0].ClientSecret.Reveal() != "underscore-kept" || hc.General.RequestTimeout != 40 {
 		t.Errorf("hr_co: secret %q, request_timeout %d", hc.Auth.OAuth.Clients[0].ClientSecret.Reveal(), hc.General.RequestTimeout)
+	}
+}
+
+// TestEnvListIndexAsKey: CLIENTS_0_CLIENTSECRET is CLIENTS[0]_CLIENTSECRET, the spelling bash, dash, Kubernetes
+// and systemd accept; a gap is refused as with brackets, and a number under a key that is not a list is not an
+// index.
+func TestEnvListIndexAsKey(t *testing.T) {
+	path := writeConfig(t, envBase)
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS_0_CLIENTSECRET", "env-secret-0")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS_1_CLIENTID", "second-client")
+	t.Setenv("SCIM_STREAM_ENTRA_MYCOMPANY_OAUTH_CLIENTS_1_CLIENTSECRET", "env-secret-1")
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := c.Entra["MyCompany"].Auth.OAuth.Clients
+	if len(cl) != 2 || cl[0].ClientID != "first-client" || cl[0].ClientSecret.Reveal() != "env-secret-0" ||
+		cl[1].ClientID != "second-client" || cl[1].ClientSecret.Reveal() != "env-secret-1" {
+		t.Errorf("clients %+v", cl)
+	}
+
+	// The same variable must be exportable by a POSIX shell.
+	out, err := exec.Command("sh", "-c", `export SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS_0_CLIENTSECRET=x && echo ok`).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "ok" {
+		t.Errorf("sh cannot export the variable: %v %s", err, out)
+	}
+
+	for name, want := range map[string]string{
+		"SCIM_STREAM_ENTRA_MYCOMPANY_AUTH_OAUTH_CLIENTS_5_CLIENTID": "index 5 would leave a gap",
+		"SCIM_STREAM_LOG_LEVEL_0":                                   `"log.level" is a single value`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, envBase)
+			t.Setenv(name, "x")
+			_, err := Load(path)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: %v, want an error with %q", name, err, want)
+			}
+		})
+	}
+}
+
+// TestREADMEEnvExamples: every `export SCIM_STREAM_…=…` line of the README is valid for a POSIX shell and names a
+// configuration key.
+func TestREADMEEnvExamples(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "export SCIM_STREAM_") || strings.HasPrefix(line, "export SCIM_STREAM_VAULTFILE") {
+			continue
+		}
+		n++
+		if out, err := exec.Command("sh", "-c", line+" && echo ok").CombinedOutput(); err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Errorf("README.md:%d: %s: not valid for sh: %v %s", i+1, line, err, out)
+		}
+		name, value, _ := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		t.Run(name, func(t *testing.T) {
+			path := writeConfig(t, envBase)
+			t.Setenv(name, value)
+			if _, err := Load(path); err != nil {
+				for _, bad := range []string{"does not name a configuration key", "is not a list", "bad list index", "names the section"} {
+					if strings.Contains(err.Error(), bad) {
+						t.Errorf("README.md:%d: %s: %v", i+1, name, err)
+					}
+				}
+			}
+		})
+	}
+	if n < 3 {
+		t.Errorf("found %d export lines in the README", n)
 	}
 }

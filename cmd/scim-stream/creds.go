@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	entity := fs.String("entity", "undefined", "gateway entity (baseEntity) key")
 	expires := fs.Duration("expires", 8760*time.Hour, "lifetime of the credentials (0 = never)")
 	format := fs.String("format", "creds", "creds, gateway-json or gateway-yaml")
+	outPath := fs.String("out", "", "write the credentials to this file, mode 0600 (default: stdout)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -118,9 +120,11 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	// The output holds the user's secret seed: written whole to -out (0600) or stdout (see writeSecret).
+	var buf bytes.Buffer
 	switch *format {
 	case "creds":
-		fmt.Fprint(stdout, u.Creds())
+		fmt.Fprint(&buf, u.Creds())
 	default:
 		entries := &gateway.Subscribers{Enabled: true, Entity: map[string]gateway.Entity{*entity: {NATS: gateway.NATS{
 			Tenant: *tenant, Subject: *subject, JWT: u.JWT, Secret: u.Seed}}}}
@@ -134,9 +138,12 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 		} else {
 			block.Subscriber = entries
 		}
-		if err := gateway.EncodeStream(stdout, block, strings.TrimPrefix(*format, "gateway-")); err != nil {
+		if err := gateway.EncodeStream(&buf, block, strings.TrimPrefix(*format, "gateway-")); err != nil {
 			return fail(err)
 		}
+	}
+	if err := writeSecret(*outPath, buf.Bytes(), stdout, stderr); err != nil {
+		return fail(err)
 	}
 	bound := "any durable"
 	if name != "" {

@@ -47,6 +47,13 @@ func TestDemo(t *testing.T) {
 	}
 	waitOutput(t, &out, &errOut, "provisioned  HR.SF       modified   1005", 30*time.Second)
 	waitOutput(t, &out, &errOut, `unknown command "nonsense"`, 5*time.Second)
+	// A role john.smith already holds changes nothing, and says so; one he does not hold reaches ENTRA.APP1.
+	if _, err := io.WriteString(typing, "role john.smith Application1 Admins\nrole eva.schmidt Application1 Admins\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, &out, &errOut, "no change    ENTRA       john.smith already has role Admins of Application1 directly: nothing to collect", 5*time.Second)
+	waitOutput(t, &out, &errOut, "ENTRA.APP1  modifyUser eva.schmidt@mycompany.com (Eva Schmidt) [add roles]", 30*time.Second)
+	checkREADMEDemoSample(t, out.String())
 	if _, err := io.WriteString(typing, "store\nquit\n"); err != nil {
 		t.Fatal(err)
 	}

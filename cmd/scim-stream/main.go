@@ -34,10 +34,20 @@ func main() {
 // dispatch runs the named sub-command; with no name, or with a flag first, it runs "run" (the main job).
 func dispatch(args []string, stdout, stderr io.Writer) int {
 	name := "run"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help":
+			// Before the default sub-command takes the flags: the top level's help, not run's flags.
+			usage(stdout)
+			return 0
+		case "-version", "--version":
+			name, args = "version", args[1:]
+		}
+	}
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' && name == "run" {
 		name, args = args[0], args[1:]
 	}
-	if name == "help" || name == "-h" || name == "--help" {
+	if name == "help" {
 		usage(stdout)
 		return 0
 	}
@@ -61,7 +71,8 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'scim-stream <sub-command> -h' for its flags.")
+	fmt.Fprintln(w, "\nWith no sub-command, or with flags first, scim-stream runs 'run'. --version prints the version.")
+	fmt.Fprintln(w, "Run 'scim-stream <sub-command> -h' for its flags.")
 }
 
 // newFlagSet returns a flag set that reports errors instead of exiting, writing usage to stderr.

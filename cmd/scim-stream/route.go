@@ -168,7 +168,24 @@ func pickTenant(c *config.Config, tenant, typ string) (kind, name string, t *con
 	for i, a := range all {
 		names[i] = a.kind + "." + a.name
 	}
-	return "", "", nil, fmt.Errorf("several tenants fit (%s): choose one with -tenant and -type", strings.Join(names, ", "))
+	return "", "", nil, fmt.Errorf("several tenants fit (%s): %s", strings.Join(names, ", "), pickHint(names))
+}
+
+// pickHint names the flags that choose among names (kind.tenant): -type alone when one tenant name has both
+// collector types (what `bootstrap -entra T -hr T` makes), else -tenant and, when needed, -type.
+func pickHint(names []string) string {
+	tenants, kinds := map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		k, t, _ := strings.Cut(n, ".")
+		kinds[k], tenants[t] = true, true
+	}
+	switch {
+	case len(tenants) == 1:
+		return "add -type entra or -type hr"
+	case len(kinds) == 1:
+		return "add -tenant NAME"
+	}
+	return "add -tenant NAME and -type entra|hr"
 }
 
 func orAny(typ string) string {

@@ -199,6 +199,14 @@ func (d *demo) command(ctx context.Context, line string) error {
 		if err != nil {
 			return err
 		}
+		// The imitation accepts an assignment that already holds (as a removal that does not) without a
+		// change: say so, instead of waiting for messages that never come.
+		if has, err := t.HasAppRole(app, u, f[3]); err != nil {
+			return err
+		} else if has == (f[0] == "role") {
+			d.line(string(wire.Entra), "no change", fmt.Sprintf("%s %s role %s of %s directly: nothing to collect", f[1], map[bool]string{true: "already has", false: "has no"}[has], f[3], f[2]))
+			return nil
+		}
 		if f[0] == "role" {
 			err = t.AssignAppRole(co.Admin, app, u, f[3])
 		} else {

@@ -460,6 +460,23 @@ func (t *Tenant) role(spID, value string) (*servicePrincipal, *AppRole, error) {
 	return nil, nil, fmt.Errorf("graph imitation: application %q has no role %q", sp.displayName, value)
 }
 
+// HasAppRole reports whether the principal holds the application's role by a direct assignment (not through a
+// group), so that a script can tell an assignment that changes nothing from one that does.
+func (t *Tenant) HasAppRole(spID, principalID, roleValue string) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, r, err := t.role(spID, roleValue)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range t.assignments {
+		if a.spID == spID && a.principalID == principalID && a.roleID == r.ID {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // AssignAppRole assigns the role with the given value of an application to a user or a group.
 func (t *Tenant) AssignAppRole(by Actor, spID, principalID, roleValue string) error {
 	t.mu.Lock()
