@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"sort"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -14,42 +13,15 @@ import (
 
 	"github.com/scim-stream/scim-stream/config"
 	"github.com/scim-stream/scim-stream/natsauth"
-	"github.com/scim-stream/scim-stream/wire"
 )
 
-// Account is one configured account with its place.
-type Account struct {
-	Tenant string    // "" for the state account
-	Type   wire.Type // ENTRA, HR, GW or natsauth.State
-	Keys   *config.AccountKeys
-}
+// Account is one account the broker serves (see natsauth.Account).
+type Account = natsauth.Account
 
-// Accounts lists the configured accounts: every tenant's ENTRA, HR and GW account that exists, then the state
-// account, in a stable order.
-func Accounts(cfg *config.Config) []Account {
-	auth := cfg.Nats.Server.Auth
-	names := make([]string, 0, len(auth.Account))
-	for n := range auth.Account {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []Account
-	for _, n := range names {
-		ta := auth.Account[n]
-		if ta == nil {
-			continue
-		}
-		for _, a := range []Account{{n, wire.Entra, ta.Entra}, {n, wire.HR, ta.HR}, {n, wire.GW, ta.GW}} {
-			if a.Keys != nil && a.Keys.JWT != "" {
-				out = append(out, a)
-			}
-		}
-	}
-	if auth.State != nil && auth.State.JWT != "" {
-		out = append(out, Account{Type: natsauth.State, Keys: auth.State})
-	}
-	return out
-}
+// Accounts lists every account the broker serves: each tenant's ENTRA, HR and GW account, the channel accounts of
+// its configured ENTRA and HR channels, then the state account, in a stable order. natsauth.Accounts is the one
+// place that computes it; a cluster front makes one leaf remote per entry.
+func Accounts(cfg *config.Config) []Account { return natsauth.Accounts(cfg) }
 
 // storeAccounts puts every configured account JWT into the server's account store. A running server applies a
 // changed JWT at once: revoked users and users of removed signing keys are disconnected.
@@ -57,7 +29,7 @@ func (b *Broker) storeAccounts(cfg *config.Config) error {
 	for _, a := range Accounts(cfg) {
 		ac, err := jwt.DecodeAccountClaims(a.Keys.JWT)
 		if err != nil {
-			return fmt.Errorf("broker: account %s: jwt: %w", natsauth.AccountName(a.Tenant, a.Type), err)
+			return fmt.Errorf("broker: account %s: jwt: %w", a.Name(), err)
 		}
 		// SaveAcc, not Store: Store skips a JWT whose jti equals the stored one, and the jti only hashes the
 		// generic claims, so a revocation encoded in the same second as the previous JWT would be ignored.

@@ -187,7 +187,8 @@ func TestGatewayRequestReply(t *testing.T) {
 	sj, ss := env.SubscriberCreds(t, "acme", wire.GW, "GW.APPX")
 	pubc := connect(t, env, pj, ps)
 	subc := connect(t, env, sj, ss)
-	if _, err := subc.QueueSubscribe("GW.APPX", "scim-gateway", func(m *nats.Msg) {
+	// Responders subscribe in the queue group named like the subject: no other queue, no plain subscription.
+	if _, err := subc.QueueSubscribe("GW.APPX", "GW.APPX", func(m *nats.Msg) {
 		_ = m.Respond([]byte(`{"status":200,"body":"` + m.Header.Get("Msg-Id") + `"}`))
 	}); err != nil {
 		t.Fatal(err)

@@ -48,9 +48,11 @@ type Options struct {
 	Host string
 }
 
+// accountKey names a (tenant, type) account or, with channel, a channel account.
 type accountKey struct {
-	tenant string
-	typ    wire.Type
+	tenant  string
+	typ     wire.Type
+	channel string
 }
 
 // publisher is SCIM Stream's connection to one (tenant, type) account.
@@ -74,6 +76,8 @@ type Broker struct {
 	mu    sync.Mutex
 	pubs  map[accountKey]*publisher
 	state *publisher
+	// sys watches refused connections (embedded server only).
+	sys *nats.Conn
 
 	// Cluster mode (cluster.go): srv is this node's hub, front the SCIM-Stream server subscribers connect to.
 	front         *server.Server
@@ -166,6 +170,9 @@ func (b *Broker) startServer(cfg *config.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("broker: nats.server.certificate (%s, %s): %w", b.certs.CertFile, b.certs.KeyFile, err)
 	}
+	if err := checkAtRestKey(o.StoreDir, s.EncryptionAtRestKey); err != nil {
+		return err
+	}
 	b.resolver, err = server.NewDirAccResolver(filepath.Join(o.StoreDir, "accounts"), 0, time.Minute, server.NoDelete)
 	if err != nil {
 		return fmt.Errorf("broker: account store %s: %w", filepath.Join(o.StoreDir, "accounts"), err)
@@ -227,6 +234,11 @@ func (b *Broker) startServer(cfg *config.Config, o Options) error {
 		}
 	}
 	b.srv = srv
+	if err := b.watchAuthErrors(); err != nil {
+		b.srv = nil
+		srv.Shutdown()
+		return err
+	}
 	b.url = fmt.Sprintf("tls://localhost:%d", srv.Addr().(*net.TCPAddr).Port)
 	b.log.Info("nats server listening", "url", b.url, "server_name", ServerName, "jetstream", o.StoreDir,
 		"encryption_at_rest", s.EncryptionAtRestKey != "", "monitor_port", s.MonitorPort)
@@ -275,7 +287,12 @@ func (b *Broker) Shutdown() {
 		conns = append(conns, b.state.nc)
 	}
 	b.pubs, b.state = map[accountKey]*publisher{}, nil
+	sys := b.sys
+	b.sys = nil
 	b.mu.Unlock()
+	if sys != nil {
+		sys.Close()
+	}
 	// Drain: publishes in flight get their acks before the connections close.
 	deadline := time.Now().Add(5 * time.Second)
 	for _, nc := range conns {

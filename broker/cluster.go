@@ -148,11 +148,11 @@ func (b *Broker) frontOptions(cfg *config.Config, base *server.Options, leafURL 
 	for _, a := range frontAccounts(cfg) {
 		pub, err := natsauth.AccountPublicKey(a.Keys)
 		if err != nil {
-			return nil, fmt.Errorf("broker: account %s: %w", natsauth.AccountName(a.Tenant, a.Type), err)
+			return nil, fmt.Errorf("broker: account %s: %w", a.Name(), err)
 		}
 		t, err := natsauth.FrontAccountJWT(s.Auth.Operator, a.Keys.JWT)
 		if err != nil {
-			return nil, fmt.Errorf("broker: account %s: %w", natsauth.AccountName(a.Tenant, a.Type), err)
+			return nil, fmt.Errorf("broker: account %s: %w", a.Name(), err)
 		}
 		if err := b.frontResolver.Store(pub, t); err != nil {
 			return nil, err
@@ -175,15 +175,15 @@ func frontAccounts(cfg *config.Config) []Account {
 
 // leafRemote is the front's leaf connection of account a (public key pub) to its hub.
 func (b *Broker) leafRemote(a Account, pub string, hub *url.URL) *server.RemoteLeafOpts {
-	name := "front " + natsauth.AccountName(a.Tenant, a.Type)
+	name := "front " + a.Name()
 	return &server.RemoteLeafOpts{
 		LocalAccount: pub,
 		URLs:         []*url.URL{hub},
 		SignatureCB: func(nonce []byte) (string, []byte, error) {
 			// The account keys of the current configuration (they never change for an existing account).
-			keys := accountOf(b.cfg.Load(), a.Tenant, a.Type)
+			keys := accountOf(b.cfg.Load(), a)
 			if keys == nil {
-				return "", nil, fmt.Errorf("account %s is no longer configured", natsauth.AccountName(a.Tenant, a.Type))
+				return "", nil, fmt.Errorf("account %s is no longer configured", a.Name())
 			}
 			t, kp, err := natsauth.LeafUser(keys, name)
 			if err != nil {

@@ -85,7 +85,7 @@ func startCluster(t *testing.T, tenants ...string) ([]*broker.Broker, []string, 
 // sees SCIM-Stream, pulls what a node published, and goes on pulling through another front after its node stops.
 func TestClusterSubscriberFailsOver(t *testing.T) {
 	bs, urls, ca, cfg := startCluster(t, "acme", "other")
-	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "d1", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "HR.SF", "d1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestClusterSubscriberFailsOver(t *testing.T) {
 		t.Fatalf("got %d messages", len(got))
 	}
 	// A user of another tenant reaches nothing of acme through any front.
-	o, _ := natsauth.IssueSubscriber(cfg, "other", wire.HR, "d1", time.Hour)
+	o, _ := natsauth.IssueSubscriber(cfg, "other", wire.HR, "HR.SF", "d1", time.Hour)
 	onc, err := nats.Connect(urls[2], nats.UserJWTAndSeed(o.JWT, o.Seed.Reveal()), nats.RootCAs(ca))
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,15 @@ func StreamConfig(tenant string, typ wire.Type, maxAgeDays int) jetstream.Stream
 	}
 }
 
+// ChannelStreamConfig is the stream of a channel account: named like the tenant (the Node SCIM Gateway looks it up
+// by that name), holding only the channel's subject <typ>.<channel>.
+func ChannelStreamConfig(tenant string, typ wire.Type, channel string, maxAgeDays int) jetstream.StreamConfig {
+	sc := StreamConfig(tenant, typ, maxAgeDays)
+	sc.Description = fmt.Sprintf("SCIM Stream %s.%s messages of tenant %s", typ, channel, tenant)
+	sc.Subjects = []string{wire.Subject(typ, channel)}
+	return sc
+}
+
 // anyURLs are the external server's URLs of the first tenant (the state account has no tenant). b.mu is held.
 func (b *Broker) anyURLs(cfg *config.Config) []string {
 	names := make([]string, 0, len(cfg.Nats.Publisher))
@@ -75,7 +84,7 @@ func (b *Broker) anyURLs(cfg *config.Config) []string {
 // connect opens SCIM Stream's connection to account a. The user JWT is issued afresh from the current
 // configuration at every (re)connect, so a rotated pub signing key only costs a reconnect.
 func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
-	name := natsauth.AccountName(a.Tenant, a.Type)
+	name := a.Name()
 	var seed config.Secret
 	if p := cfg.Nats.Publisher[a.Tenant]; p != nil && a.Type != natsauth.State {
 		seed = p.Secret
@@ -90,7 +99,7 @@ func (b *Broker) connect(cfg *config.Config, a Account) (*publisher, error) {
 	}
 	opts := []nats.Option{
 		nats.UserJWT(func() (string, error) {
-			keys := accountOf(b.cfg.Load(), a.Tenant, a.Type)
+			keys := accountOf(b.cfg.Load(), a)
 			if keys == nil {
 				return "", fmt.Errorf("account %s is no longer configured", name)
 			}
@@ -145,7 +154,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 	// A tenant removed from the configuration loses SCIM Stream's publishers; its stream stays on disk.
 	present := map[accountKey]bool{}
 	for _, a := range Accounts(cfg) {
-		present[accountKey{a.Tenant, a.Type}] = true
+		present[accountKey{a.Tenant, a.Type, a.Channel}] = true
 	}
 	for k, p := range b.pubs {
 		if !present[k] {
@@ -167,7 +176,7 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 			}
 			continue
 		}
-		k := accountKey{a.Tenant, a.Type}
+		k := accountKey{a.Tenant, a.Type, a.Channel}
 		p := b.pubs[k]
 		if p == nil {
 			var err error
@@ -181,9 +190,29 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 			maxAge = pc.MaxAge
 		}
 		sc := StreamConfig(a.Tenant, a.Type, maxAge)
+		if a.Channel != "" {
+			sc = ChannelStreamConfig(a.Tenant, a.Type, a.Channel, maxAge)
+		}
 		sc.Replicas = cfg.Nats.Server.Replicas()
 		if err := b.ensureStream(ctx, p.js, sc); err != nil {
-			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, natsauth.AccountName(a.Tenant, a.Type), err)
+			if strings.Contains(err.Error(), "error creating store") && cfg.Nats.Server.EncryptionAtRestKey != "" {
+				err = fmt.Errorf("%w (is nats.server.encryption_at_rest_key the key the store was written with?)", err)
+			}
+			return fmt.Errorf("broker: stream %q in account %s: %w", a.Tenant, a.Name(), err)
+		}
+	}
+	// Every configured channel must have its account: a channel left out would have nowhere to publish.
+	for _, a := range Accounts(cfg) {
+		if a.Type != wire.Entra && a.Type != wire.HR || a.Channel != "" {
+			continue
+		}
+		for _, ch := range natsauth.Channels(cfg, a.Tenant, a.Type) {
+			if b.pubs[accountKey{a.Tenant, a.Type, ch}] == nil {
+				if _, err := natsauth.ChannelAccount(cfg.Nats.Server.Auth.Operator, a.Keys, a.Tenant, a.Type, ch); err != nil {
+					return fmt.Errorf("broker: %w", err)
+				}
+				return fmt.Errorf("broker: account %s is not connected", natsauth.ChannelAccountName(a.Tenant, a.Type, ch))
+			}
 		}
 	}
 	return nil
@@ -222,20 +251,21 @@ func (b *Broker) Reload(ctx context.Context, cfg *config.Config) error {
 	return b.connectAll(ctx, cfg)
 }
 
-// JetStream is SCIM Stream's publisher context in the account of (tenant, typ); typ is ENTRA or HR. Its stream
-// <tenant> holds typ's subjects and de-duplicates Nats-Msg-Id within DuplicateWindow.
+// JetStream is SCIM Stream's publisher context of (tenant, typ); typ is ENTRA or HR. A message to a configured
+// channel's subject goes to that channel's account (see channelRouter); other subjects to the (tenant, typ)
+// account. Each stream <tenant> de-duplicates Nats-Msg-Id within DuplicateWindow.
 func (b *Broker) JetStream(tenant string, typ wire.Type) (jetstream.JetStream, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if typ == wire.GW {
 		return nil, fmt.Errorf("broker: tenant %q: GW is request-reply without a stream; connect a gateway user instead", tenant)
 	}
-	p := b.pubs[accountKey{tenant, typ}]
+	p := b.pubs[accountKey{tenant, typ, ""}]
 	if p == nil {
 		return nil, fmt.Errorf("broker: no %s account for tenant %q in nats.server.auth.account: run scim-stream bootstrap -%s %s",
 			typ, tenant, typ.Key(), tenant)
 	}
-	return p.js, nil
+	return &channelRouter{JetStream: p.js, b: b, tenant: tenant, typ: typ}, nil
 }
 
 // StateKV returns (creating it when missing) the KV bucket of (tenant, typ) in the internal state account.
@@ -263,10 +293,10 @@ func (b *Broker) StateKV(ctx context.Context, tenant string, typ wire.Type) (jet
 	return kv, nil
 }
 
-// accountOf returns the configured keys of (tenant, typ); tenant is ignored for the state account.
-func accountOf(cfg *config.Config, tenant string, typ wire.Type) *config.AccountKeys {
+// accountOf returns the current keys of the account that want names; the tenant is ignored for the state account.
+func accountOf(cfg *config.Config, want Account) *config.AccountKeys {
 	for _, a := range Accounts(cfg) {
-		if a.Type == typ && (typ == natsauth.State || a.Tenant == tenant) {
+		if a.Type == want.Type && a.Channel == want.Channel && (want.Type == natsauth.State || a.Tenant == want.Tenant) {
 			return a.Keys
 		}
 	}

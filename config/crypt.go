@@ -109,7 +109,8 @@ func secretNodesOf(n *yaml.Node, path string, isSecret func(key string) bool, ou
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := joinPath(path, k.Value)
-			if isSecret(k.Value) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
+			// auth.header values are secrets whatever their names (see isHeaderMap).
+			if (isSecret(k.Value) || isHeaderMap(path)) && v.Kind == yaml.ScalarNode && !isNull(v) && v.Value != "" {
 				out = append(out, secretNode{p, v})
 				continue
 			}
@@ -122,6 +123,10 @@ func secretNodesOf(n *yaml.Node, path string, isSecret func(key string) bool, ou
 	}
 	return out
 }
+
+// isHeaderMap reports whether path is an auth.header map (hr.<tenant>.auth.header): its values are API keys and
+// tokens under names of the operator's choosing, so every value there is a secret.
+func isHeaderMap(path string) bool { return strings.HasSuffix(path, ".auth.header") }
 
 func hasSecretNodes(root *yaml.Node) bool { return len(secretNodes(root, "", nil)) > 0 }
 

@@ -94,6 +94,16 @@ func (c *Config) Secrets() []Secret {
 var secretType = reflect.TypeFor[Secret]()
 
 func registerSecrets(c *Config) {
+	// auth.header values are secrets (encrypted at rest, see isHeaderMap) kept as plain strings for the HTTP client.
+	for _, tenants := range []map[string]*Tenant{c.Entra, c.HR} {
+		for _, t := range tenants {
+			if t != nil {
+				for _, v := range t.Auth.Header {
+					RegisterSecret(v)
+				}
+			}
+		}
+	}
 	for _, s := range c.Secrets() {
 		RegisterSecret(string(s))
 	}

@@ -107,10 +107,11 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(reconnectWait),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil && !LogIfRefused(s.log, err, s.cfg.NATS.JWT) {
 				s.log.Warn("gateway: disconnected from the broker; reconnecting", "err", err)
 			}
 		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { LogIfRefused(s.log, err, s.cfg.NATS.JWT) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			s.log.Info("gateway: reconnected to the broker", "url", nc.ConnectedUrlRedacted())
 		}),
@@ -119,7 +120,9 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				s.denied.Store(&err)
 			}
-			s.log.Warn("gateway: broker reported an error", "err", err)
+			if !LogIfRefused(s.log, err, s.cfg.NATS.JWT) {
+				s.log.Warn("gateway: broker reported an error", "err", err)
+			}
 		}),
 	}
 	if ca := s.g.Config.CAFile(); ca != "" {
@@ -127,6 +130,7 @@ func (s *subscriber) connect() (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(strings.Join(s.g.Config.Scimgateway.Stream.BaseURLs, ","), opts...)
 	if err != nil {
+		LogIfRefused(s.log, err, s.cfg.NATS.JWT)
 		return nil, fmt.Errorf("connect %v: %w", s.g.Config.Scimgateway.Stream.BaseURLs, err)
 	}
 	return nc, nil

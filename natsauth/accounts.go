@@ -81,6 +81,14 @@ func NewAccount(op config.Operator, tenant string, typ wire.Type) (*config.Accou
 	}
 	keys := &config.AccountKeys{Secret: config.Secret(aseed), Signing: map[string]config.Secret{}}
 	for _, r := range roles {
+		if r == GWSub {
+			seed, err := addPlainSigner(ac)
+			if err != nil {
+				return nil, err
+			}
+			keys.Signing[r.ConfigKey()] = config.Secret(seed)
+			continue
+		}
 		seed, err := addSigner(ac, r, template(tenant, typ, r))
 		if err != nil {
 			return nil, err
@@ -107,6 +115,19 @@ func addSigner(ac *jwt.AccountClaims, r Role, tmpl jwt.UserPermissionLimits) (st
 	s.Template = tmpl
 	s.Description = fmt.Sprintf("%s of %s", r, ac.Name)
 	ac.SigningKeys.AddScopedSigner(s)
+	return string(seed), nil
+}
+
+// addPlainSigner adds an unscoped signing key to ac (its users carry their own permissions; see
+// responderPermissions) and returns its seed.
+func addPlainSigner(ac *jwt.AccountClaims) (string, error) {
+	kp, err := nkeys.CreateAccount()
+	if err != nil {
+		return "", fmt.Errorf("nats account %s: signing key %s: %w", ac.Name, GWSub, err)
+	}
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	ac.SigningKeys.Add(pub)
 	return string(seed), nil
 }
 
@@ -168,11 +189,17 @@ func Rotate(op config.Operator, acc *config.AccountKeys, r Role) (*config.Accoun
 	oldPub, _ := okp.PublicKey()
 	scope, ok := ac.SigningKeys.GetScope(oldPub)
 	us, isUser := scope.(*jwt.UserScope)
-	if !ok || !isUser {
-		return nil, fmt.Errorf("rotate %s: account %s: signing.%s is not a scoped signing key of the account JWT", r, ac.Name, r.ConfigKey())
+	var seed string
+	switch {
+	case ok && isUser:
+		ac.SigningKeys.Remove(oldPub)
+		seed, err = addSigner(ac, r, us.Template)
+	case ok && scope == nil && r == GWSub:
+		ac.SigningKeys.Remove(oldPub)
+		seed, err = addPlainSigner(ac)
+	default:
+		return nil, fmt.Errorf("rotate %s: account %s: signing.%s is not a signing key of the account JWT", r, ac.Name, r.ConfigKey())
 	}
-	ac.SigningKeys.Remove(oldPub)
-	seed, err := addSigner(ac, r, us.Template)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ExportOptions are the file locations written into an exported nats-server configuration.
@@ -47,17 +46,10 @@ func ServerConfig(cfg *config.Config, o ExportOptions) (string, error) {
 		names[ac.Subject] = ac.Name
 		return nil
 	}
-	if err := add("state", auth.State); err != nil {
-		return "", err
-	}
-	for t, ta := range auth.Account {
-		if ta == nil {
-			continue
-		}
-		for typ, a := range map[wire.Type]*config.AccountKeys{wire.Entra: ta.Entra, wire.HR: ta.HR, wire.GW: ta.GW} {
-			if err := add(AccountName(t, typ), a); err != nil {
-				return "", err
-			}
+	// The same list the embedded broker serves, channel accounts included.
+	for _, a := range Accounts(cfg) {
+		if err := add(a.Name(), a.Keys); err != nil {
+			return "", err
 		}
 	}
 	q := strconv.Quote

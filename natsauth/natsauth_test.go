@@ -188,7 +188,7 @@ func TestIssueSubscriberByTenant(t *testing.T) {
 	cfg.Nats.Server.Auth.Operator = op
 	hr, _ := natsauth.NewAccount(op, "acme", wire.HR)
 	cfg.Nats.Server.Auth.Account = map[string]*config.TenantAccounts{"acme": {HR: hr}}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "durable_plugin-loki_undefined", 0)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "HR.SF", "durable_plugin-loki_undefined", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestIssueSubscriberByTenant(t *testing.T) {
 	if uc.IssuerAccount != ac.Subject || uc.Name != "durable_plugin-loki_undefined" || uc.Expires != 0 {
 		t.Fatalf("subscriber claims %+v", uc)
 	}
-	if _, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, "", 0); err == nil || !strings.Contains(err.Error(), "bootstrap -entra acme") {
+	if _, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, "ENTRA.APP1", "", 0); err == nil || !strings.Contains(err.Error(), "bootstrap -entra acme") {
 		t.Fatalf("missing account: %v", err)
 	}
 }

@@ -94,6 +94,19 @@ func AccountTypes(r Role) []wire.Type {
 	return nil
 }
 
+// ReadOnlyPrefix starts the subject of read-only GW requests: GW.$RO.<channel>. A gw_pub user bound to it may send
+// only there, and responders of GW.<channel> execute nothing but reads from it.
+const ReadOnlyPrefix = "GW.$RO."
+
+// gwInboxRoot starts the reply subjects of the bundled GW publisher: GWInbox.
+const gwInboxRoot = "_GW_INBOX"
+
+// GWInbox is the reply prefix of the bundled publisher sending on GW subject subject ("GW.APPX" →
+// "_GW_INBOX.APPX"): only publisher credentials of that subject may subscribe to it.
+func GWInbox(subject string) string {
+	return gwInboxRoot + "." + strings.TrimPrefix(subject, "GW.")
+}
+
 // PublisherInbox is the reply prefix of SCIM Stream's own connections. Subscribers may only subscribe to _INBOX.>,
 // so they cannot read the publisher's acknowledgements and API replies.
 const PublisherInbox = "_PUB_INBOX"
@@ -136,12 +149,12 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add("$JS.ACK." + d + ".>")
 		p.Sub.Allow.Add("_INBOX.>")
 	case r == GWPub:
+		// A read-only publisher is bound to GW.$RO.<channel> (name "$RO.<channel>"), which responders execute
+		// reads only on: the limit holds at the broker, whatever the credential holder sends. _INBOX.> is the
+		// Node gateway's reply prefix; the bundled publisher takes its replies on GWInbox(<subject>) instead, which
+		// a publisher credential of another channel may not subscribe to.
 		p.Pub.Allow.Add("GW.{{name()}}")
-		p.Sub.Allow.Add("_INBOX.>")
-	case r == GWSub:
-		// No publish permission but replies: allow_responses lets it answer each request once.
-		p.Sub.Allow.Add("GW.{{name()}}")
-		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1}
+		p.Sub.Allow.Add("_INBOX.>", gwInboxRoot+".{{name()}}.>")
 	}
 	return s.Template
 }
@@ -162,4 +175,18 @@ func withHubDomain(subjects ...string) []string {
 		}
 	}
 	return out
+}
+
+// responderPermissions are a gw_sub user's permissions for the GW channel name (">" for every channel). NATS
+// templates cannot express a queue permission ("subject queue" is not a valid subject once expanded), so gw_sub
+// is an unscoped signing key and Issue writes these into each responder's JWT.
+//
+// Queue subscriptions only, in the queue group named like the subject (the bundled responder's): a responder
+// credential cannot take a copy of every request outside the group, nor answer another channel. No publish
+// permission but replies: allow_responses lets it answer each request once.
+func responderPermissions(name string) jwt.Permissions {
+	var p jwt.Permissions
+	p.Sub.Allow.Add("GW."+name+" GW."+name, ReadOnlyPrefix+name+" GW."+name)
+	p.Resp = &jwt.ResponsePermission{MaxMsgs: 1}
+	return p
 }

@@ -79,8 +79,13 @@ func Issue(acc *config.AccountKeys, r Role, o IssueOptions) (User, error) {
 	upub, _ := ukp.PublicKey()
 	useed, _ := ukp.Seed()
 	uc := jwt.NewUserClaims(upub)
-	// A scoped signer's users carry no permissions or limits of their own: the role's template applies.
+	// A scoped signer's users carry no permissions or limits of their own: the role's template applies. The
+	// responder's signing key is not scoped: its permissions are written here (see responderPermissions).
 	uc.UserPermissionLimits = jwt.UserPermissionLimits{}
+	if r == GWSub {
+		uc.UserPermissionLimits = jwt.NewUserClaims(upub).UserPermissionLimits // no limits: subs, data, payload
+		uc.Permissions = responderPermissions(name)
+	}
 	uc.Name = name
 	uc.IssuerAccount = ac.Subject
 	if o.Expires > 0 {
@@ -111,6 +116,9 @@ func boundName(r Role, name string) (string, error) {
 		ch, ok := strings.CutPrefix(name, "GW.")
 		if !ok || ch == "" || strings.ContainsAny(ch, " \t") {
 			return "", fmt.Errorf("subject %q: a gateway subject is GW.<channel>, e.g. GW.APPX", name)
+		}
+		if strings.HasPrefix(name, ReadOnlyPrefix) && (r == GWSub || strings.ContainsAny(name[len(ReadOnlyPrefix):], "*>") || len(name) == len(ReadOnlyPrefix)) {
+			return "", fmt.Errorf("subject %q: %s<channel> is for read-only gw_pub users of one channel; a responder is bound to GW.<channel> and answers both", name, ReadOnlyPrefix)
 		}
 		return ch, nil
 	case Pub:
@@ -167,12 +175,17 @@ func TenantAccount(cfg *config.Config, tenant string, typ wire.Type) (*config.Ac
 	return a, nil
 }
 
-// IssueSubscriber issues a subscriber of (tenant, typ): for ENTRA/HR a pull subscriber bound to durable ("" = any
-// durable), for GW a responder bound to the GW subject given as durable ("" = every GW subject).
-func IssueSubscriber(cfg *config.Config, tenant string, typ wire.Type, durable string, expires time.Duration) (User, error) {
-	a, err := TenantAccount(cfg, tenant, typ)
+// IssueSubscriber issues a subscriber of subject (ENTRA.APP1, HR.SF, or GW.APPX for a responder) in tenant: a
+// user of the channel's account (see SubscriberAccount), for ENTRA/HR a pull subscriber bound to durable ("" =
+// any durable), for GW a responder bound to the subject.
+func IssueSubscriber(cfg *config.Config, tenant string, typ wire.Type, subject, durable string, expires time.Duration) (User, error) {
+	a, err := SubscriberAccount(cfg, tenant, typ, subject)
 	if err != nil {
 		return User{}, err
 	}
-	return Issue(a, SubscriberRole(typ), IssueOptions{Name: durable, Expires: expires})
+	name := durable
+	if typ == wire.GW {
+		name = subject
+	}
+	return Issue(a.Keys, SubscriberRole(typ), IssueOptions{Name: name, Expires: expires})
 }

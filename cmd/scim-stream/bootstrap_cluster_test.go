@@ -57,7 +57,7 @@ func TestBootstrapClusterNodes(t *testing.T) {
 		c.Routes[1] != "nats-route://scim-stream-1.scim-stream-hl:9014" {
 		t.Fatalf("cluster %+v", c)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "d", 0)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "HR.SF", "d", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

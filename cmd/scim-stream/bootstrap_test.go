@@ -203,7 +203,7 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		t.Fatalf("nats.server.hosts %v", cfg.Nats.Server.Hosts)
 	}
 	b := startBroker(t, path, cfg)
-	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, "d", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.Entra, anyChannel(cfg, "acme", wire.Entra), "d", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,4 +222,12 @@ func TestBootstrapAddsHostToCertificate(t *testing.T) {
 		nats.Secure(&tls.Config{RootCAs: pool, ServerName: "gw3.example.com", MinVersion: tls.VersionTLS12}), nats.MaxReconnects(0)); err == nil {
 		t.Fatal("control: a name the certificate lacks verified")
 	}
+}
+
+// anyChannel is a subject of the first configured channel of (tenant, typ), or <typ>.> when there is none.
+func anyChannel(cfg *config.Config, tenant string, typ wire.Type) string {
+	if chans := natsauth.Channels(cfg, tenant, typ); len(chans) > 0 {
+		return wire.Subject(typ, chans[0])
+	}
+	return wire.Subject(typ, ">")
 }

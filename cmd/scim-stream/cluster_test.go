@@ -171,7 +171,7 @@ func startClusterSubscriber(t *testing.T, cfgPath, ca string, urls []string) *cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, "ha", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, "HR.SF", "ha", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -679,7 +679,7 @@ func startClusterGateway(t *testing.T, bin, work, cfgPath, ca string, urls []str
 		t.Fatal(err)
 	}
 	durable := wire.DurableName("hagw", "undefined")
-	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, "HR.SF", durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,11 +112,13 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("%s:\n%s", *cfgPath, maskedErr(err)))
 	}
-	acc, err := tenantAccount(cfg, *tenant, typ)
+	// ENTRA/HR: the channel's own account (each channel is a NATS account, so that no subscriber can reach
+	// another channel's messages); GW: the tenant's GW account, the subject bound by permissions.
+	acc, err := natsauth.SubscriberAccount(cfg, *tenant, typ, *subject)
 	if err != nil {
 		return fail(err)
 	}
-	u, err := natsauth.Issue(acc, role, natsauth.IssueOptions{Name: name, Expires: *expires})
+	u, err := natsauth.Issue(acc.Keys, role, natsauth.IssueOptions{Name: name, Expires: *expires})
 	if err != nil {
 		return fail(err)
 	}
@@ -152,7 +154,7 @@ func runCreds(args []string, stdout, stderr io.Writer) int {
 	if typ == wire.GW {
 		bound = *subject
 	}
-	fmt.Fprintf(stderr, "issued %s user %s of tenant %s (bound to %s", role, u.PublicKey, *tenant, bound)
+	fmt.Fprintf(stderr, "issued %s user %s of account %s (bound to %s", role, u.PublicKey, acc.Name(), bound)
 	if *expires > 0 {
 		fmt.Fprintf(stderr, ", expires %s", time.Now().Add(*expires).UTC().Format(time.DateOnly))
 	}

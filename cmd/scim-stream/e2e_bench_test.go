@@ -72,7 +72,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 	ca := filepath.Join(config.CertsDir(cfgPath), config.DefaultCAFile)
 
 	// The gateway's configuration: the store, one entity on HR.SF.
-	gwUser, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, wire.DurableName("gateway", "sf"), 0)
+	gwUser, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, "HR.SF", wire.DurableName("gateway", "sf"), 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func BenchmarkEndToEndHR(b *testing.B) {
 // watchConsumer is a pull consumer on subject with a subscriber's creds for durable; create makes it (deliver
 // all), otherwise it waits until its owner (the gateway) has made it.
 func watchConsumer(b *testing.B, cfg *config.Config, url, ca, subject, durable string, create bool) jetstream.Consumer {
-	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, wire.HR, subject, durable, time.Hour)
 	if err != nil {
 		b.Fatal(err)
 	}

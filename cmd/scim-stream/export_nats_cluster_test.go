@@ -129,7 +129,7 @@ func TestExportNatsClusterOnStockServers(t *testing.T) {
 	if err != nil || s.CachedInfo().Config.Replicas != 3 {
 		t.Fatalf("stream on the exported cluster: %v", err)
 	}
-	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "ext", time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, "acme", wire.HR, "HR.SF", "ext", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -120,12 +120,12 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 	var metrics string
 	waitFor(t, "the acknowledgement in the consumer metrics", 10*time.Second, func() bool {
 		_, metrics = httpGet(t, base+"/metrics")
-		return strings.Contains(metrics, `scimstream_consumer_ack_pending_messages{account="mycompany/HR",consumer="behind",stream="mycompany"} 0`)
+		return strings.Contains(metrics, `scimstream_consumer_ack_pending_messages{account="mycompany/HR/SF",consumer="behind",stream="mycompany"} 0`)
 	})
 	for _, want := range []string{
-		`scimstream_stream_messages{account="mycompany/HR",stream="mycompany"} 3`,
-		`scimstream_consumer_pending_messages{account="mycompany/HR",consumer="behind",stream="mycompany"} 2`,
-		`scimstream_consumer_ack_floor_sequence{account="mycompany/HR",consumer="behind",stream="mycompany"} 1`,
+		`scimstream_stream_messages{account="mycompany/HR/SF",stream="mycompany"} 3`,
+		`scimstream_consumer_pending_messages{account="mycompany/HR/SF",consumer="behind",stream="mycompany"} 2`,
+		`scimstream_consumer_ack_floor_sequence{account="mycompany/HR/SF",consumer="behind",stream="mycompany"} 1`,
 		`scimstream_collections_total{tenant="mycompany",type="HR"} 1`,
 		`scimstream_tenant_running{tenant="mycompany",type="HR"} 1`,
 		`scimstream_nats_connection_up{account="mycompany/HR"} 1`,
@@ -135,7 +135,7 @@ func TestRunHealthMetricsAndPromlint(t *testing.T) {
 			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(metrics, "scimstream_"))
 		}
 	}
-	if !regexp.MustCompile(`scimstream_consumer_last_ack_timestamp_seconds\{account="mycompany/HR",consumer="behind",stream="mycompany"\} 1\.[0-9e+]+`).MatchString(metrics) {
+	if !regexp.MustCompile(`scimstream_consumer_last_ack_timestamp_seconds\{account="mycompany/HR/SF",consumer="behind",stream="mycompany"\} 1\.[0-9e+]+`).MatchString(metrics) {
 		t.Errorf("no last-ack time for the durable:\n%s", grepLines(metrics, "last_ack"))
 	}
 	lintMetrics(t, metrics)
@@ -344,7 +344,7 @@ scimstream_nats_connection_up{account="acme/HR"} 0
 	body, _ := json.MarshalIndent(rep, "", "  ")
 	t.Logf("external server down:\n%s", body)
 	waitFor(t, "the loss logged", 10*time.Second, func() bool {
-		return strings.Count(logBuf.String(), "NATS connection lost") == 2 // acme/HR and STATE
+		return strings.Count(logBuf.String(), "NATS connection lost") == 3 // acme/HR, its channel account acme/HR/SF and STATE
 	})
 
 	start()

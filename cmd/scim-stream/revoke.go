@@ -88,6 +88,12 @@ func runRevoke(args []string, stdout, stderr io.Writer) int {
 		}
 		changes = append(changes, config.Change{Path: []string{"nats", "server", "auth", "account", *tenant, typ.Key(), "jwt"}, Value: out.JWT})
 		jwts = append(jwts, out.JWT)
+		// Its channel accounts copy its revocations.
+		chJWTs, err := channelJWTs(cfg, out, *tenant, typ)
+		if err != nil {
+			return fail(err)
+		}
+		jwts = append(jwts, chJWTs...)
 	}
 	if len(changes) == 0 {
 		return fail(fmt.Errorf("tenant %q has no accounts: run scim-stream bootstrap", *tenant))
@@ -98,4 +104,18 @@ func runRevoke(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "revoked user %s in %d account(s) of tenant %s\n", *user, len(jwts), *tenant)
 	pushAccounts(*cfgPath, cfg, *tenant, jwts, stderr)
 	return 0
+}
+
+// channelJWTs are the JWTs of the channel accounts of (tenant, typ) derived from parent, the changed (tenant, typ)
+// account, for pushing to a running server along with it.
+func channelJWTs(cfg *config.Config, parent *config.AccountKeys, tenant string, typ wire.Type) ([]string, error) {
+	var out []string
+	for _, ch := range natsauth.Channels(cfg, tenant, typ) {
+		a, err := natsauth.ChannelAccount(cfg.Nats.Server.Auth.Operator, parent, tenant, typ, ch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.JWT)
+	}
+	return out, nil
 }

@@ -55,6 +55,12 @@ func runRotate(args []string, stdout, stderr io.Writer) int {
 			config.Change{Path: append(append([]string{}, base...), "jwt"), Value: out.JWT},
 			config.Change{Path: append(append([]string{}, base...), "signing", role.ConfigKey()), Value: out.Signing[role.ConfigKey()].Reveal()})
 		jwts = append(jwts, out.JWT)
+		// Its channel accounts' signing keys derive from this one: they rotate with it.
+		chJWTs, err := channelJWTs(cfg, out, *tenant, typ)
+		if err != nil {
+			return fail(err)
+		}
+		jwts = append(jwts, chJWTs...)
 		if home == nil {
 			home = out
 		}

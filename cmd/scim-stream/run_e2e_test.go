@@ -158,7 +158,7 @@ func subscribe(t *testing.T, cfgPath, url, ca, subject, durable string) *subscri
 		t.Fatal(err)
 	}
 	typ, _ := wire.TypeOf(subject)
-	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, typ, durable, time.Hour)
+	u, err := natsauth.IssueSubscriber(cfg, demo.Tenant, typ, subject, durable, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -157,7 +157,7 @@ func TestRelayWireShapes(t *testing.T) {
 	seen := make(chan *nats.Msg, 1)
 	nc := w.responderConn()
 	// A Node-style responder: status omitted (200), body as a JSON string.
-	nodeSub, err := nc.QueueSubscribe(gwSubject, "q", func(m *nats.Msg) {
+	nodeSub, err := nc.QueueSubscribe(gwSubject, gwSubject, func(m *nats.Msg) {
 		seen <- m
 		m.Respond([]byte(`{"headers":{"Content-Type":"application/scim+json"},"body":"{\"Resources\":[],\"totalResults\":0}"}`))
 	})
@@ -196,7 +196,7 @@ func TestRelayWireShapes(t *testing.T) {
 	}
 	if p.Ctx.Request.Method != "POST" || p.Ctx.Request.URL != "/Users?attributes=userName" || p.Ctx.Request.Body["userName"] != "bjensen" ||
 		p.Ctx.RouteObj.Handle != "users" || p.Ctx.RouteObj.BaseEntity != "undefined" || p.BaseEntity != "undefined" ||
-		p.Ctx.Query["attributes"] != "userName" || p.Ctx.Path != "/Users" || p.Ctx.Request.Headers["authorization"] == nil {
+		p.Ctx.Query["attributes"] != "userName" || p.Ctx.Path != "/Users" || p.Ctx.Request.Headers["authorization"] != nil {
 		t.Fatalf("payload shape: %s", m.Data)
 	}
 

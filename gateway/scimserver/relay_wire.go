@@ -1,13 +1,6 @@
 package scimserver
 
-import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-)
+import "encoding/json"
 
 // The GW request-reply wire format is the Node SCIM Gateway's (package wire, "Gateway request-reply"), so that a Node
 // publisher can use our responder and ours a Node responder.
@@ -29,7 +22,8 @@ type relayHTTP struct {
 	Method string `json:"method"`
 	// URL is the path and query as the client sent them (with the /<baseEntity> prefix).
 	URL string `json:"url"`
-	// Headers have lower-case names; authorization is encrypted (authorizationKey).
+	// Headers have lower-case names. Our publisher relays no credential (authorization, cookies); a Node
+	// publisher's authorization (sealed with a key from the Msg-Id) is ignored.
 	Headers map[string]any `json:"headers"`
 	// Body is the parsed JSON body, or the raw text when it is not JSON.
 	Body any `json:"body,omitempty"`
@@ -54,29 +48,3 @@ type relayReply struct {
 
 // undefinedEntity is the Node gateway's name for "no baseEntity".
 const undefinedEntity = "undefined"
-
-// sealAuthorization encrypts the client's Authorization header for the relayed request with AES-256-GCM under
-// a key derived from the Msg-Id, as the Node gateway does not forward it in clear. Anyone who sees the message
-// sees the Msg-Id, so this keeps the credential out of logs and casual inspection only: the GW account (who
-// may publish and subscribe GW.<channel>) is the security boundary, and our responder never needs the header
-// because the publisher has already authenticated the client.
-func sealAuthorization(msgID, authorization string) (string, error) {
-	gcm, err := authorizationAEAD(msgID)
-	if err != nil {
-		return "", err
-	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", err
-	}
-	return base64.StdEncoding.EncodeToString(gcm.Seal(nonce, nonce, []byte(authorization), nil)), nil
-}
-
-func authorizationAEAD(msgID string) (cipher.AEAD, error) {
-	key := sha256.Sum256([]byte("scim-stream gw authorization\x00" + msgID))
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(block)
-}

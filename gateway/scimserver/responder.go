@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -27,6 +28,9 @@ type ResponderOptions struct {
 	// Timeout bounds one execution (default 60 s, longer than a publisher's default wait).
 	Timeout time.Duration
 	Log     *slog.Logger
+	// BaseEntity, when set, is the only base entity requests may target ("undefined": none): the entity whose
+	// configuration names this GW subject. A publisher credential bound to the subject reaches nothing else.
+	BaseEntity string
 }
 
 // Responder answers GW requests: a queue subscription on the entity's GW.<channel> subject whose requests are
@@ -34,12 +38,14 @@ type ResponderOptions struct {
 // with the Node gateway's reply shape. Unlike the Node subscriber it has no request limit and never leaves a
 // request unanswered: a request it cannot read gets an error reply.
 type Responder struct {
-	nc   *nats.Conn
-	sub  *nats.Subscription
-	h    http.Handler
-	opts ResponderOptions
-	sem  chan struct{}
-	wg   sync.WaitGroup
+	nc  *nats.Conn
+	sub *nats.Subscription
+	// roSub is the subscription to GW.$RO.<channel> (read-only requests), nil for a wildcard subject.
+	roSub *nats.Subscription
+	h     http.Handler
+	opts  ResponderOptions
+	sem   chan struct{}
+	wg    sync.WaitGroup
 }
 
 // NewResponder subscribes to subject on nc and serves requests with h.
@@ -68,7 +74,25 @@ func NewResponder(nc *nats.Conn, subject string, h http.Handler, opts ResponderO
 		return nil, fmt.Errorf("responder %s: %w", subject, err)
 	}
 	r.sub = sub
+	// Read-only publishers may only send to GW.$RO.<channel> (broker permissions): answer there too, in the same
+	// queue group, reads only. A wildcard subject (GW.>) already covers it.
+	if !strings.ContainsAny(subject, "*>") {
+		ro := natsauth.ReadOnlyPrefix + strings.TrimPrefix(subject, "GW.")
+		if r.roSub, err = nc.QueueSubscribe(ro, opts.Queue, r.onMsg); err == nil {
+			err = r.roSub.SetPendingLimits(-1, -1)
+		}
+		if err != nil {
+			sub.Unsubscribe()
+			return nil, fmt.Errorf("responder %s: subscribe %s: %w", subject, ro, err)
+		}
+	}
 	return r, nil
+}
+
+// isRead is a request a read-only credential may make: GET, HEAD, or a POST …/.search.
+func isRead(method, path string) bool {
+	return method == http.MethodGet || method == http.MethodHead ||
+		(method == http.MethodPost && strings.HasSuffix(path, "/.search"))
 }
 
 func (r *Responder) onMsg(m *nats.Msg) {
@@ -158,6 +182,23 @@ func (r *Responder) execute(m *nats.Msg) relayReply {
 			u.RawPath = ""
 		}
 	}
+	// Limits the subject carries hold whatever the payload says: the broker let the publisher send only there.
+	if strings.HasPrefix(m.Subject, natsauth.ReadOnlyPrefix) && !isRead(method, u.Path) {
+		r.opts.Log.Warn("responder: refused a change sent on a read-only subject", "subject", m.Subject, "msgId", msgID, "method", method)
+		return relayReply{Status: http.StatusForbidden, Headers: map[string]string{"Content-Type": contentTypeSCIM},
+			Body: scimErrorString(http.StatusForbidden, "the publisher of this request is read-only")}
+	}
+	if want := r.opts.BaseEntity; want != "" {
+		got := undefinedEntity
+		if rt, err := parseRoute(u.EscapedPath()); err == nil && rt.baseEntity != "" {
+			got = rt.baseEntity
+		}
+		if got != want {
+			r.opts.Log.Warn("responder: refused a request for another base entity", "subject", m.Subject, "msgId", msgID, "baseEntity", got, "allowed", want)
+			return relayReply{Status: http.StatusForbidden, Headers: map[string]string{"Content-Type": contentTypeSCIM},
+				Body: scimErrorString(http.StatusForbidden, "this subject serves base entity "+want+" only")}
+		}
+	}
 	var body []byte
 	switch b := hr.Body.(type) {
 	case nil:
@@ -211,6 +252,9 @@ func (r *Responder) execute(m *nats.Msg) relayReply {
 // Stop stops taking requests and waits until those taken are answered or ctx ends: the other responders of
 // the queue group take the rest, so a rolling restart loses nothing.
 func (r *Responder) Stop(ctx context.Context) error {
+	if r.roSub != nil {
+		_ = r.roSub.Drain()
+	}
 	if err := r.sub.Drain(); err != nil && r.sub.IsValid() {
 		return fmt.Errorf("responder %s: drain: %w", r.sub.Subject, err)
 	}
@@ -229,4 +273,10 @@ func (r *Responder) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// scimErrorString is a SCIM error as the reply body (a JSON string holding the SCIM JSON).
+func scimErrorString(status int, detail string) json.RawMessage {
+	b, _ := json.Marshal(string(errorBody(status, "", detail)))
+	return b
 }

@@ -40,7 +40,14 @@ type ServerOptions struct {
 	// group keeps its app role id across runs and machines.
 	Tenant string
 	Log    *slog.Logger
+	// MaxInFlight bounds the requests served at once (default DefaultMaxInFlight); beyond it a request gets 429
+	// with Retry-After at once instead of queueing memory and time. Negative: no bound.
+	MaxInFlight int
 }
+
+// DefaultMaxInFlight is ServerOptions.MaxInFlight when 0: enough to keep an endpoint busy, few enough that
+// requests in work cannot hold more than a few hundred MB.
+const DefaultMaxInFlight = 64
 
 // DefaultMaxBodyBytes is the request body limit when ServerOptions.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 1 << 20
@@ -58,6 +65,9 @@ func (o *ServerOptions) defaults() {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 }
 
 // Server is the SCIM 2.0 service provider over an Endpoint (RFC 7643/7644).
@@ -65,6 +75,7 @@ type Server struct {
 	ep    endpoint.Endpoint
 	opts  ServerOptions
 	front *front
+	slots *inFlight
 }
 
 // NewServer returns the SCIM 2.0 HTTP handler over ep: /Users, /Groups (list with filter, paging, attributes,
@@ -72,10 +83,14 @@ type Server struct {
 // and /ping, each also under /<baseEntity>/ for the endpoints in opts.Entities.
 func NewServer(ep endpoint.Endpoint, opts ServerOptions) *Server {
 	opts.defaults()
-	return &Server{ep: ep, opts: opts, front: newFront(&opts)}
+	return &Server{ep: ep, opts: opts, front: newFront(&opts), slots: newInFlight(opts.MaxInFlight)}
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.slots.acquire(w, s.opts.Log) {
+		return
+	}
+	defer s.slots.release()
 	rt, id, ok := s.front.admit(w, r)
 	if !ok {
 		return

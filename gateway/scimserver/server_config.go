@@ -32,6 +32,8 @@ type ServerConfig struct {
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 	// LocalhostOnly listens on the loopback interface only (the Node gateway's localhostonly).
 	LocalhostOnly bool `yaml:"localhostonly"`
+	// MaxInFlight bounds the requests in work at once; beyond it 429 with Retry-After. Default 64; -1 no bound.
+	MaxInFlight int `yaml:"maxInFlight"`
 }
 
 // ListenAddr is the address the SCIM server listens on for port: every interface, or loopback only.
@@ -157,7 +159,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // Options turns the configuration into ServerOptions (the endpoint and entities are the caller's).
 func (sc ServerConfig) Options(tenant string, log *slog.Logger) ServerOptions {
-	o := ServerOptions{Auth: sc.Auth, MaxBodyBytes: sc.MaxBodyBytes, Tenant: tenant, Log: log}
+	o := ServerOptions{Auth: sc.Auth, MaxBodyBytes: sc.MaxBodyBytes, Tenant: tenant, Log: log, MaxInFlight: sc.MaxInFlight}
 	for _, s := range sc.IPAllowList {
 		if p, err := parsePrefix(s); err == nil {
 			o.IPAllowList = append(o.IPAllowList, p)

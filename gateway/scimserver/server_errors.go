@@ -3,8 +3,10 @@ package scimserver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/scim-stream/scim-stream/gateway/endpoint"
 	"github.com/scim-stream/scim-stream/scim"
@@ -34,6 +36,14 @@ func newError(status int, scimType, detail string) *scimError {
 }
 
 func errorBody(status int, scimType, detail string) []byte {
+	// A detail may quote what the client sent (a filter, a value): never echo more than a line of it.
+	if len(detail) > maxErrorDetail {
+		cut := maxErrorDetail
+		for cut > 0 && !utf8.RuneStart(detail[cut]) {
+			cut--
+		}
+		detail = detail[:cut] + fmt.Sprintf("… (%d bytes cut)", len(detail)-cut)
+	}
 	body := map[string]any{"schemas": []string{schemaError}, "status": strconv.Itoa(status), "detail": detail}
 	if scimType != "" {
 		body["scimType"] = scimType
@@ -41,6 +51,9 @@ func errorBody(status int, scimType, detail string) []byte {
 	b, _ := json.Marshal(body)
 	return b
 }
+
+// maxErrorDetail bounds an error detail in bytes.
+const maxErrorDetail = 300
 
 func writeError(w http.ResponseWriter, status int, scimType, detail string) {
 	w.Header().Set("Content-Type", contentTypeSCIM)

@@ -56,6 +56,11 @@ func (h *request) list(q url.Values) error {
 		return err
 	}
 
+	if rawFilter == "" && sortBy == "" && h.isUsers() {
+		if pager, ok := h.ep.(UserPager); ok {
+			return h.listPage(pager, startIndex, count, proj)
+		}
+	}
 	all, err := h.fetch(flt, rawFilter)
 	if err != nil {
 		return err
@@ -107,19 +112,26 @@ func (h *request) list(q url.Values) error {
 }
 
 // fetch asks the endpoint for candidates; an equality test on userName (Entra's lookup before every create) is
-// a single FindUser.
+// a single FindUser, one on id a single GetUser: an indexed filter never reads the whole endpoint.
 func (h *request) fetch(flt scim.Filter, raw string) ([]map[string]any, error) {
 	var out []map[string]any
 	if h.isUsers() {
-		if attr, value, ok := flt.EqualityTest(); ok && strings.EqualFold(attr, "userName") {
-			u, err := h.ep.FindUser(h.ctx, value)
+		if attr, value, ok := flt.EqualityTest(); ok && (strings.EqualFold(attr, "userName") || strings.EqualFold(attr, "id")) {
+			find := h.ep.FindUser
+			if strings.EqualFold(attr, "id") {
+				find = h.ep.GetUser
+			}
+			u, err := find(h.ctx, value)
 			if errors.Is(err, endpoint.ErrNotFound) {
 				return nil, nil
 			}
-			if err != nil {
+			if err == nil {
+				return []map[string]any{u}, nil
+			}
+			// An id the endpoint cannot even parse (an LDAP GUID) is not an error of the list: narrow by listing.
+			if !strings.EqualFold(attr, "id") {
 				return nil, err
 			}
-			return []map[string]any{u}, nil
 		}
 		users, err := h.ep.ListUsers(h.ctx, raw)
 		if err != nil {

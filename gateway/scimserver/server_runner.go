@@ -15,6 +15,7 @@ import (
 
 	"github.com/scim-stream/scim-stream/gateway"
 	"github.com/scim-stream/scim-stream/gateway/endpoint"
+	"github.com/scim-stream/scim-stream/natsauth"
 	"github.com/scim-stream/scim-stream/wire"
 )
 
@@ -62,7 +63,7 @@ func Run(ctx context.Context, g *gateway.Gateway) error {
 			}
 			conns = append(conns, nc)
 			g.TrackConn(name+" responder", nc)
-			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log})
+			r, err := NewResponder(nc, e.NATS.Subject, server, ResponderOptions{Log: log, BaseEntity: name})
 			if err != nil {
 				return fmt.Errorf("scimgateway.stream.subscriber.entity.%s: %w", name, err)
 			}
@@ -182,19 +183,28 @@ func connectEntity(cfg *gateway.Config, role, entity string, e gateway.Entity, l
 		nats.RetryOnFailedConnect(true),
 		nats.ReconnectWait(2 * time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
+			if err != nil && !gateway.LogIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) {
 				log.Warn("gateway: disconnected from the broker; reconnecting", "entity", entity, "role", role, "err", err)
 			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			gateway.LogIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("gateway: reconnected to the broker", "entity", entity, "role", role, "url", nc.ConnectedUrlRedacted())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Warn("gateway: broker reported an error", "entity", entity, "role", role, "err", err)
+			if !gateway.LogIfRefused(log, err, e.NATS.JWT, "entity", entity, "role", role) {
+				log.Warn("gateway: broker reported an error", "entity", entity, "role", role, "err", err)
+			}
 		}),
 	}
 	if ca := cfg.CAFile(); ca != "" {
 		opts = append(opts, nats.RootCAs(ca))
+	}
+	if role == "publisher" {
+		// Replies on a prefix only this channel's publisher credentials may read (not the shared _INBOX.>).
+		opts = append(opts, nats.CustomInboxPrefix(natsauth.GWInbox(e.NATS.Subject)))
 	}
 	nc, err := nats.Connect(strings.Join(cfg.Scimgateway.Stream.BaseURLs, ","), opts...)
 	if err != nil {

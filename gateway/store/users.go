@@ -157,7 +157,12 @@ func (s *Store) ListUsers(ctx context.Context, filter string) ([]scim.User, erro
 	}
 	var out []scim.User
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		n := 0
 		return tx.Bucket(bucketUsers).ForEach(func(k, v []byte) error {
+			// A client that went away stops a scan of a large store.
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
 			var u map[string]any
 			if err := json.Unmarshal(v, &u); err != nil {
 				return fmt.Errorf("record %q is corrupt: %w", k, err)

@@ -170,7 +170,7 @@ func (d *demo) run(ctx context.Context, o Options) error {
 	entities := map[string]gateway.Entity{}
 	for entity, subject := range demoSubjects {
 		typ, _ := wire.TypeOf(subject)
-		u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, wire.DurableName("demo", entity), 0)
+		u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, subject, wire.DurableName("demo", entity), 0)
 		if err != nil {
 			cancel()
 			<-runDone

@@ -64,11 +64,27 @@ func (d *demo) header(dir string, temporary bool, sfURL, graphURL string, people
 	fmt.Fprintln(d.out)
 }
 
-// monitor prints every message published to the collector type's channels, through a pull consumer of its own
-// with a subscriber identity issued for it: what any subscriber sees.
+// monitor prints every message published to the collector type's channels, through a pull consumer per channel
+// with a subscriber identity issued for it: what any subscriber sees. Each channel is its own NATS account.
 func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type) error {
+	subjects := []string{wire.Subject(typ, ">")}
+	if chans := natsauth.Channels(cfg, Tenant, typ); len(chans) > 0 {
+		subjects = subjects[:0]
+		for _, ch := range chans {
+			subjects = append(subjects, wire.Subject(typ, ch))
+		}
+	}
+	for _, s := range subjects {
+		if err := d.monitorSubject(ctx, cfg, url, ca, typ, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *demo) monitorSubject(ctx context.Context, cfg *config.Config, url, ca string, typ wire.Type, subject string) error {
 	durable := "demo-monitor"
-	u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, durable, 0)
+	u, err := natsauth.IssueSubscriber(cfg, Tenant, typ, subject, durable, 0)
 	if err != nil {
 		return err
 	}
@@ -86,10 +102,10 @@ func (d *demo) monitor(ctx context.Context, cfg *config.Config, url, ca string, 
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, err := js.CreateOrUpdateConsumer(cctx, Tenant, jetstream.ConsumerConfig{
-		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: wire.Subject(typ, ">"),
+		Durable: durable, DeliverPolicy: jetstream.DeliverAllPolicy, AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: subject,
 	})
 	if err != nil {
-		return fmt.Errorf("demo monitor on %s.>: %w", typ, err)
+		return fmt.Errorf("demo monitor on %s: %w", subject, err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		var msg wire.Message
