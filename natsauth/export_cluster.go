@@ -9,7 +9,6 @@ import (
 	"github.com/nats-io/jwt/v2"
 
 	"github.com/scim-stream/scim-stream/config"
-	"github.com/scim-stream/scim-stream/wire"
 )
 
 // ClusterNode is one node of an exported cluster: its host name (what the other nodes and the clients reach it
@@ -89,17 +88,10 @@ func ClusterServerConfigs(cfg *config.Config, o ClusterExportOptions) (hubs, fro
 		accts = append(accts, x)
 		return nil
 	}
-	if err := add("state", auth.State, false); err != nil {
-		return nil, nil, nil, err
-	}
-	for t, ta := range auth.Account {
-		if ta == nil {
-			continue
-		}
-		for typ, a := range map[wire.Type]*config.AccountKeys{wire.Entra: ta.Entra, wire.HR: ta.HR, wire.GW: ta.GW} {
-			if err := add(AccountName(t, typ), a, true); err != nil {
-				return nil, nil, nil, err
-			}
+	// The same list the embedded broker serves, channel accounts included; the state account only on the hubs.
+	for _, a := range Accounts(cfg) {
+		if err := add(a.Name(), a.Keys, a.Type != State); err != nil {
+			return nil, nil, nil, err
 		}
 	}
 	sort.Slice(accts, func(i, j int) bool { return accts[i].name < accts[j].name })
