@@ -281,13 +281,10 @@ func (b *Broker) Node() string {
 	return ""
 }
 
-// Clustered reports whether several SCIM Stream processes may share this broker's state: cluster mode, or an
-// external server (several installations may point at the same one). The collectors then take a lease per
-// (tenant, type) before collecting.
-func (b *Broker) Clustered() bool {
-	s := b.cfg.Load().Nats.Server
-	return s.Cluster != nil || s.UseExternalServer
-}
+// Clustered reports whether several SCIM Stream processes share this broker's state: nats.server.cluster is set
+// (cluster mode, or an external cluster with its replicas). The collectors then take a lease per (tenant, type)
+// before collecting.
+func (b *Broker) Clustered() bool { return b.cfg.Load().Nats.Server.Cluster != nil }
 
 // isClusterNotReady reports whether a JetStream error means the cluster is not ready yet (no meta leader, not enough
 // nodes for the replicas): worth waiting for in cluster mode.
