@@ -44,7 +44,10 @@ func (b *Broker) storeAccounts(cfg *config.Config) error {
 // server it pushes them through the system account.
 func (b *Broker) UpdateAccounts(ctx context.Context, cfg *config.Config) error {
 	if b.resolver != nil {
-		return b.storeAccounts(cfg)
+		if err := b.storeAccounts(cfg); err != nil {
+			return err
+		}
+		return b.updateFront(cfg)
 	}
 	var jwts []string
 	for _, a := range Accounts(cfg) {

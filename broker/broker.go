@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -77,6 +78,12 @@ type Broker struct {
 	state *publisher
 	// sys watches refused connections (embedded server only).
 	sys *nats.Conn
+
+	// Cluster mode (cluster.go): srv is this node's hub, front the SCIM-Stream server subscribers connect to.
+	front         *server.Server
+	frontResolver *server.MemAccResolver
+	frontOpts     *server.Options
+	hubLeaf       *url.URL
 
 	// lost is the last connection loss of each account name (health.go).
 	lost sync.Map
@@ -205,6 +212,9 @@ func (b *Broker) startServer(cfg *config.Config, o Options) error {
 	if s.MonitorPort > 0 {
 		sopts.HTTPHost, sopts.HTTPPort = "127.0.0.1", s.MonitorPort
 	}
+	if s.Cluster != nil {
+		return b.startCluster(cfg, sopts)
+	}
 	srv, err := server.NewServer(sopts)
 	if err != nil {
 		return fmt.Errorf("broker: nats server options: %w", err)
@@ -295,6 +305,10 @@ func (b *Broker) Shutdown() {
 			time.Sleep(5 * time.Millisecond)
 		}
 		nc.Close()
+	}
+	if b.front != nil {
+		b.front.Shutdown()
+		b.front.WaitForShutdown()
 	}
 	if b.srv != nil {
 		b.srv.Shutdown()

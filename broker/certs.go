@@ -182,7 +182,8 @@ func serverCert(ca *x509.Certificate, caKey crypto.Signer, hosts []string) (cert
 		NotBefore:    now,
 		NotAfter:     now.AddDate(5, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client authentication too: cluster routes are mutual TLS (a stock nats-server insists on it).
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {
@@ -239,7 +240,9 @@ func coverHosts(c *Certs, hosts []string) error {
 			missing = append(missing, h)
 		}
 	}
-	if len(missing) == 0 {
+	// A certificate from before cluster mode cannot authenticate a route as a client: re-issue it once.
+	clientAuth := slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	if len(missing) == 0 && clientAuth {
 		return nil
 	}
 	ca, caKey := ownCA(c, cert)

@@ -193,7 +193,8 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 		if a.Channel != "" {
 			sc = ChannelStreamConfig(a.Tenant, a.Type, a.Channel, maxAge)
 		}
-		if err := ensureStream(ctx, p.js, sc); err != nil {
+		sc.Replicas = cfg.Nats.Server.Replicas()
+		if err := b.ensureStream(ctx, p.js, sc); err != nil {
 			if strings.Contains(err.Error(), "error creating store") && cfg.Nats.Server.EncryptionAtRestKey != "" {
 				err = fmt.Errorf("%w (is nats.server.encryption_at_rest_key the key the store was written with?)", err)
 			}
@@ -219,7 +220,13 @@ func (b *Broker) connectAll(ctx context.Context, cfg *config.Config) error {
 
 // ensureStream creates or updates a stream. An account update (rotated pub key) drops the publisher for a moment
 // and a request sent just then is lost, so time-outs are retried a few times.
-func ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+func (b *Broker) ensureStream(ctx context.Context, js jetstream.JetStream, sc jetstream.StreamConfig) error {
+	if b.cfg.Load().Nats.Server.Cluster != nil {
+		return waitForCluster(ctx, b.log, "stream "+sc.Name, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, sc)
+			return err
+		})
+	}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -278,6 +285,7 @@ func (b *Broker) StateKV(ctx context.Context, tenant string, typ wire.Type) (jet
 		Description: fmt.Sprintf("SCIM Stream collector state of %s tenant %s", typ, tenant),
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    b.cfg.Load().Nats.Server.Replicas(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("broker: state bucket %s: %w", bucket, err)

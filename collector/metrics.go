@@ -25,6 +25,7 @@ type Metrics struct {
 	failedRecs  *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	safety      *safetyMetrics
+	leader      *prometheus.GaugeVec
 }
 
 // NewMetrics registers the collector metrics with reg.
@@ -52,6 +53,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "scimstream_collection_errors_total",
 			Help: "Collections that ended with an error."}, labels),
 	}
+	m.leader = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "scimstream_collector_leader",
+		Help: "1 on the node that holds the collector lease of (tenant, type) and collects it, 0 on the others."}, labels)
+	reg.MustRegister(m.leader)
 	reg.MustRegister(m.collections, m.running, m.lastRun, m.lastOK, m.duration, m.seen, m.changed, m.published, m.failedRecs, m.errors)
 	m.safety = newSafetyMetrics(reg)
 	return m
@@ -82,7 +86,7 @@ func (m *Metrics) stop(tenant string, typ wire.Type) {
 	for _, c := range []*prometheus.CounterVec{m.collections, m.seen, m.changed, m.published, m.failedRecs, m.errors} {
 		c.DeleteLabelValues(l...)
 	}
-	for _, g := range []*prometheus.GaugeVec{m.running, m.lastRun, m.lastOK, m.duration} {
+	for _, g := range []*prometheus.GaugeVec{m.running, m.lastRun, m.lastOK, m.duration, m.leader} {
 		g.DeleteLabelValues(l...)
 	}
 	m.safety.each(func(c prometheus.Collector) { withLabels(c, l, true) })

@@ -40,6 +40,8 @@ type Runner struct {
 	OnError func(tenant string, typ wire.Type, err error)
 	// OnCollected is told about every finished collection (the demo prints it).
 	OnCollected func(t *Tenant, s Stats, err error)
+	// ImportState is a `scim-stream state-export` file imported into empty state buckets (state_transfer.go).
+	ImportState string
 	// OnInitialLoad is told when a tenant's initial load (general.do_initial_load) completed; the command turns
 	// do_initial_load off in the configuration file with it. Until a snapshot without do_initial_load arrives,
 	// the runner does not repeat the initial load.
@@ -214,6 +216,9 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		case <-time.After(5 * time.Second):
 		}
 	}
+	// In a cluster, only the holder of the (tenant, type)'s lease collects (lease.go).
+	lease := r.startLease(ctx, l, p, log)
+	imported := false
 	l.health.setPhase(StateCollecting)
 	// A tenant that never completed a collection runs at once, whatever its cron says.
 	immediate := true
@@ -233,9 +238,24 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 			case <-timer.C:
 			case <-l.wake:
 				timer.Stop()
+			case <-lease.Gained():
+				// A node taking over collects at once: the previous holder may have stopped mid-way.
+				timer.Stop()
 			}
 		}
 		immediate = false
+		cctx, endTerm, ok := awaitLease(ctx, lease)
+		if !ok {
+			return
+		}
+		if !imported {
+			if err := r.importState(cctx, p, log); err != nil {
+				log.Error("collector state import failed; collecting stops until it succeeds (fix or remove nats.server.cluster.import_state)", "error", err)
+				endTerm()
+				continue
+			}
+			imported = true
+		}
 		select {
 		case s := <-l.snap:
 			snap = s
@@ -246,9 +266,15 @@ func (r *Runner) run(ctx context.Context, l *loop, snap *snapshot) {
 		}
 		tc := snap.tenant.Config
 		initial := tc.General.DoInitialLoad && l.initialDone != tc
-		stats, err := p.Collect(ctx, snap.tenant, snap.source, initial)
+		stats, err := p.Collect(cctx, snap.tenant, snap.source, initial)
+		lost := cctx.Err() != nil || errors.Is(err, ErrLeaseLost)
+		endTerm()
 		if ctx.Err() != nil {
 			return
+		}
+		if lost {
+			log.Warn("collection stopped: the collector lease was lost; the node that holds it now continues where this one stopped", "stats", stats.String())
+			continue
 		}
 		end := time.Now()
 		r.Metrics.observe(snap.tenant, stats, err, end)

@@ -67,6 +67,7 @@ func (l *loader) defaults(c *Config) {
 	setDefault(l, "nats.server.certificate.certfile", &s.Certificate.CertFile, DefaultCertFile)
 	setDefault(l, "nats.server.certificate.keyfile", &s.Certificate.KeyFile, DefaultKeyFile)
 	setDefault(l, "nats.server.certificate.cafile", &s.Certificate.CAFile, DefaultCAFile)
+	defaultCluster(l, s.Cluster)
 	for name, p := range c.Nats.Publisher {
 		if p == nil {
 			p = &Publisher{}

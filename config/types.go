@@ -220,6 +220,8 @@ type NatsServer struct {
 	MonitorPort         int         `yaml:"monitor_port"`
 	Certificate         Certificate `yaml:"certificate"`
 	Auth                NatsAuth    `yaml:"auth"`
+	// Cluster, when present, makes this process one node of a JetStream cluster (see cluster.go).
+	Cluster *Cluster `yaml:"cluster"`
 }
 
 // Certificate names the server's TLS files under <config dir>/certs.

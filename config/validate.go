@@ -331,6 +331,7 @@ func (l *loader) validateNats(c *Config) {
 			l.errAt(fmt.Sprintf("nats.server.hosts[%d]", i), err.Error())
 		}
 	}
+	l.validateCluster(&c.Nats.Server)
 	tenant := func(name string) bool { return c.Entra[name] != nil || c.HR[name] != nil }
 	op := s.Auth.Operator
 	l.checkJWT("nats.server.auth.operator.jwt", op.JWT, jwt.OperatorClaim)

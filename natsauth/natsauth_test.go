@@ -45,8 +45,12 @@ func TestAccountsAndTemplates(t *testing.T) {
 		t.Fatalf("roles %v", roles)
 	}
 	sub := roles["sub_entra"].Template.Permissions
-	wantPub := []string{"$JS.API.INFO", "$JS.API.CONSUMER.INFO.acme.{{name()}}", "$JS.API.CONSUMER.CREATE.acme.{{name()}}.ENTRA.>",
-		"$JS.API.CONSUMER.MSG.NEXT.acme.{{name()}}", "$JS.ACK.acme.{{name()}}.>"}
+	// Each JetStream API permission also in the cluster hubs' domain form, which a cluster node's front maps to.
+	wantPub := []string{"$JS.API.INFO", "$JS.scimhub.API.INFO",
+		"$JS.API.CONSUMER.INFO.acme.{{name()}}", "$JS.scimhub.API.CONSUMER.INFO.acme.{{name()}}",
+		"$JS.API.CONSUMER.CREATE.acme.{{name()}}.ENTRA.>", "$JS.scimhub.API.CONSUMER.CREATE.acme.{{name()}}.ENTRA.>",
+		"$JS.API.CONSUMER.MSG.NEXT.acme.{{name()}}", "$JS.scimhub.API.CONSUMER.MSG.NEXT.acme.{{name()}}",
+		"$JS.ACK.acme.{{name()}}.>"}
 	if !slices.Equal(sub.Pub.Allow, wantPub) || !slices.Equal(sub.Sub.Allow, []string{"_INBOX.>"}) || len(sub.Pub.Deny) != 0 {
 		t.Fatalf("sub_entra template %+v", sub)
 	}

@@ -135,17 +135,18 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		p.Pub.Allow.Add(">")
 		p.Sub.Allow.Add(">")
 	case r == Pub:
-		p.Pub.Allow.Add(wire.Subject(typ, ">"), "$JS.API.INFO",
-			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)
+		p.Pub.Allow.Add(wire.Subject(typ, ">"))
+		p.Pub.Allow.Add(withHubDomain("$JS.API.INFO",
+			"$JS.API.STREAM.INFO."+tenant, "$JS.API.STREAM.CREATE."+tenant, "$JS.API.STREAM.UPDATE."+tenant)...)
 		p.Sub.Allow.Add(PublisherInbox + ".>")
 	case r == SubEntra || r == SubHR:
 		// Exactly the Node SCIM Gateway's pull subscriber (package wire), with the filter restricted to typ's subjects.
 		d := tenant + ".{{name()}}"
-		p.Pub.Allow.Add("$JS.API.INFO",
+		p.Pub.Allow.Add(withHubDomain("$JS.API.INFO",
 			"$JS.API.CONSUMER.INFO."+d,
 			"$JS.API.CONSUMER.CREATE."+d+"."+wire.Subject(typ, ">"),
-			"$JS.API.CONSUMER.MSG.NEXT."+d,
-			"$JS.ACK."+d+".>")
+			"$JS.API.CONSUMER.MSG.NEXT."+d)...)
+		p.Pub.Allow.Add("$JS.ACK." + d + ".>")
 		p.Sub.Allow.Add("_INBOX.>")
 	case r == GWPub:
 		// A read-only publisher is bound to GW.$RO.<channel> (name "$RO.<channel>"), which responders execute
@@ -156,6 +157,24 @@ func template(tenant string, typ wire.Type, r Role) jwt.UserPermissionLimits {
 		p.Sub.Allow.Add("_INBOX.>", gwInboxRoot+".{{name()}}.>")
 	}
 	return s.Template
+}
+
+// HubDomain is the JetStream domain of the clustered hubs (cluster mode): a client-facing front maps each
+// $JS.API.<x> request to $JS.<HubDomain>.API.<x>, and the server checks permissions after that mapping.
+const HubDomain = "scimhub"
+
+// withHubDomain returns each JetStream API subject in both forms, $JS.API.<x> and $JS.<HubDomain>.API.<x>, so
+// that the same credential works on a single node (no domain) and through a cluster node's front (mapped). The
+// domain form is harmless on a single node: no server answers it there.
+func withHubDomain(subjects ...string) []string {
+	out := make([]string, 0, 2*len(subjects))
+	for _, s := range subjects {
+		out = append(out, s)
+		if rest, ok := strings.CutPrefix(s, "$JS.API."); ok {
+			out = append(out, "$JS."+HubDomain+".API."+rest)
+		}
+	}
+	return out
 }
 
 // responderPermissions are a gw_sub user's permissions for the GW channel name (">" for every channel). NATS

@@ -30,10 +30,12 @@ func splitList(s string) []string {
 func runBootstrap(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("bootstrap", stderr)
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file (created when missing)")
-	var entra, hr, hosts listFlag // repeatable: -hr acme -hr initech adds both
+	var entra, hr, hosts, nodes listFlag // repeatable: -hr acme -hr initech adds both
 	fs.Var(&entra, "entra", "entra collector tenant names, comma-separated or the flag repeated (e.g. mycompany)")
 	fs.Var(&hr, "hr", "hr collector tenant names, comma-separated or the flag repeated")
 	fs.Var(&hosts, "host", "extra host names or IPs subscribers use to reach this server (certificate SANs), comma-separated or repeated")
+	fs.Var(&nodes, "nodes", "cluster mode: every node's host name, comma-separated (routes, certificate names; see README, High availability)")
+	routePort := fs.Int("route-port", config.DefaultClusterPort, "cluster mode: the route port of every node")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -50,7 +52,10 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scim-stream bootstrap: %s must be valid before it can be completed:\n%s\n", *cfgPath, maskedErr(err))
 		return 1
 	}
-	b, err := natsauth.PlanBootstrap(cfg, entra, hr, hosts)
+	b, err := natsauth.PlanBootstrap(cfg, entra, hr, append(slices.Clone(hosts), nodes...))
+	if err == nil {
+		err = planCluster(cfg, b, nodes, *routePort)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "scim-stream bootstrap:", err)
 		return 1
@@ -71,6 +76,7 @@ func runBootstrap(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	bootstrapReport(stdout, b, *cfgPath, certs)
+	reportCluster(stdout, nodes, *cfgPath)
 	return 0
 }
 

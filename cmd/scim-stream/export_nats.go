@@ -20,6 +20,7 @@ func runExportNats(args []string, stdout, stderr io.Writer) int {
 	cfgPath := fs.String("config", config.DefaultPath, "configuration file")
 	out := fs.String("out", "", "output directory (mandatory; created)")
 	withKey := fs.Bool("encryption-key", false, "also write nats.server.encryption_at_rest_key as jetstream.key (the file then holds a secret)")
+	nodes := fs.String("nodes", "", "a cluster: every node's host name, comma-separated (writes a hub and a front configuration per node)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -44,7 +45,8 @@ func runExportNats(args []string, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	// The external server presents the same certificate chain, so gateways keep their CA file.
-	certs, err := broker.EnsureCerts(config.CertsDir(*cfgPath), cfg.Nats.Server.Certificate, broker.CertHosts(cfg.Nats.Server.Hosts))
+	// A cluster's nodes must be named by the certificate too (routes verify it); a generated one gains them.
+	certs, err := broker.EnsureCerts(config.CertsDir(*cfgPath), cfg.Nats.Server.Certificate, broker.CertHosts(append(cfg.Nats.Server.Hosts, splitList(*nodes)...)))
 	if err != nil {
 		return fail(err)
 	}
@@ -60,6 +62,9 @@ func runExportNats(args []string, stdout, stderr io.Writer) int {
 		if err := os.WriteFile(filepath.Join(dir, c.to), b, 0o600); err != nil {
 			return fail(err)
 		}
+	}
+	if *nodes != "" {
+		return exportCluster(cfg, dir, certs, splitList(*nodes), *withKey, stdout, stderr)
 	}
 	o := natsauth.ExportOptions{
 		Port:        cfg.Nats.Server.Port,

@@ -59,6 +59,12 @@ func startCollecting(ctx context.Context, env *runEnv) error {
 			m.Error(fmt.Sprintf("%s tenant %q", typ.Key(), tenant), err)
 		},
 	}
+	if c := cfg.Nats.Server.Cluster; c != nil && c.ImportState != "" {
+		r.ImportState = c.ImportState
+		if !filepath.IsAbs(r.ImportState) {
+			r.ImportState = filepath.Join(dir, r.ImportState)
+		}
+	}
 	env.Broker, env.Runner = b, r
 	r.Start(ctx)
 	if err := r.Apply(cfg); err != nil {
