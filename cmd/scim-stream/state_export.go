@@ -33,7 +33,7 @@ func runStateExport(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fail := func(err error) int {
-		fmt.Fprintln(stderr, "scim-stream state-export:", err)
+		fmt.Fprintln(stderr, "scim-stream state-export:", config.MaskSecrets(err.Error()))
 		return 1
 	}
 	cfg, err := config.Check(*cfgPath)
