@@ -164,6 +164,8 @@ func (l *Lease) tryTake(ctx context.Context, seenRev *uint64, seenAt *time.Time,
 	case err != nil:
 		return // the bucket is unavailable (election in progress): keep observing
 	}
+	// A value that does not decode only costs the previous holder's name in the log lines: ownership is decided by
+	// the revision (compare-and-set), never by the value.
 	var v leaseValue
 	_ = json.Unmarshal(e.Value(), &v)
 	l.mu.Lock()
@@ -264,6 +266,8 @@ func (l *Lease) release() {
 	l.lapse("this node is stopping")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Best effort: when the delete fails (another node already took over, or the bucket is unreachable), the
+	// lease simply lapses after LeaseTTL and is taken over then.
 	_ = l.kv.Delete(ctx, l.key, jetstream.LastRevision(rev))
 }
 
